@@ -1,0 +1,18 @@
+//! The model: value objects that are valid once they exist, and the user built from them.
+
+mod email;
+mod nickname;
+mod password;
+mod profile;
+mod role;
+mod token;
+mod user;
+mod words;
+
+pub use email::{Email, EmailError};
+pub use nickname::{Nickname, NicknameError, generate_nickname};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use profile::{Bio, Name, ProfileUrl, TextError, UrlError};
+pub use role::{Role, RoleError};
+pub use token::{RawToken, TokenHash};
+pub use user::{User, UserId};

@@ -1,0 +1,301 @@
+//! What the core needs from the world. Adapters implement these traits; tests mock them
+//! (`mocks` feature, mockall).
+//!
+//! Each method documents what it MUST return, so that every adapter behaves alike.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::model::{
+    Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, RawToken, Role, TokenHash, User, UserId,
+};
+
+/// Errors of a [`UserRepository`], translated from the storage's own at the adapter boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("email already exists")]
+    EmailTaken,
+    #[error("nickname already taken")]
+    NicknameTaken,
+    #[error("user not found")]
+    NotFound,
+    #[error("the last ADMIN cannot be demoted or deleted")]
+    LastAdmin,
+    /// The storage cannot be reached (pool exhausted, connection refused); worth retrying later.
+    #[error("storage unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("storage error")]
+    Other(#[source] anyhow::Error),
+}
+
+/// A one-time token waiting to be used: its hash and when it stops working.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingToken {
+    pub hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An account to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    pub id: UserId,
+    pub email: Email,
+    pub nickname: Nickname,
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
+    pub bio: Option<Bio>,
+    pub linkedin_profile_url: Option<ProfileUrl>,
+    pub github_profile_url: Option<ProfileUrl>,
+    pub password_hash: PasswordHash,
+    pub role: Role,
+    pub email_verified: bool,
+    /// Make this account ADMIN with a verified email if no other account exists.
+    pub promote_if_first: bool,
+    /// Stored as the account's email-verification token unless the account ends up verified.
+    pub verification_token: Option<PendingToken>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A partial update: `None` leaves a field alone; for nullable fields `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserChanges {
+    pub email: Option<Email>,
+    pub email_verified: Option<bool>,
+    pub nickname: Option<Nickname>,
+    pub first_name: Option<Option<Name>>,
+    pub last_name: Option<Option<Name>>,
+    pub bio: Option<Option<Bio>>,
+    pub linkedin_profile_url: Option<Option<ProfileUrl>>,
+    pub github_profile_url: Option<Option<ProfileUrl>>,
+    pub role: Option<Role>,
+    /// Replaces any earlier email-verification token of the account.
+    pub verification_token: Option<PendingToken>,
+}
+
+impl UserChanges {
+    /// True when the update would change no column.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Which users a listing returns, and which page of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuery {
+    pub skip: u64,
+    pub limit: u64,
+    /// Only users with one of these roles; `None` means every role.
+    pub roles: Option<Vec<Role>>,
+}
+
+/// One page of a listing and the number of all matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// What a failed login did to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedLogin {
+    /// The failure was counted; `locked` is true when this very failure locked the account.
+    Counted { attempts: u32, locked: bool },
+    /// The account was locked already; nothing was counted.
+    AlreadyLocked,
+}
+
+/// Storage of accounts.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// # Errors
+    /// `Unavailable`/`Other` only; an unknown id is `Ok(None)`.
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
+
+    /// Looks the email up without regard to case.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+
+    /// Whether any account has this nickname, without regard to case.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn nickname_taken(&self, nickname: &Nickname) -> Result<bool, RepoError>;
+
+    /// Inserts an account. When `promote_if_first` is set and no account exists, the account
+    /// MUST be stored as ADMIN with a verified email, and of concurrent inserts at most one may
+    /// be promoted. The verification token is stored only for an unverified account.
+    ///
+    /// # Errors
+    /// MUST return `EmailTaken` when the email exists (case-insensitively) and `NicknameTaken`
+    /// when the nickname does, even when a concurrent insert won the race.
+    async fn insert(&self, user: NewUser) -> Result<User, RepoError>;
+
+    /// Applies `changes` and returns the updated account (`updated_at` set to now).
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for an unknown id; `EmailTaken`/`NicknameTaken` on collisions;
+    /// `LastAdmin` when the change takes the ADMIN role from the only ADMIN (decided atomically).
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, RepoError>;
+
+    /// Deletes an account with its tokens.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for an unknown id and `LastAdmin` for the only ADMIN.
+    async fn delete(&self, id: UserId) -> Result<(), RepoError>;
+
+    /// A page of accounts, newest first, and the number of all matches.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError>;
+
+    /// Counts a failed login atomically: the counter goes up by one and the account locks when
+    /// it reaches `max_attempts`. Parallel calls MUST never count past the lock.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable`/`Other`.
+    async fn record_failed_login(
+        &self,
+        id: UserId,
+        max_attempts: u32,
+    ) -> Result<FailedLogin, RepoError>;
+
+    /// Records a successful login: the failure counter resets, `last_login_at` becomes `at`.
+    /// Returns the updated account, or `None` when it is gone or was locked in the meantime.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<User>, RepoError>;
+
+    /// Replaces the account's email-verification token.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable`/`Other`.
+    async fn replace_verification_token(
+        &self,
+        id: UserId,
+        token: PendingToken,
+    ) -> Result<(), RepoError>;
+
+    /// Uses up the verification token: only when it belongs to `id`, matches `token` and has not
+    /// expired at `now`, it is deleted, the email becomes verified and an ANONYMOUS account
+    /// becomes AUTHENTICATED, all in one transaction. Returns the verified account, or `None`
+    /// when the token does not qualify.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn verify_email(
+        &self,
+        id: UserId,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError>;
+
+    /// Answers when the storage is reachable.
+    ///
+    /// # Errors
+    /// `Unavailable` when it is not.
+    async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// Slow, salted password hashing. Implementations MUST NOT block the async executor.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// # Errors
+    /// Only on a failure of the hashing machinery itself.
+    async fn hash(&self, password: SecretString) -> anyhow::Result<PasswordHash>;
+
+    /// Checks `candidate` against `hash`. With `None` (an unknown account) it MUST spend about
+    /// the same time on a dummy hash and return `false`, so that timing does not tell which
+    /// emails exist.
+    ///
+    /// # Errors
+    /// Only on a failure of the hashing machinery; a malformed stored hash is `Ok(false)`.
+    async fn verify(
+        &self,
+        candidate: SecretString,
+        hash: Option<PasswordHash>,
+    ) -> anyhow::Result<bool>;
+}
+
+/// An access token handed out at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token is malformed, badly signed or of a refused algorithm")]
+    Invalid,
+    #[error("token has expired")]
+    Expired,
+}
+
+/// Issues and checks signed access tokens.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait TokenIssuer: Send + Sync {
+    /// A token for `user` issued at `now`, carrying at least its id (`sub`) and role.
+    ///
+    /// # Errors
+    /// Only on a failure of the signing machinery.
+    fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken>;
+
+    /// The user id a token was issued for.
+    ///
+    /// # Errors
+    /// `Expired` past its expiry; `Invalid` for anything else that is not a token we signed.
+    fn verify(&self, token: &str) -> Result<UserId, TokenError>;
+}
+
+/// What an email is about. The mail adapter renders it; the core never builds message text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailKind {
+    /// Confirm the address: links to `/verify-email/{user_id}/{token}`.
+    VerifyEmail { user_id: UserId, token: RawToken },
+    /// The account was locked after too many failed logins.
+    AccountLocked,
+}
+
+/// One email to one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mail {
+    pub to: Email,
+    /// How to greet the recipient (the nickname).
+    pub greeting_name: String,
+    pub kind: MailKind,
+}
+
+/// Hands emails on for delivery.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// # Errors
+    /// When the email could not be handed on; the caller decides whether that matters.
+    async fn send(&self, mail: Mail) -> anyhow::Result<()>;
+}
+
+/// The current time, replaceable in tests.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,261 @@
+//! Registration, email verification, login with lockout, and bearer-token authentication.
+
+use secrecy::SecretString;
+
+use super::{Registration, UserService};
+use crate::{
+    error::Error,
+    model::{Email, Nickname, RawToken, Role, User, UserId, generate_nickname},
+    ports::{AccessToken, FailedLogin, Mail, MailKind, NewUser, PendingToken, RepoError},
+};
+
+/// How many generated nicknames are tried before giving up; with ~690 million possible names
+/// even one retry is rare.
+const NICKNAME_TRIES: usize = 10;
+
+/// A successful login: the token and the account it was issued for.
+#[derive(Debug, Clone)]
+pub struct LoginSuccess {
+    pub access: AccessToken,
+    pub user: User,
+}
+
+impl UserService {
+    /// Registers an account. The first account ever becomes a verified ADMIN (when the setting
+    /// is on); every other one starts ANONYMOUS and is sent a verification link.
+    ///
+    /// # Errors
+    /// `EmailExists` (400), `NicknameTaken` (409), `Unavailable`, `Internal`.
+    pub async fn register(&self, registration: Registration) -> Result<User, Error> {
+        self.create_account(
+            registration,
+            Role::Anonymous,
+            self.settings.first_user_is_admin,
+        )
+        .await
+    }
+
+    /// Shared by registration and administrative creation.
+    pub(super) async fn create_account(
+        &self,
+        reg: Registration,
+        role: Role,
+        promote_if_first: bool,
+    ) -> Result<User, Error> {
+        // Cheap checks first, so that a taken email costs no password hash. The unique
+        // indexes still decide races.
+        if self.ports.users.find_by_email(&reg.email).await?.is_some() {
+            return Err(Error::EmailExists);
+        }
+        if let Some(nickname) = &reg.nickname
+            && self.ports.users.nickname_taken(nickname).await?
+        {
+            return Err(Error::NicknameTaken);
+        }
+        let password_hash = self
+            .ports
+            .hasher
+            .hash(reg.password.secret().clone())
+            .await
+            .map_err(Error::Internal)?;
+        let token = RawToken::generate();
+        let now = self.ports.clock.now();
+
+        let mut tries = 0;
+        let user = loop {
+            let nickname = match &reg.nickname {
+                Some(n) => n.clone(),
+                None => self.free_nickname().await?,
+            };
+            let new = NewUser {
+                id: UserId::new(),
+                email: reg.email.clone(),
+                nickname,
+                first_name: reg.first_name.clone(),
+                last_name: reg.last_name.clone(),
+                bio: reg.bio.clone(),
+                linkedin_profile_url: reg.linkedin_profile_url.clone(),
+                github_profile_url: reg.github_profile_url.clone(),
+                password_hash: password_hash.clone(),
+                role,
+                email_verified: false,
+                promote_if_first,
+                verification_token: Some(PendingToken {
+                    hash: token.hash(),
+                    expires_at: now + self.settings.verification_ttl,
+                }),
+                created_at: now,
+            };
+            match self.ports.users.insert(new).await {
+                Ok(user) => break user,
+                // A generated nickname taken between the check and the insert: draw again.
+                Err(RepoError::NicknameTaken) if reg.nickname.is_none() && tries < 3 => {
+                    tries += 1;
+                }
+                Err(RepoError::EmailTaken) => return Err(Error::EmailExists),
+                Err(e) => return Err(e.into()),
+            }
+        };
+
+        if user.email_verified {
+            tracing::info!(user_id = %user.id, role = %user.role, "first account created as ADMIN");
+        } else {
+            self.deliver(verification_mail(&user, token)).await;
+        }
+        Ok(user)
+    }
+
+    /// A generated nickname that no account has right now.
+    ///
+    /// # Errors
+    /// `Internal` when every try was taken (the word lists would have to be exhausted).
+    pub async fn free_nickname(&self) -> Result<Nickname, Error> {
+        for _ in 0..NICKNAME_TRIES {
+            let candidate = generate_nickname();
+            if !self.ports.users.nickname_taken(&candidate).await? {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::Internal(anyhow::anyhow!(
+            "no free nickname in {NICKNAME_TRIES} tries"
+        )))
+    }
+
+    /// Uses a verification link: the email becomes verified and an ANONYMOUS account
+    /// AUTHENTICATED.
+    ///
+    /// # Errors
+    /// `InvalidVerificationToken` for a wrong, used or expired token or an unknown user.
+    pub async fn verify_email(&self, user_id: UserId, token: &str) -> Result<User, Error> {
+        let hash = RawToken::from_client(token).hash();
+        self.ports
+            .users
+            .verify_email(user_id, hash, self.ports.clock.now())
+            .await?
+            .ok_or(Error::InvalidVerificationToken)
+    }
+
+    /// Sends a fresh verification link to an unverified account. Says nothing about whether
+    /// the account exists.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` only.
+    pub async fn resend_verification(&self, email: &Email) -> Result<(), Error> {
+        let Some(user) = self.ports.users.find_by_email(email).await? else {
+            return Ok(());
+        };
+        if user.email_verified {
+            return Ok(());
+        }
+        let token = RawToken::generate();
+        self.ports
+            .users
+            .replace_verification_token(
+                user.id,
+                PendingToken {
+                    hash: token.hash(),
+                    expires_at: self.ports.clock.now() + self.settings.verification_ttl,
+                },
+            )
+            .await?;
+        self.deliver(verification_mail(&user, token)).await;
+        Ok(())
+    }
+
+    /// Checks the credentials and issues an access token.
+    ///
+    /// Unknown email, wrong password and unverified email give the same error after about the
+    /// same work. Each wrong password is counted; the failure that reaches the limit locks the
+    /// account and queues an "account locked" email.
+    ///
+    /// # Errors
+    /// `InvalidCredentials` (401), `AccountLocked` (400), `Unavailable`, `Internal`.
+    pub async fn login(&self, email: &str, password: SecretString) -> Result<LoginSuccess, Error> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.ports.users.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            self.ports
+                .hasher
+                .verify(password, None)
+                .await
+                .map_err(Error::Internal)?;
+            return Err(Error::InvalidCredentials);
+        };
+        if user.is_locked {
+            return Err(Error::AccountLocked);
+        }
+        let valid = self
+            .ports
+            .hasher
+            .verify(password, Some(user.password_hash.clone()))
+            .await
+            .map_err(Error::Internal)?;
+        if !valid {
+            let outcome = self
+                .ports
+                .users
+                .record_failed_login(user.id, self.settings.max_login_attempts)
+                .await?;
+            return match outcome {
+                FailedLogin::Counted { locked: true, .. } => {
+                    tracing::warn!(user_id = %user.id, "account locked after failed logins");
+                    self.deliver(Mail {
+                        to: user.email.clone(),
+                        greeting_name: user.nickname.to_string(),
+                        kind: MailKind::AccountLocked,
+                    })
+                    .await;
+                    Err(Error::InvalidCredentials)
+                }
+                FailedLogin::Counted { locked: false, .. } => Err(Error::InvalidCredentials),
+                FailedLogin::AlreadyLocked => Err(Error::AccountLocked),
+            };
+        }
+        if !user.email_verified {
+            return Err(Error::InvalidCredentials);
+        }
+        let now = self.ports.clock.now();
+        let user = self
+            .ports
+            .users
+            .record_login(user.id, now)
+            .await?
+            .ok_or(Error::AccountLocked)?;
+        let access = self
+            .ports
+            .tokens
+            .issue(&user, now)
+            .map_err(Error::Internal)?;
+        Ok(LoginSuccess { access, user })
+    }
+
+    /// The account behind a bearer token, loaded fresh: a deleted or locked account is refused,
+    /// and its stored role, not the token's, is what counts.
+    ///
+    /// # Errors
+    /// `Unauthenticated` (401), `Unavailable`, `Internal`.
+    pub async fn authenticate(&self, bearer: &str) -> Result<User, Error> {
+        let id = self
+            .ports
+            .tokens
+            .verify(bearer)
+            .map_err(|_| Error::Unauthenticated)?;
+        match self.ports.users.find_by_id(id).await? {
+            Some(user) if !user.is_locked => Ok(user),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+}
+
+fn verification_mail(user: &User, token: RawToken) -> Mail {
+    Mail {
+        to: user.email.clone(),
+        greeting_name: user.nickname.to_string(),
+        kind: MailKind::VerifyEmail {
+            user_id: user.id,
+            token,
+        },
+    }
+}
