@@ -1,1 +1,11 @@
-pub fn x(){}
+//! The HTTP face of user-management: configuration, the actix-web application, and the
+//! mapping of requests onto the domain's use cases.
+
+pub mod auth;
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

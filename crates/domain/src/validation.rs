@@ -40,16 +40,8 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// Gathers field errors while a request body is turned into domain values.
-///
-/// ```
-/// # use um_domain::validation::Validator;
-/// # use um_domain::model::Email;
-/// let mut v = Validator::default();
-/// let email = v.check("email", Email::parse("not an email"));
-/// assert!(email.is_none());
-/// assert!(v.finish().is_err());
-/// ```
+/// Gathers field errors while a request body is turned into domain values: call
+/// [`Validator::check`] for each field, then [`Validator::finish`] once.
 #[derive(Debug, Default)]
 pub struct Validator {
     errors: Vec<FieldError>,
@@ -101,5 +93,27 @@ impl Validator {
         } else {
             Err(ValidationErrors(self.errors))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Email, Nickname};
+
+    #[test]
+    fn collects_every_bad_field_in_order() {
+        let mut v = Validator::default();
+        assert!(v.check("email", Email::parse("not an email")).is_none());
+        assert!(v.check("nickname", Nickname::parse("ok_name")).is_some());
+        assert!(v.required::<u8>("password", None).is_none());
+        let errors = v.finish().expect_err("two fields are bad");
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[test]
+    fn finishes_cleanly_without_errors() {
+        assert_eq!(Validator::default().finish(), Ok(()));
     }
 }

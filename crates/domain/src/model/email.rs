@@ -100,11 +100,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_keeps_their_casing() {
-        for ok in [
-            "john.doe@example.com",
-            "A+tag@sub.example.org",
-            "x@a-b.io",
-        ] {
+        for ok in ["john.doe@example.com", "A+tag@sub.example.org", "x@a-b.io"] {
             let email = Email::parse(ok).unwrap_or_else(|e| panic!("{ok} rejected: {e}"));
             assert_eq!(email.as_str(), ok);
         }
@@ -130,7 +126,11 @@ mod tests {
             "a@1.2.3.4",
             "a@exa mple.com",
         ] {
-            assert_eq!(Email::parse(bad), Err(EmailError::Invalid), "{bad:?} accepted");
+            assert_eq!(
+                Email::parse(bad),
+                Err(EmailError::Invalid),
+                "{bad:?} accepted"
+            );
         }
     }
 

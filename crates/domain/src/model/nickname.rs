@@ -153,7 +153,11 @@ mod tests {
         let generated: Vec<Nickname> = (0..2000).map(|_| generate_nickname()).collect();
         for n in &generated {
             assert!(Nickname::parse(n.as_str()).is_ok(), "{n} is not valid");
-            assert_eq!(n.as_str().split('_').count(), 3, "{n} is not adjective_animal_number");
+            assert_eq!(
+                n.as_str().split('_').count(),
+                3,
+                "{n} is not adjective_animal_number"
+            );
         }
         let distinct: HashSet<_> = generated.iter().map(Nickname::normalized).collect();
         // 2000 draws from ~690 million: more than a couple of repeats means the lists are broken.

@@ -12,7 +12,9 @@ pub enum PasswordError {
     TooShort,
     #[error("password must be at most 128 characters")]
     TooLong,
-    #[error("password must contain an upper-case letter, a lower-case letter, a digit and a symbol")]
+    #[error(
+        "password must contain an upper-case letter, a lower-case letter, a digit and a symbol"
+    )]
     TooWeak,
 }
 

@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_blank_means_none() {
-        assert_eq!(Name::parse("  Ada ").map(|n| n.map(|n| n.0)), Ok(Some("Ada".into())));
+        assert_eq!(
+            Name::parse("  Ada ").map(|n| n.map(|n| n.0)),
+            Ok(Some("Ada".into()))
+        );
         assert_eq!(Name::parse("   "), Ok(None));
         assert_eq!(Name::parse(&"x".repeat(101)), Err(TextError::TooLong(100)));
         assert!(Name::parse(&"é".repeat(100)).is_ok());
@@ -143,7 +146,12 @@ mod tests {
     fn profile_urls_must_be_absolute_http() {
         assert!(ProfileUrl::parse("https://github.com/ada").is_ok_and(|u| u.is_some()));
         assert!(ProfileUrl::parse("http://linkedin.com/in/ada").is_ok());
-        for bad in ["github.com/ada", "ftp://github.com/x", "javascript:alert(1)", "https://"] {
+        for bad in [
+            "github.com/ada",
+            "ftp://github.com/x",
+            "javascript:alert(1)",
+            "https://",
+        ] {
             assert_eq!(ProfileUrl::parse(bad), Err(UrlError::Invalid), "{bad}");
         }
         let long = format!("https://example.com/{}", "a".repeat(240));

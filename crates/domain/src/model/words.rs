@@ -1,6 +1,7 @@
 //! Word lists for generated nicknames (`adjective_animal_number`).
 //! With a number from 0 to 9999 they give over 600 million distinct nicknames.
 
+#[rustfmt::skip]
 pub(crate) const ADJECTIVES: &[&str] = &[
     "able", "active", "adept", "agile", "airy", "alert", "amber", "ample", "ancient", "arctic",
     "ardent", "artful", "astute", "atomic", "autumn", "avid", "azure", "balmy", "bashful", "bold",
@@ -32,6 +33,7 @@ pub(crate) const ADJECTIVES: &[&str] = &[
     "zesty",
 ];
 
+#[rustfmt::skip]
 pub(crate) const ANIMALS: &[&str] = &[
     "aardvark", "albatross", "alligator", "alpaca", "anaconda", "anchovy", "anteater", "antelope",
     "armadillo", "axolotl", "baboon", "badger", "barracuda", "basilisk", "bat", "beagle", "bear",

@@ -89,8 +89,13 @@ impl UserService {
             match self.ports.users.insert(new).await {
                 Ok(user) => break user,
                 // A generated nickname taken between the check and the insert: draw again.
-                Err(RepoError::NicknameTaken) if reg.nickname.is_none() && tries < 3 => {
+                Err(RepoError::NicknameTaken) if reg.nickname.is_none() => {
                     tries += 1;
+                    if tries > 3 {
+                        return Err(Error::Internal(anyhow::anyhow!(
+                            "generated nicknames kept colliding on insert"
+                        )));
+                    }
                 }
                 Err(RepoError::EmailTaken) => return Err(Error::EmailExists),
                 Err(e) => return Err(e.into()),

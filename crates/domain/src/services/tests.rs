@@ -1,1 +1,1779 @@
+//! Unit tests of the use cases, against mocked ports.
+//!
+//! Each test arranges the mocks through a [`Given`] builder, acts on the [`UserService`] it
+//! builds, and asserts on the answer and on what reached the ports. Values that reach a port are
+//! caught with a [`Spy`] where the assertion reads better after the act than inside a `withf`.
 
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use mockall::predicate::eq;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{AdminChanges, Ports, ProfileChanges, Registration, Settings, UserService};
+use crate::{
+    authz::Actor,
+    error::Error,
+    model::{Email, Name, Nickname, Password, PasswordHash, RawToken, Role, User, UserId},
+    ports::{
+        AccessToken, FailedLogin, Mail, MailKind, MockClock, MockMailer, MockPasswordHasher,
+        MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError,
+        UserChanges, UserQuery,
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// The time every test's clock stands at.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0)
+        .single()
+        .expect("a valid fixed time")
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).expect("a valid email")
+}
+
+fn nickname(raw: &str) -> Nickname {
+    Nickname::parse(raw).expect("a valid nickname")
+}
+
+/// What the mocked hasher answers for every new password.
+fn fresh_hash() -> PasswordHash {
+    PasswordHash::new("$argon2id$v=19$fresh".to_owned())
+}
+
+/// A stored account of `role`, verified unless ANONYMOUS, not locked.
+fn user(role: Role) -> User {
+    User {
+        id: UserId::new(),
+        email: email("ada@example.com"),
+        nickname: nickname("ada_lovelace"),
+        first_name: Name::parse("Ada").expect("a valid name"),
+        last_name: Name::parse("Lovelace").expect("a valid name"),
+        bio: None,
+        profile_picture_key: None,
+        profile_picture_thumbnail_key: None,
+        linkedin_profile_url: None,
+        github_profile_url: None,
+        role,
+        is_professional: false,
+        professional_status_updated_at: None,
+        email_verified: role != Role::Anonymous,
+        is_locked: false,
+        failed_login_attempts: 0,
+        password_hash: PasswordHash::new("$argon2id$v=19$stored".to_owned()),
+        last_login_at: None,
+        created_at: now() - TimeDelta::days(30),
+        updated_at: now() - TimeDelta::days(30),
+    }
+}
+
+fn locked(mut user: User) -> User {
+    user.is_locked = true;
+    user.failed_login_attempts = 5;
+    user
+}
+
+fn unverified(mut user: User) -> User {
+    user.email_verified = false;
+    user
+}
+
+fn actor(role: Role) -> Actor {
+    Actor {
+        id: UserId::new(),
+        role,
+    }
+}
+
+fn registration() -> Registration {
+    Registration {
+        email: email("grace@example.com"),
+        password: Password::parse("Secur3*Pass").expect("a valid password"),
+        nickname: None,
+        first_name: Name::parse("Grace").expect("a valid name"),
+        last_name: None,
+        bio: None,
+        linkedin_profile_url: None,
+        github_profile_url: None,
+    }
+}
+
+fn registration_with_nickname(given: &str) -> Registration {
+    Registration {
+        nickname: Some(nickname(given)),
+        ..registration()
+    }
+}
+
+/// The account a well-behaved repository returns for an insert (not promoted).
+fn stored(new: &NewUser) -> User {
+    User {
+        id: new.id,
+        email: new.email.clone(),
+        nickname: new.nickname.clone(),
+        first_name: new.first_name.clone(),
+        last_name: new.last_name.clone(),
+        bio: new.bio.clone(),
+        profile_picture_key: None,
+        profile_picture_thumbnail_key: None,
+        linkedin_profile_url: new.linkedin_profile_url.clone(),
+        github_profile_url: new.github_profile_url.clone(),
+        role: new.role,
+        is_professional: false,
+        professional_status_updated_at: None,
+        email_verified: new.email_verified,
+        is_locked: false,
+        failed_login_attempts: 0,
+        password_hash: new.password_hash.clone(),
+        last_login_at: None,
+        created_at: new.created_at,
+        updated_at: new.created_at,
+    }
+}
+
+/// The account a well-behaved repository returns for an update of `before`.
+fn applied(before: &User, changes: &UserChanges) -> User {
+    let mut after = before.clone();
+    if let Some(email) = &changes.email {
+        after.email = email.clone();
+    }
+    if let Some(verified) = changes.email_verified {
+        after.email_verified = verified;
+    }
+    if let Some(nickname) = &changes.nickname {
+        after.nickname = nickname.clone();
+    }
+    if let Some(role) = changes.role {
+        after.role = role;
+    }
+    after.updated_at = now();
+    after
+}
+
+fn unwrap_verify_email(kind: &MailKind) -> (UserId, RawToken) {
+    match kind {
+        MailKind::VerifyEmail { user_id, token } => (*user_id, token.clone()),
+        MailKind::AccountLocked => panic!("expected a verification mail, got {kind:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The builder and a spy
+// ---------------------------------------------------------------------------------------------
+
+/// The mocked ports of a [`UserService`] under test, and its settings. Set expectations on the
+/// fields, then [`Given::service`]. The clock always answers [`now`].
+struct Given {
+    users: MockUserRepository,
+    hasher: MockPasswordHasher,
+    tokens: MockTokenIssuer,
+    mailer: MockMailer,
+    settings: Settings,
+}
+
+impl Given {
+    fn new() -> Self {
+        Self {
+            users: MockUserRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            tokens: MockTokenIssuer::new(),
+            mailer: MockMailer::new(),
+            // Not the defaults, so that a value the service hard-codes shows up.
+            settings: Settings {
+                max_login_attempts: 5,
+                first_user_is_admin: true,
+                verification_ttl: TimeDelta::minutes(90),
+            },
+        }
+    }
+
+    fn service(self) -> UserService {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        UserService::new(
+            Ports {
+                users: Arc::new(self.users),
+                hasher: Arc::new(self.hasher),
+                tokens: Arc::new(self.tokens),
+                mailer: Arc::new(self.mailer),
+                clock: Arc::new(clock),
+            },
+            self.settings,
+        )
+    }
+
+    // Arrangements that many tests share.
+
+    /// Registration finds the email free, the hasher hashes and the insert succeeds.
+    fn a_free_email_and_working_insert(&mut self) -> Spy<NewUser> {
+        self.users.expect_find_by_email().returning(|_| Ok(None));
+        self.users.expect_nickname_taken().returning(|_| Ok(false));
+        self.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+        let inserted = Spy::default();
+        let spy = inserted.clone();
+        self.users.expect_insert().times(1).returning(move |new| {
+            let user = stored(&new);
+            spy.record(new);
+            Ok(user)
+        });
+        inserted
+    }
+
+    /// The mailer accepts every mail and keeps it.
+    fn a_mailer_that_keeps_mail(&mut self) -> Spy<Mail> {
+        let sent = Spy::default();
+        let spy = sent.clone();
+        self.mailer.expect_send().returning(move |mail| {
+            spy.record(mail);
+            Ok(())
+        });
+        sent
+    }
+
+    fn no_mail(&mut self) {
+        self.mailer.expect_send().never();
+    }
+
+    /// `target` is stored under its id.
+    fn stored_user(&mut self, target: &User) {
+        let target = target.clone();
+        self.users
+            .expect_find_by_id()
+            .with(eq(target.id))
+            .returning(move |_| Ok(Some(target.clone())));
+    }
+
+    /// Updates of `target` succeed and are kept.
+    fn working_update(&mut self, target: &User) -> Spy<UserChanges> {
+        let before = target.clone();
+        let updates = Spy::default();
+        let spy = updates.clone();
+        self.users
+            .expect_update()
+            .with(eq(target.id), mockall::predicate::always())
+            .times(1)
+            .returning(move |_, changes| {
+                let after = applied(&before, &changes);
+                spy.record(changes);
+                Ok(after)
+            });
+        updates
+    }
+
+    /// Login finds `account` under its email.
+    fn an_account_found_by_email(&mut self, account: &User) {
+        let account = account.clone();
+        self.users
+            .expect_find_by_email()
+            .with(eq(account.email.clone()))
+            .returning(move |_| Ok(Some(account.clone())));
+    }
+
+    fn a_password_that_is(&mut self, correct: bool) {
+        self.hasher
+            .expect_verify()
+            .times(1)
+            .returning(move |_, _| Ok(correct));
+    }
+}
+
+/// Catches the values a mock receives, for assertions after the act.
+struct Spy<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T> Default for Spy<T> {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(Vec::new())))
+    }
+}
+
+impl<T> Clone for Spy<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Clone> Spy<T> {
+    fn record(&self, value: T) {
+        self.0.lock().expect("spy lock").push(value);
+    }
+
+    fn all(&self) -> Vec<T> {
+        self.0.lock().expect("spy lock").clone()
+    }
+
+    /// The one value caught; fails when there was not exactly one.
+    fn only(&self) -> T {
+        let all = self.all();
+        assert_eq!(all.len(), 1, "expected exactly one call");
+        all.into_iter().next().expect("one value")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn register_makes_the_first_account_a_verified_admin_and_sends_no_mail() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given.users.expect_nickname_taken().returning(|_| Ok(false));
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    given.users.expect_insert().times(1).returning(|new| {
+        // No other account exists: the repository promotes this one.
+        let mut user = stored(&new);
+        user.role = Role::Admin;
+        user.email_verified = true;
+        Ok(user)
+    });
+    given.no_mail();
+    let service = given.service();
+
+    let user = service.register(registration()).await.expect("registered");
+
+    assert_eq!(user.role, Role::Admin);
+    assert!(user.email_verified);
+}
+
+#[tokio::test]
+async fn register_inserts_an_anonymous_unverified_account_that_may_be_promoted_if_first() {
+    let mut given = Given::new();
+    let inserted = given.a_free_email_and_working_insert();
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let user = service.register(registration()).await.expect("registered");
+
+    let new = inserted.only();
+    assert_eq!(new.role, Role::Anonymous);
+    assert!(!new.email_verified);
+    assert!(new.promote_if_first);
+    assert_eq!(new.email, email("grace@example.com"));
+    assert_eq!(new.password_hash, fresh_hash());
+    assert_eq!(new.created_at, now());
+    assert_eq!(user.role, Role::Anonymous);
+}
+
+#[tokio::test]
+async fn register_does_not_ask_for_promotion_when_first_user_is_admin_is_off() {
+    let mut given = Given::new();
+    given.settings.first_user_is_admin = false;
+    let inserted = given.a_free_email_and_working_insert();
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service.register(registration()).await.expect("registered");
+
+    assert!(!inserted.only().promote_if_first);
+}
+
+#[tokio::test]
+async fn register_stores_a_verification_token_that_expires_after_the_configured_ttl() {
+    let mut given = Given::new();
+    given.settings.verification_ttl = TimeDelta::hours(6);
+    let inserted = given.a_free_email_and_working_insert();
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service.register(registration()).await.expect("registered");
+
+    let token = inserted
+        .only()
+        .verification_token
+        .expect("a verification token");
+    assert_eq!(token.expires_at, now() + TimeDelta::hours(6));
+}
+
+#[tokio::test]
+async fn register_sends_a_verification_link_whose_token_hash_was_stored() {
+    let mut given = Given::new();
+    let inserted = given.a_free_email_and_working_insert();
+    let sent = given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let user = service.register(registration()).await.expect("registered");
+
+    let stored_token = inserted
+        .only()
+        .verification_token
+        .expect("a verification token");
+    let mail = sent.only();
+    assert_eq!(mail.to, email("grace@example.com"));
+    assert_eq!(mail.greeting_name, user.nickname.to_string());
+    let (user_id, raw) = unwrap_verify_email(&mail.kind);
+    assert_eq!(user_id, user.id);
+    assert_eq!(raw.hash(), stored_token.hash);
+}
+
+#[tokio::test]
+async fn register_with_a_taken_email_answers_email_exists_without_hashing() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_find_by_email()
+        .with(eq(email("grace@example.com")))
+        .returning(|_| Ok(Some(user(Role::Authenticated))));
+    given.hasher.expect_hash().never();
+    given.users.expect_insert().never();
+    given.no_mail();
+    let service = given.service();
+
+    let result = service.register(registration()).await;
+
+    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+}
+
+#[tokio::test]
+async fn register_with_a_taken_nickname_answers_nickname_taken_without_hashing() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given
+        .users
+        .expect_nickname_taken()
+        .with(eq(nickname("Grace_H")))
+        .times(1)
+        .returning(|_| Ok(true));
+    given.hasher.expect_hash().never();
+    given.users.expect_insert().never();
+    given.no_mail();
+    let service = given.service();
+
+    let result = service
+        .register(registration_with_nickname("Grace_H"))
+        .await;
+
+    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+}
+
+#[tokio::test]
+async fn register_keeps_a_given_free_nickname() {
+    let mut given = Given::new();
+    let inserted = given.a_free_email_and_working_insert();
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let user = service
+        .register(registration_with_nickname("Grace_H"))
+        .await
+        .expect("registered");
+
+    assert_eq!(inserted.only().nickname, nickname("Grace_H"));
+    assert_eq!(user.nickname, nickname("Grace_H"));
+}
+
+#[tokio::test]
+async fn register_losing_the_email_race_at_insert_answers_email_exists() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given.users.expect_nickname_taken().returning(|_| Ok(false));
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    given
+        .users
+        .expect_insert()
+        .times(1)
+        .returning(|_| Err(RepoError::EmailTaken));
+    given.no_mail();
+    let service = given.service();
+
+    let result = service.register(registration()).await;
+
+    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+}
+
+#[tokio::test]
+async fn registration_stands_when_the_verification_mail_cannot_be_sent() {
+    let mut given = Given::new();
+    given.a_free_email_and_working_insert();
+    given
+        .mailer
+        .expect_send()
+        .times(1)
+        .returning(|_| Err(anyhow::anyhow!("smtp down")));
+    let service = given.service();
+
+    let result = service.register(registration()).await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn register_reports_an_unreachable_repository_as_unavailable() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_find_by_email()
+        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+    given.hasher.expect_hash().never();
+    let service = given.service();
+
+    let result = service.register(registration()).await;
+
+    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nickname collisions
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn register_skips_generated_nicknames_that_are_taken_and_uses_the_third() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    let candidates = Spy::default();
+    let spy = candidates.clone();
+    given
+        .users
+        .expect_nickname_taken()
+        .times(3)
+        .returning(move |candidate| {
+            spy.record(candidate.clone());
+            Ok(spy.all().len() <= 2)
+        });
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    let inserted = Spy::default();
+    let spy = inserted.clone();
+    given.users.expect_insert().times(1).returning(move |new| {
+        let user = stored(&new);
+        spy.record(new);
+        Ok(user)
+    });
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service.register(registration()).await.expect("registered");
+
+    let candidates = candidates.all();
+    assert_eq!(inserted.only().nickname, candidates[2]);
+}
+
+#[tokio::test]
+async fn register_draws_a_new_nickname_when_the_insert_finds_the_generated_one_taken() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    let candidates = Spy::default();
+    let spy = candidates.clone();
+    given
+        .users
+        .expect_nickname_taken()
+        .returning(move |candidate| {
+            spy.record(candidate.clone());
+            Ok(false)
+        });
+    given
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(fresh_hash()));
+    let attempts = Spy::default();
+    let spy = attempts.clone();
+    given.users.expect_insert().times(2).returning(move |new| {
+        spy.record(new.nickname.clone());
+        if spy.all().len() == 1 {
+            // Another registration took the name between the check and the insert.
+            Err(RepoError::NicknameTaken)
+        } else {
+            Ok(stored(&new))
+        }
+    });
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let user = service.register(registration()).await.expect("registered");
+
+    // Each insert used a freshly checked candidate, and the account got the second one.
+    assert_eq!(attempts.all(), candidates.all());
+    assert_eq!(user.nickname, candidates.all()[1]);
+}
+
+#[tokio::test]
+async fn register_with_a_given_nickname_taken_at_insert_answers_409_without_retrying() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given.users.expect_nickname_taken().returning(|_| Ok(false));
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    given
+        .users
+        .expect_insert()
+        .times(1)
+        .returning(|_| Err(RepoError::NicknameTaken));
+    given.no_mail();
+    let service = given.service();
+
+    let result = service
+        .register(registration_with_nickname("Grace_H"))
+        .await;
+
+    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+}
+
+#[tokio::test]
+async fn free_nickname_gives_up_with_an_internal_error_after_ten_taken_tries() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_nickname_taken()
+        .times(10)
+        .returning(|_| Ok(true));
+    let service = given.service();
+
+    let result = service.free_nickname().await;
+
+    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn register_fails_internally_when_no_generated_nickname_is_free() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given
+        .users
+        .expect_nickname_taken()
+        .times(10)
+        .returning(|_| Ok(true));
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    given.users.expect_insert().never();
+    given.no_mail();
+    let service = given.service();
+
+    let result = service.register(registration()).await;
+
+    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email verification
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn verify_email_hands_the_repository_the_hash_of_the_link_token_and_the_current_time() {
+    let account = user(Role::Anonymous);
+    let mut given = Given::new();
+    let verified = User {
+        role: Role::Authenticated,
+        email_verified: true,
+        ..account.clone()
+    };
+    given
+        .users
+        .expect_verify_email()
+        .with(
+            eq(account.id),
+            eq(RawToken::from_client("c0ffee").hash()),
+            eq(now()),
+        )
+        .times(1)
+        .returning(move |_, _, _| Ok(Some(verified.clone())));
+    let service = given.service();
+
+    let user = service
+        .verify_email(account.id, "c0ffee")
+        .await
+        .expect("verified");
+
+    assert_eq!(user.role, Role::Authenticated);
+    assert!(user.email_verified);
+}
+
+#[tokio::test]
+async fn verify_email_with_a_token_the_repository_rejects_answers_invalid_verification_token() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_verify_email()
+        .returning(|_, _, _| Ok(None));
+    let service = given.service();
+
+    let result = service
+        .verify_email(UserId::new(), "expired-or-wrong")
+        .await;
+
+    assert!(
+        matches!(result, Err(Error::InvalidVerificationToken)),
+        "{result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resending the verification link
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn resend_verification_for_an_unknown_email_succeeds_quietly_without_mail() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given.users.expect_replace_verification_token().never();
+    given.no_mail();
+    let service = given.service();
+
+    let result = service
+        .resend_verification(&email("nobody@example.com"))
+        .await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn resend_verification_for_a_verified_account_sends_no_mail() {
+    let mut given = Given::new();
+    given.an_account_found_by_email(&user(Role::Authenticated));
+    given.users.expect_replace_verification_token().never();
+    given.no_mail();
+    let service = given.service();
+
+    let result = service.resend_verification(&email("ada@example.com")).await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn resend_verification_replaces_the_token_and_mails_the_new_one() {
+    let account = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    let replaced = Spy::default();
+    let spy = replaced.clone();
+    given
+        .users
+        .expect_replace_verification_token()
+        .with(eq(account.id), mockall::predicate::always())
+        .times(1)
+        .returning(move |_, token| {
+            spy.record(token);
+            Ok(())
+        });
+    let sent = given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service
+        .resend_verification(&email("ada@example.com"))
+        .await
+        .expect("resent");
+
+    let token: PendingToken = replaced.only();
+    assert_eq!(token.expires_at, now() + TimeDelta::minutes(90));
+    let mail = sent.only();
+    assert_eq!(mail.to, account.email);
+    let (user_id, raw) = unwrap_verify_email(&mail.kind);
+    assert_eq!(user_id, account.id);
+    assert_eq!(raw.hash(), token.hash);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login
+// ---------------------------------------------------------------------------------------------
+
+fn password(raw: &str) -> SecretString {
+    SecretString::from(raw)
+}
+
+#[tokio::test]
+async fn login_with_an_unknown_email_checks_a_dummy_hash_and_answers_invalid_credentials() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().returning(|_| Ok(None));
+    given
+        .hasher
+        .expect_verify()
+        .withf(|candidate, hash| candidate.expose_secret() == "Secur3*Pass" && hash.is_none())
+        .times(1)
+        .returning(|_, _| Ok(false));
+    given.users.expect_record_failed_login().never();
+    let service = given.service();
+
+    let result = service
+        .login("nobody@example.com", password("Secur3*Pass"))
+        .await;
+
+    assert!(
+        matches!(result, Err(Error::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_with_a_malformed_email_answers_like_an_unknown_one() {
+    let mut given = Given::new();
+    given.users.expect_find_by_email().never();
+    given
+        .hasher
+        .expect_verify()
+        .withf(|_, hash| hash.is_none())
+        .times(1)
+        .returning(|_, _| Ok(false));
+    let service = given.service();
+
+    let result = service.login("not an email", password("Secur3*Pass")).await;
+
+    assert!(
+        matches!(result, Err(Error::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_to_a_locked_account_answers_account_locked_without_checking_the_password() {
+    let mut given = Given::new();
+    given.an_account_found_by_email(&locked(user(Role::Authenticated)));
+    given.hasher.expect_verify().never();
+    given.users.expect_record_failed_login().never();
+    given.users.expect_record_login().never();
+    let service = given.service();
+
+    let result = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await;
+
+    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+}
+
+#[tokio::test]
+async fn login_with_a_wrong_password_counts_the_failure_and_answers_invalid_credentials() {
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    let stored_hash = account.password_hash.clone();
+    given
+        .hasher
+        .expect_verify()
+        .withf(move |_, hash| hash.as_ref() == Some(&stored_hash))
+        .times(1)
+        .returning(|_, _| Ok(false));
+    given
+        .users
+        .expect_record_failed_login()
+        .with(eq(account.id), eq(5))
+        .times(1)
+        .returning(|_, _| {
+            Ok(FailedLogin::Counted {
+                attempts: 1,
+                locked: false,
+            })
+        });
+    given.users.expect_record_login().never();
+    given.no_mail();
+    let service = given.service();
+
+    let result = service.login("ada@example.com", password("wrong")).await;
+
+    assert!(
+        matches!(result, Err(Error::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_failed_login_that_locks_the_account_still_answers_401_and_mails_the_owner() {
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    given.a_password_that_is(false);
+    given
+        .users
+        .expect_record_failed_login()
+        .times(1)
+        .returning(|_, _| {
+            Ok(FailedLogin::Counted {
+                attempts: 5,
+                locked: true,
+            })
+        });
+    let sent = given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let result = service.login("ada@example.com", password("wrong")).await;
+
+    assert!(
+        matches!(result, Err(Error::InvalidCredentials)),
+        "{result:?}"
+    );
+    let mail = sent.only();
+    assert_eq!(mail.to, account.email);
+    assert_eq!(mail.kind, MailKind::AccountLocked);
+}
+
+#[tokio::test]
+async fn a_wrong_password_for_an_account_locked_meanwhile_answers_account_locked() {
+    let mut given = Given::new();
+    given.an_account_found_by_email(&user(Role::Authenticated));
+    given.a_password_that_is(false);
+    given
+        .users
+        .expect_record_failed_login()
+        .returning(|_, _| Ok(FailedLogin::AlreadyLocked));
+    given.no_mail();
+    let service = given.service();
+
+    let result = service.login("ada@example.com", password("wrong")).await;
+
+    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+}
+
+#[tokio::test]
+async fn the_right_password_with_an_unverified_email_answers_invalid_credentials_uncounted() {
+    let mut given = Given::new();
+    given.an_account_found_by_email(&unverified(user(Role::Anonymous)));
+    given.a_password_that_is(true);
+    given.users.expect_record_failed_login().never();
+    given.users.expect_record_login().never();
+    given.tokens.expect_issue().never();
+    let service = given.service();
+
+    let result = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await;
+
+    assert!(
+        matches!(result, Err(Error::InvalidCredentials)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_records_the_login_at_the_current_time_and_returns_the_issued_token() {
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    given.a_password_that_is(true);
+    let recorded = User {
+        last_login_at: Some(now()),
+        ..account.clone()
+    };
+    let returned = recorded.clone();
+    given
+        .users
+        .expect_record_login()
+        .with(eq(account.id), eq(now()))
+        .times(1)
+        .returning(move |_, _| Ok(Some(returned.clone())));
+    let for_user = recorded.clone();
+    given
+        .tokens
+        .expect_issue()
+        .withf(move |user, at| *user == for_user && *at == now())
+        .times(1)
+        .returning(|_, _| {
+            Ok(AccessToken {
+                token: "signed.jwt.token".to_owned(),
+                expires_in: 1800,
+            })
+        });
+    given.users.expect_record_failed_login().never();
+    let service = given.service();
+
+    let success = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await
+        .expect("logged in");
+
+    assert_eq!(success.access.token, "signed.jwt.token");
+    assert_eq!(success.access.expires_in, 1800);
+    assert_eq!(success.user, recorded);
+}
+
+#[tokio::test]
+async fn login_to_an_account_locked_between_check_and_record_answers_account_locked() {
+    let mut given = Given::new();
+    given.an_account_found_by_email(&user(Role::Authenticated));
+    given.a_password_that_is(true);
+    given.users.expect_record_login().returning(|_, _| Ok(None));
+    given.tokens.expect_issue().never();
+    let service = given.service();
+
+    let result = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await;
+
+    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication of bearer tokens
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn authenticate_refuses_an_invalid_or_expired_token_without_loading_a_user() {
+    for refusal in [TokenError::Invalid, TokenError::Expired] {
+        let mut given = Given::new();
+        given
+            .tokens
+            .expect_verify()
+            .withf(|bearer| bearer == "bad.token")
+            .return_once(move |_| Err(refusal));
+        given.users.expect_find_by_id().never();
+        let service = given.service();
+
+        let result = service.authenticate("bad.token").await;
+
+        assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn authenticate_refuses_the_token_of_a_deleted_user() {
+    let mut given = Given::new();
+    let id = UserId::new();
+    given.tokens.expect_verify().returning(move |_| Ok(id));
+    given
+        .users
+        .expect_find_by_id()
+        .with(eq(id))
+        .returning(|_| Ok(None));
+    let service = given.service();
+
+    let result = service.authenticate("good.token").await;
+
+    assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+}
+
+#[tokio::test]
+async fn authenticate_refuses_the_token_of_a_locked_user() {
+    let account = locked(user(Role::Authenticated));
+    let mut given = Given::new();
+    let id = account.id;
+    given.tokens.expect_verify().returning(move |_| Ok(id));
+    given.stored_user(&account);
+    let service = given.service();
+
+    let result = service.authenticate("good.token").await;
+
+    assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+}
+
+#[tokio::test]
+async fn authenticate_takes_the_role_stored_in_the_repository_not_the_one_in_the_token() {
+    // The token was issued while the account was ADMIN; it has since been demoted.
+    let demoted = user(Role::Authenticated);
+    let mut given = Given::new();
+    let id = demoted.id;
+    given
+        .tokens
+        .expect_verify()
+        .withf(|bearer| bearer == "token.issued.to.an.admin")
+        .returning(move |_| Ok(id));
+    given.stored_user(&demoted);
+    let service = given.service();
+
+    let user = service
+        .authenticate("token.issued.to.an.admin")
+        .await
+        .expect("authenticated");
+
+    assert_eq!(user.id, id);
+    assert_eq!(user.role, Role::Authenticated);
+    assert!(!Actor::from(&user).is_staff());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role rules of the administration use cases
+// ---------------------------------------------------------------------------------------------
+
+const NON_STAFF: [Role; 2] = [Role::Anonymous, Role::Authenticated];
+
+fn a_nickname_change() -> AdminChanges {
+    AdminChanges {
+        profile: ProfileChanges {
+            nickname: Some(nickname("renamed")),
+            ..ProfileChanges::default()
+        },
+        ..AdminChanges::default()
+    }
+}
+
+#[tokio::test]
+async fn non_staff_may_not_read_an_account_and_the_repository_is_not_asked() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        let service = given.service();
+
+        let result = service.get_user(actor(role), UserId::new()).await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_staff_may_not_list_accounts() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_list().never();
+        let service = given.service();
+
+        let result = service.list_users(actor(role), 0, 10).await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_staff_may_not_update_an_account() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        given.users.expect_update().never();
+        let service = given.service();
+
+        let result = service
+            .update_user(actor(role), UserId::new(), a_nickname_change())
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_staff_may_not_delete_an_account() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        given.users.expect_delete().never();
+        let service = given.service();
+
+        let result = service.delete_user(actor(role), UserId::new()).await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_staff_may_not_create_an_account() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_find_by_email().never();
+        given.users.expect_insert().never();
+        given.hasher.expect_hash().never();
+        let service = given.service();
+
+        let result = service.create_user(actor(role), registration(), None).await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manager_may_not_read_update_or_delete_staff_accounts() {
+    for target_role in [Role::Manager, Role::Admin] {
+        let target = user(target_role);
+        let mut given = Given::new();
+        given.stored_user(&target);
+        given.users.expect_update().never();
+        given.users.expect_delete().never();
+        let service = given.service();
+        let manager = actor(Role::Manager);
+
+        let read = service.get_user(manager, target.id).await;
+        let updated = service
+            .update_user(manager, target.id, a_nickname_change())
+            .await;
+        let deleted = service.delete_user(manager, target.id).await;
+
+        assert!(
+            matches!(read, Err(Error::Forbidden)),
+            "{target_role}: {read:?}"
+        );
+        assert!(
+            matches!(updated, Err(Error::Forbidden)),
+            "{target_role}: {updated:?}"
+        );
+        assert!(
+            matches!(deleted, Err(Error::Forbidden)),
+            "{target_role}: {deleted:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manager_reads_plain_accounts() {
+    for target_role in NON_STAFF {
+        let target = user(target_role);
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let service = given.service();
+
+        let read = service
+            .get_user(actor(Role::Manager), target.id)
+            .await
+            .expect("readable");
+
+        assert_eq!(read, target);
+    }
+}
+
+#[tokio::test]
+async fn a_manager_may_not_change_a_role() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given.users.expect_update().never();
+    let service = given.service();
+
+    let result = service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            AdminChanges {
+                role: Some(Role::Authenticated),
+                ..AdminChanges::default()
+            },
+        )
+        .await;
+
+    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_manager_may_send_the_current_role_unchanged_along_with_an_edit() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    let changes = AdminChanges {
+        role: Some(Role::Authenticated),
+        ..a_nickname_change()
+    };
+    service
+        .update_user(actor(Role::Manager), target.id, changes)
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.role, None);
+    assert_eq!(update.nickname, Some(nickname("renamed")));
+}
+
+#[tokio::test]
+async fn an_admin_changes_a_role() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    let user = service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            AdminChanges {
+                role: Some(Role::Manager),
+                ..AdminChanges::default()
+            },
+        )
+        .await
+        .expect("updated");
+
+    assert_eq!(updates.only().role, Some(Role::Manager));
+    assert_eq!(user.role, Role::Manager);
+}
+
+#[tokio::test]
+async fn demoting_the_last_admin_answers_last_admin() {
+    let target = user(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given
+        .users
+        .expect_update()
+        .returning(|_, _| Err(RepoError::LastAdmin));
+    let service = given.service();
+
+    let result = service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            AdminChanges {
+                role: Some(Role::Authenticated),
+                ..AdminChanges::default()
+            },
+        )
+        .await;
+
+    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+}
+
+#[tokio::test]
+async fn deleting_the_last_admin_answers_last_admin() {
+    let target = user(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given
+        .users
+        .expect_delete()
+        .with(eq(target.id))
+        .returning(|_| Err(RepoError::LastAdmin));
+    let service = given.service();
+
+    let result = service.delete_user(actor(Role::Admin), target.id).await;
+
+    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_manager_deletes_a_plain_account() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given
+        .users
+        .expect_delete()
+        .with(eq(target.id))
+        .times(1)
+        .returning(|_| Ok(()));
+    let service = given.service();
+
+    let result = service.delete_user(actor(Role::Manager), target.id).await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn acting_on_an_unknown_account_answers_user_not_found() {
+    let mut given = Given::new();
+    given.users.expect_find_by_id().returning(|_| Ok(None));
+    given.users.expect_update().never();
+    given.users.expect_delete().never();
+    let service = given.service();
+    let admin = actor(Role::Admin);
+    let unknown = UserId::new();
+
+    let read = service.get_user(admin, unknown).await;
+    let updated = service
+        .update_user(admin, unknown, a_nickname_change())
+        .await;
+    let deleted = service.delete_user(admin, unknown).await;
+
+    assert!(matches!(read, Err(Error::UserNotFound)), "{read:?}");
+    assert!(matches!(updated, Err(Error::UserNotFound)), "{updated:?}");
+    assert!(matches!(deleted, Err(Error::UserNotFound)), "{deleted:?}");
+}
+
+#[tokio::test]
+async fn a_manager_may_not_create_staff_accounts() {
+    for role in [Role::Manager, Role::Admin] {
+        let mut given = Given::new();
+        given.users.expect_find_by_email().never();
+        given.hasher.expect_hash().never();
+        given.users.expect_insert().never();
+        let service = given.service();
+
+        let result = service
+            .create_user(actor(Role::Manager), registration(), Some(role))
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_account_created_without_a_role_is_anonymous_never_promoted_and_gets_a_link() {
+    let mut given = Given::new();
+    let inserted = given.a_free_email_and_working_insert();
+    let sent = given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let user = service
+        .create_user(actor(Role::Manager), registration(), None)
+        .await
+        .expect("created");
+
+    let new = inserted.only();
+    assert_eq!(new.role, Role::Anonymous);
+    assert!(!new.promote_if_first);
+    assert_eq!(user.role, Role::Anonymous);
+    let (_, raw) = unwrap_verify_email(&sent.only().kind);
+    assert_eq!(
+        Some(raw.hash()),
+        new.verification_token.map(|token| token.hash)
+    );
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_manager() {
+    let mut given = Given::new();
+    let inserted = given.a_free_email_and_working_insert();
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service
+        .create_user(actor(Role::Admin), registration(), Some(Role::Manager))
+        .await
+        .expect("created");
+
+    let new = inserted.only();
+    assert_eq!(new.role, Role::Manager);
+    assert!(!new.promote_if_first);
+}
+
+#[tokio::test]
+async fn creating_an_account_with_a_taken_email_answers_email_exists() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_find_by_email()
+        .returning(|_| Ok(Some(user(Role::Anonymous))));
+    given.hasher.expect_hash().never();
+    given.users.expect_insert().never();
+    let service = given.service();
+
+    let result = service
+        .create_user(actor(Role::Admin), registration(), None)
+        .await;
+
+    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_manager_lists_only_plain_accounts() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_list()
+        .with(eq(UserQuery {
+            skip: 20,
+            limit: 10,
+            roles: Some(vec![Role::Anonymous, Role::Authenticated]),
+        }))
+        .times(1)
+        .returning(|_| {
+            Ok(Page {
+                items: vec![user(Role::Anonymous)],
+                total: 21,
+            })
+        });
+    let service = given.service();
+
+    let page = service
+        .list_users(actor(Role::Manager), 20, 10)
+        .await
+        .expect("listed");
+
+    assert_eq!(page.total, 21);
+    assert_eq!(page.items.len(), 1);
+}
+
+#[tokio::test]
+async fn an_admin_lists_every_role() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_list()
+        .with(eq(UserQuery {
+            skip: 0,
+            limit: 100,
+            roles: None,
+        }))
+        .times(1)
+        .returning(|_| {
+            Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            })
+        });
+    let service = given.service();
+
+    let result = service.list_users(actor(Role::Admin), 0, 100).await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_page_size_outside_1_to_100_is_a_validation_error() {
+    for limit in [0, 101] {
+        let mut given = Given::new();
+        given.users.expect_list().never();
+        let service = given.service();
+
+        let result = service.list_users(actor(Role::Admin), 0, limit).await;
+
+        assert!(
+            matches!(&result, Err(Error::Validation(errors)) if errors.0[0].field == "limit"),
+            "limit {limit}: {result:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Updating accounts
+// ---------------------------------------------------------------------------------------------
+
+fn an_email_change(to: &str) -> AdminChanges {
+    AdminChanges {
+        email: Some(email(to)),
+        ..AdminChanges::default()
+    }
+}
+
+#[tokio::test]
+async fn changing_the_email_unverifies_it_and_stores_a_new_token_in_the_same_update() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.email, Some(email("ada@newmail.example")));
+    assert_eq!(update.email_verified, Some(false));
+    let token = update.verification_token.expect("a new verification token");
+    assert_eq!(token.expires_at, now() + TimeDelta::minutes(90));
+}
+
+#[tokio::test]
+async fn changing_the_email_sends_a_verification_link_to_the_new_address() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let sent = given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    let stored_token = updates
+        .only()
+        .verification_token
+        .expect("a new verification token");
+    let mail = sent.only();
+    assert_eq!(mail.to, email("ada@newmail.example"));
+    let (user_id, raw) = unwrap_verify_email(&mail.kind);
+    assert_eq!(user_id, target.id);
+    assert_eq!(raw.hash(), stored_token.hash);
+}
+
+#[tokio::test]
+async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    let user = service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    assert_eq!(updates.only().role, Some(Role::Anonymous));
+    assert_eq!(user.role, Role::Anonymous);
+    assert!(!user.email_verified);
+}
+
+#[tokio::test]
+async fn a_staff_account_whose_email_changes_keeps_its_role() {
+    let target = user(Role::Manager);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    given.a_mailer_that_keeps_mail();
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.role, None);
+    assert_eq!(update.email_verified, Some(false));
+}
+
+#[tokio::test]
+async fn the_same_email_in_other_casing_is_not_a_change_of_address() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    given.no_mail();
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("Ada@Example.COM"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.email, Some(email("Ada@Example.COM")));
+    assert_eq!(update.email_verified, None);
+    assert_eq!(update.verification_token, None);
+    assert_eq!(update.role, None);
+}
+
+#[tokio::test]
+async fn an_email_change_stands_when_the_verification_mail_cannot_be_sent() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given.working_update(&target);
+    given
+        .mailer
+        .expect_send()
+        .times(1)
+        .returning(|_| Err(anyhow::anyhow!("smtp down")));
+    let service = given.service();
+
+    let result = service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn changing_the_email_to_another_accounts_answers_email_taken() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given
+        .users
+        .expect_update()
+        .returning(|_, _| Err(RepoError::EmailTaken));
+    given.no_mail();
+    let service = given.service();
+
+    let result = service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("grace@example.com"),
+        )
+        .await;
+
+    // 409, unlike the 400 "Email already exists" of registration.
+    assert!(matches!(result, Err(Error::EmailTaken)), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_update_without_changes_is_a_validation_error_and_loads_nothing() {
+    let mut given = Given::new();
+    given.users.expect_find_by_id().never();
+    given.users.expect_update().never();
+    let service = given.service();
+
+    let result = service
+        .update_user(actor(Role::Admin), UserId::new(), AdminChanges::default())
+        .await;
+
+    assert!(matches!(result, Err(Error::Validation(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn update_me_without_changes_is_a_validation_error() {
+    let mut given = Given::new();
+    given.users.expect_update().never();
+    let service = given.service();
+
+    let result = service
+        .update_me(&user(Role::Authenticated), ProfileChanges::default())
+        .await;
+
+    assert!(matches!(result, Err(Error::Validation(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    let updates = given.working_update(&me);
+    let service = given.service();
+
+    service
+        .update_me(
+            &me,
+            ProfileChanges {
+                nickname: Some(nickname("countess")),
+                bio: Some(None),
+                ..ProfileChanges::default()
+            },
+        )
+        .await
+        .expect("updated");
+
+    assert_eq!(
+        updates.only(),
+        UserChanges {
+            nickname: Some(nickname("countess")),
+            bio: Some(None),
+            ..UserChanges::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    given
+        .users
+        .expect_update()
+        .returning(|_, _| Err(RepoError::NicknameTaken));
+    let service = given.service();
+
+    let result = service
+        .update_me(
+            &me,
+            ProfileChanges {
+                nickname: Some(nickname("taken_name")),
+                ..ProfileChanges::default()
+            },
+        )
+        .await;
+
+    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+}

@@ -35,7 +35,9 @@ impl UserService {
             return Err(Error::Forbidden);
         }
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(ValidationErrors::single("limit", "limit must be between 1 and 100").into());
+            return Err(
+                ValidationErrors::single("limit", "limit must be between 1 and 100").into(),
+            );
         }
         Ok(self
             .ports

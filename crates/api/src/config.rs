@@ -1,0 +1,333 @@
+//! Configuration from the environment (a `.env` file is read first when present).
+//!
+//! Every variable, its default and its meaning:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `APP_ENV` | `development` | `development` or `production`; production insists on `JWT_SECRET` |
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/user_management` | PostgreSQL; the database is created if missing and migrated at start |
+//! | `DATABASE_POOL_SIZE` | `16` | connections in the pool |
+//! | `BIND_ADDR` | `127.0.0.1:8000` | address the HTTP server listens on |
+//! | `PUBLIC_BASE_URL` | `http://localhost:8000` | base of every absolute link (API links, email links) |
+//! | `JWT_SECRET` | random, with a warning (development only) | HS256 signing key, at least 32 bytes |
+//! | `JWT_ISSUER` | `user-management` | the `iss` claim issued and required |
+//! | `ACCESS_TOKEN_TTL_MINUTES` | `30` | lifetime of an access token |
+//! | `MAX_LOGIN_ATTEMPTS` | `3` | consecutive failed logins that lock an account |
+//! | `FIRST_USER_IS_ADMIN` | `true` | the first account becomes a verified ADMIN |
+//! | `VERIFICATION_TOKEN_TTL_HOURS` | `24` | lifetime of an email-verification link |
+//! | `SMTP_URL` | unset | `smtp://user:pass@host:587` or `smtps://…`; send email over SMTP |
+//! | `MAIL_DIR` | unset | without SMTP: write each email as an `.eml` file here |
+//! | `MAIL_FROM` | `User Management <no-reply@localhost>` | sender of every email |
+//! | `LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// A variable whose value cannot be used; start-up stops with this message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The whole configuration of the service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub database_url: String,
+    pub database_pool_size: usize,
+    pub bind_addr: SocketAddr,
+    pub public_base_url: Url,
+    pub jwt_secret: SecretString,
+    /// True when no `JWT_SECRET` was given and a random one was made (tokens die on restart).
+    pub jwt_secret_generated: bool,
+    pub jwt_issuer: String,
+    pub access_token_ttl_minutes: i64,
+    pub max_login_attempts: u32,
+    pub first_user_is_admin: bool,
+    pub verification_token_ttl_hours: i64,
+    pub smtp_url: Option<SecretString>,
+    pub mail_dir: Option<PathBuf>,
+    pub mail_from: String,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// The first variable with a value that cannot be used.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; empty values count as unset.
+    ///
+    /// # Errors
+    /// The first variable with a value that cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let app_env = match get("APP_ENV")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("development" | "dev") => AppEnv::Development,
+            Some("production" | "prod") => AppEnv::Production,
+            Some(_) => return Err(bad("APP_ENV", "must be development or production")),
+        };
+        let database_url = get("DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/user_management".into());
+        let parsed_db = Url::parse(&database_url)
+            .map_err(|e| bad("DATABASE_URL", format!("not a URL: {e}")))?;
+        if !matches!(parsed_db.scheme(), "postgres" | "postgresql")
+            || parsed_db.path().trim_start_matches('/').is_empty()
+        {
+            return Err(bad(
+                "DATABASE_URL",
+                "must be postgres://user@host:port/database",
+            ));
+        }
+        let public_base_url: Url = parse_or("PUBLIC_BASE_URL", get("PUBLIC_BASE_URL"), || {
+            Url::parse("http://localhost:8000").expect("the default is a URL")
+        })?;
+        if !matches!(public_base_url.scheme(), "http" | "https") {
+            return Err(bad("PUBLIC_BASE_URL", "must be an http or https URL"));
+        }
+
+        let (jwt_secret, jwt_secret_generated) = match get("JWT_SECRET") {
+            Some(s) if s.len() >= 32 => (SecretString::from(s), false),
+            Some(_) => return Err(bad("JWT_SECRET", "must be at least 32 bytes long")),
+            None if app_env == AppEnv::Production => {
+                return Err(bad("JWT_SECRET", "is required when APP_ENV=production"));
+            }
+            None => (um_security::generate_secret(), true),
+        };
+
+        let smtp_url = get("SMTP_URL").map(SecretString::from);
+        if let Some(url) = &smtp_url {
+            let parsed = Url::parse(url.expose_secret())
+                .map_err(|_| bad("SMTP_URL", "not a URL (smtp://user:pass@host:port)"))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") {
+                return Err(bad("SMTP_URL", "scheme must be smtp or smtps"));
+            }
+        }
+
+        Ok(Self {
+            app_env,
+            database_url,
+            database_pool_size: in_range(
+                "DATABASE_POOL_SIZE",
+                get("DATABASE_POOL_SIZE"),
+                16,
+                1..=1000,
+            )?,
+            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), || {
+                SocketAddr::from(([127, 0, 0, 1], 8000))
+            })?,
+            public_base_url,
+            jwt_secret,
+            jwt_secret_generated,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "user-management".into()),
+            access_token_ttl_minutes: in_range(
+                "ACCESS_TOKEN_TTL_MINUTES",
+                get("ACCESS_TOKEN_TTL_MINUTES"),
+                30,
+                1..=7 * 24 * 60,
+            )?,
+            max_login_attempts: in_range(
+                "MAX_LOGIN_ATTEMPTS",
+                get("MAX_LOGIN_ATTEMPTS"),
+                3,
+                1..=100,
+            )?,
+            first_user_is_admin: parse_bool(
+                "FIRST_USER_IS_ADMIN",
+                get("FIRST_USER_IS_ADMIN"),
+                true,
+            )?,
+            verification_token_ttl_hours: in_range(
+                "VERIFICATION_TOKEN_TTL_HOURS",
+                get("VERIFICATION_TOKEN_TTL_HOURS"),
+                24,
+                1..=24 * 30,
+            )?,
+            smtp_url,
+            mail_dir: get("MAIL_DIR").map(PathBuf::from),
+            mail_from: get("MAIL_FROM")
+                .unwrap_or_else(|| "User Management <no-reply@localhost>".into()),
+            log_format: match get("LOG_FORMAT")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("pretty") => LogFormat::Pretty,
+                Some("json") => LogFormat::Json,
+                Some(_) => return Err(bad("LOG_FORMAT", "must be pretty or json")),
+            },
+        })
+    }
+
+    /// `PUBLIC_BASE_URL` without a trailing slash, ready to have paths appended.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        self.public_base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+fn bad(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+fn parse_or<T: FromStr>(
+    var: &'static str,
+    value: Option<String>,
+    default: impl FnOnce() -> T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default()),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| bad(var, format!("cannot parse {v:?}: {e}"))),
+    }
+}
+
+fn in_range<T>(
+    var: &'static str,
+    value: Option<String>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let v = parse_or(var, value, || default).map_err(|_| {
+        bad(
+            var,
+            format!(
+                "must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )
+    })?;
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(bad(
+            var,
+            format!("must be from {} to {}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn parse_bool(
+    var: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match value
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(_) => Err(bad(var, "must be true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(
+            c.database_url,
+            "postgres://postgres@127.0.0.1:5432/user_management"
+        );
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.base_url(), "http://localhost:8000");
+        assert_eq!(c.access_token_ttl_minutes, 30);
+        assert_eq!(c.max_login_attempts, 3);
+        assert!(c.first_user_is_admin);
+        assert!(c.jwt_secret_generated);
+        assert!(c.smtp_url.is_none() && c.mail_dir.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("BIND_ADDR", "localhost"),
+            ("MAX_LOGIN_ATTEMPTS", "zero"),
+            ("MAX_LOGIN_ATTEMPTS", "0"),
+            ("ACCESS_TOKEN_TTL_MINUTES", "-5"),
+            ("FIRST_USER_IS_ADMIN", "maybe"),
+            ("PUBLIC_BASE_URL", "not a url"),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("JWT_SECRET", "short"),
+            ("SMTP_URL", "http://mail"),
+            ("LOG_FORMAT", "xml"),
+            ("APP_ENV", "staging"),
+        ];
+        for (var, value) in cases {
+            let err = config(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
+            assert_eq!(err.var, *var);
+        }
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret() {
+        let err = config(&[("APP_ENV", "production")]).expect_err("accepted without a secret");
+        assert_eq!(err.var, "JWT_SECRET");
+        let ok =
+            config(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).expect("valid");
+        assert!(!ok.jwt_secret_generated);
+    }
+
+    #[test]
+    fn a_trailing_slash_in_the_base_url_is_dropped() {
+        let c = config(&[("PUBLIC_BASE_URL", "https://users.example.com/")]).expect("valid");
+        assert_eq!(c.base_url(), "https://users.example.com");
+    }
+}

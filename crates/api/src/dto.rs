@@ -1,0 +1,176 @@
+//! Response bodies shared by several handlers.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use um_domain::model::User;
+use uuid::Uuid;
+
+/// A hypermedia link: what can be done next and how.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Link {
+    pub rel: &'static str,
+    pub href: String,
+    pub method: &'static str,
+    pub action: &'static str,
+}
+
+/// The user resource of the contract.
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub email: String,
+    pub nickname: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub bio: Option<String>,
+    pub profile_picture_url: Option<String>,
+    pub profile_picture_thumbnail_url: Option<String>,
+    pub linkedin_profile_url: Option<String>,
+    pub github_profile_url: Option<String>,
+    pub role: &'static str,
+    pub is_professional: bool,
+    pub professional_status_updated_at: Option<DateTime<Utc>>,
+    pub email_verified: bool,
+    pub is_locked: bool,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: Vec<Link>,
+}
+
+impl UserResponse {
+    /// `base` is `PUBLIC_BASE_URL` without a trailing slash.
+    #[must_use]
+    pub fn new(user: User, base: &str) -> Self {
+        let this = format!("{base}/users/{}", user.id);
+        let links = vec![
+            Link {
+                rel: "self",
+                href: this.clone(),
+                method: "GET",
+                action: "view",
+            },
+            Link {
+                rel: "update",
+                href: this.clone(),
+                method: "PUT",
+                action: "update",
+            },
+            Link {
+                rel: "delete",
+                href: this,
+                method: "DELETE",
+                action: "delete",
+            },
+        ];
+        let picture = |key: Option<String>| key.map(|k| format!("{base}/pictures/{k}"));
+        Self {
+            id: user.id.0,
+            email: user.email.to_string(),
+            nickname: user.nickname.to_string(),
+            first_name: user.first_name.map(|v| v.to_string()),
+            last_name: user.last_name.map(|v| v.to_string()),
+            bio: user.bio.map(|v| v.to_string()),
+            profile_picture_url: picture(user.profile_picture_key),
+            profile_picture_thumbnail_url: picture(user.profile_picture_thumbnail_key),
+            linkedin_profile_url: user.linkedin_profile_url.map(|v| v.to_string()),
+            github_profile_url: user.github_profile_url.map(|v| v.to_string()),
+            role: user.role.as_str(),
+            is_professional: user.is_professional,
+            professional_status_updated_at: user.professional_status_updated_at,
+            email_verified: user.email_verified,
+            is_locked: user.is_locked,
+            last_login_at: user.last_login_at,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            links,
+        }
+    }
+}
+
+/// A page of a listing with navigation links.
+#[derive(Debug, Serialize)]
+pub struct PageResponse<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub page: u64,
+    pub size: usize,
+    pub links: Vec<Link>,
+}
+
+/// A message answer such as `{"message": "Email verified successfully"}`.
+#[derive(Debug, Serialize)]
+pub struct MessageResponse {
+    pub message: &'static str,
+}
+
+/// Navigation links of a page: `self`, `first`, `last`, and `next`/`prev` where they exist.
+/// `href_for(skip)` builds the absolute URL of the page starting at `skip`.
+pub fn page_links(
+    skip: u64,
+    limit: u64,
+    total: u64,
+    href_for: impl Fn(u64) -> String,
+) -> Vec<Link> {
+    let last = if total == 0 {
+        0
+    } else {
+        (total - 1) / limit * limit
+    };
+    let link = |rel, skip| Link {
+        rel,
+        href: href_for(skip),
+        method: "GET",
+        action: "list",
+    };
+    let mut links = vec![link("self", skip), link("first", 0), link("last", last)];
+    if skip + limit < total {
+        links.push(link("next", skip + limit));
+    }
+    if skip > 0 {
+        links.push(link("prev", skip.saturating_sub(limit)));
+    }
+    links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rels(skip: u64, limit: u64, total: u64) -> Vec<(&'static str, String)> {
+        page_links(skip, limit, total, |s| s.to_string())
+            .into_iter()
+            .map(|l| (l.rel, l.href))
+            .collect()
+    }
+
+    #[test]
+    fn middle_pages_link_both_ways() {
+        assert_eq!(
+            rels(10, 10, 35),
+            vec![
+                ("self", "10".into()),
+                ("first", "0".into()),
+                ("last", "30".into()),
+                ("next", "20".into()),
+                ("prev", "0".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn edges_have_no_link_beyond_them() {
+        assert_eq!(
+            rels(0, 10, 0),
+            vec![
+                ("self", "0".into()),
+                ("first", "0".into()),
+                ("last", "0".into())
+            ]
+        );
+        let last_page = rels(30, 10, 35);
+        assert!(last_page.iter().all(|(rel, _)| *rel != "next"));
+        assert!(last_page.contains(&("prev", "20".into())));
+        assert!(rels(3, 10, 100).contains(&("prev", "0".into())));
+    }
+}

@@ -1,0 +1,199 @@
+//! The one place where errors become HTTP responses: RFC 9457 problem details with a human
+//! `detail` and a stable snake_case `code`.
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use serde::Serialize;
+use um_domain::{
+    Error as DomainError,
+    validation::{FieldError, ValidationErrors},
+};
+
+/// Every error a handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Not found")]
+    RouteNotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Domain(DomainError::Validation(e))
+    }
+}
+
+impl ApiError {
+    /// A 422 for one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Domain(DomainError::Validation(ValidationErrors::single(
+            field, message,
+        )))
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Domain(e) => match e {
+                DomainError::Validation(_) => "validation_error",
+                DomainError::EmailExists | DomainError::EmailTaken => "email_taken",
+                DomainError::NicknameTaken => "nickname_taken",
+                DomainError::InvalidCredentials => "invalid_credentials",
+                DomainError::AccountLocked => "account_locked",
+                DomainError::InvalidVerificationToken => "invalid_verification_token",
+                DomainError::Unauthenticated => "not_authenticated",
+                DomainError::Forbidden => "forbidden",
+                DomainError::UserNotFound => "user_not_found",
+                DomainError::LastAdmin => "last_admin",
+                DomainError::Unavailable(_) => "service_unavailable",
+                DomainError::Internal(_) => "internal_error",
+            },
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RouteNotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize)]
+pub struct Problem<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'a str,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField<'a>>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProblemField<'a> {
+    pub field: &'a str,
+    pub message: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Domain(e) => match e {
+                DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DomainError::EmailExists
+                | DomainError::AccountLocked
+                | DomainError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
+                DomainError::EmailTaken | DomainError::NicknameTaken | DomainError::LastAdmin => {
+                    StatusCode::CONFLICT
+                }
+                DomainError::InvalidCredentials | DomainError::Unauthenticated => {
+                    StatusCode::UNAUTHORIZED
+                }
+                DomainError::Forbidden => StatusCode::FORBIDDEN,
+                DomainError::UserNotFound => StatusCode::NOT_FOUND,
+                DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let Self::Domain(DomainError::Internal(cause) | DomainError::Unavailable(cause)) = self {
+            tracing::error!(error = ?cause, status = status.as_u16(), "request failed");
+        }
+        let errors = match self {
+            Self::Domain(DomainError::Validation(ValidationErrors(list))) => Some(
+                list.iter()
+                    .map(|FieldError { field, message }| ProblemField { field, message })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            code: self.code(),
+            detail: self.to_string(),
+            errors,
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response.json(problem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body(e: &ApiError) -> serde_json::Value {
+        let bytes = e
+            .error_response()
+            .into_body()
+            .try_into_bytes()
+            .expect("a full body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_their_cause() {
+        let e = ApiError::from(DomainError::Internal(anyhow::anyhow!(
+            "password hash $argon2id$ leaked"
+        )));
+        let json = body(&e);
+        assert_eq!(json["status"], 500);
+        assert_eq!(json["detail"], "Internal server error");
+        assert!(!json.to_string().contains("argon2"));
+    }
+
+    #[test]
+    fn validation_errors_list_each_field() {
+        let e = ApiError::from(DomainError::Validation(ValidationErrors(vec![
+            FieldError {
+                field: "email".into(),
+                message: "bad".into(),
+            },
+            FieldError {
+                field: "password".into(),
+                message: "weak".into(),
+            },
+        ])));
+        let json = body(&e);
+        assert_eq!(json["code"], "validation_error");
+        assert_eq!(json["errors"][1]["field"], "password");
+    }
+
+    #[test]
+    fn unauthorized_answers_carry_the_bearer_challenge() {
+        let response = ApiError::from(DomainError::Unauthenticated).error_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! The HTTP routes, one file per family. Paths work with and without a trailing slash
+//! (`NormalizePath` trims it before routing).
+
+mod accounts;
+mod health;
+mod me;
+mod requests;
+mod users;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/register", web::post().to(accounts::register))
+        .route("/login", web::post().to(accounts::login))
+        .route(
+            "/verify-email/resend",
+            web::post().to(accounts::resend_verification),
+        )
+        .route(
+            "/verify-email/{user_id}/{token}",
+            web::get().to(accounts::verify_email),
+        )
+        .service(
+            web::resource("/users")
+                .route(web::get().to(users::list))
+                .route(web::post().to(users::create)),
+        )
+        .service(
+            web::resource("/users/{user_id}")
+                .route(web::get().to(users::get))
+                .route(web::put().to(users::update))
+                .route(web::delete().to(users::delete)),
+        )
+        .service(
+            web::resource("/me")
+                .route(web::get().to(me::get))
+                .route(web::patch().to(me::update)),
+        )
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
+}

@@ -1,0 +1,557 @@
+//! [`PgUserRepository`]: the [`UserRepository`] port over PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::{
+    BoolExpressionMethods as _, ExpressionMethods as _, IntoSql as _, OptionalExtension as _,
+    QueryDsl as _, SelectableHelper as _,
+    dsl::{case_when, count_star, exists, now},
+    pg::Pg,
+    prelude::{AsChangeset, Insertable, Queryable, Selectable},
+    sql_query,
+    sql_types::{BigInt, Text},
+    upsert::excluded,
+};
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, pooled_connection::deadpool::Object,
+};
+use um_domain::{
+    model::{Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, Role, TokenHash, User, UserId},
+    ports::{
+        FailedLogin, NewUser, Page, PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
+    },
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{TxError, from_diesel, from_pool},
+    pool::Pool,
+    schema::{email_verification_tokens as tokens, users},
+};
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `lower(text)`: lookups by `lower(col) = lower($1)` use the functional
+    /// unique indexes.
+    fn lower(x: Text) -> Text;
+}
+
+/// Key of the transaction-level advisory lock that serialises "is this the first account?".
+const FIRST_ACCOUNT_LOCK: i64 = 0x756d_5f66_6972_7374; // "um_first"
+
+/// Accounts in PostgreSQL.
+#[derive(Clone)]
+pub struct PgUserRepository {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgUserRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgUserRepository")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgUserRepository {
+    #[must_use]
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn conn(&self) -> Result<Object<AsyncPgConnection>, RepoError> {
+        self.pool.get().await.map_err(from_pool)
+    }
+}
+
+/// A `users` row as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    nickname: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    bio: Option<String>,
+    profile_picture_key: Option<String>,
+    profile_picture_thumbnail_key: Option<String>,
+    linkedin_profile_url: Option<String>,
+    github_profile_url: Option<String>,
+    role: String,
+    is_professional: bool,
+    professional_status_updated_at: Option<DateTime<Utc>>,
+    email_verified: bool,
+    is_locked: bool,
+    failed_login_attempts: i32,
+    hashed_password: String,
+    last_login_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = RepoError;
+
+    /// Stored values are parsed with the domain's constructors like any other input; a row that
+    /// does not parse is an `Other` error naming the user and the column, never its value.
+    fn try_from(row: UserRow) -> Result<Self, RepoError> {
+        let id = row.id;
+        let bad = |column: &str, e: &dyn std::fmt::Display| {
+            RepoError::Other(anyhow::anyhow!(
+                "stored column {column} of user {id} is invalid: {e}"
+            ))
+        };
+        Ok(User {
+            id: UserId(row.id),
+            email: Email::parse(&row.email).map_err(|e| bad("email", &e))?,
+            nickname: Nickname::parse(&row.nickname).map_err(|e| bad("nickname", &e))?,
+            first_name: parse_opt(row.first_name, Name::parse)
+                .map_err(|e| bad("first_name", &e))?,
+            last_name: parse_opt(row.last_name, Name::parse).map_err(|e| bad("last_name", &e))?,
+            bio: parse_opt(row.bio, Bio::parse).map_err(|e| bad("bio", &e))?,
+            profile_picture_key: row.profile_picture_key,
+            profile_picture_thumbnail_key: row.profile_picture_thumbnail_key,
+            linkedin_profile_url: parse_opt(row.linkedin_profile_url, ProfileUrl::parse)
+                .map_err(|e| bad("linkedin_profile_url", &e))?,
+            github_profile_url: parse_opt(row.github_profile_url, ProfileUrl::parse)
+                .map_err(|e| bad("github_profile_url", &e))?,
+            role: row.role.parse::<Role>().map_err(|e| bad("role", &e))?,
+            is_professional: row.is_professional,
+            professional_status_updated_at: row.professional_status_updated_at,
+            email_verified: row.email_verified,
+            is_locked: row.is_locked,
+            failed_login_attempts: row.failed_login_attempts,
+            password_hash: PasswordHash::new(row.hashed_password),
+            last_login_at: row.last_login_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// A nullable column through a constructor that maps blank to `None`.
+fn parse_opt<T, E>(
+    raw: Option<String>,
+    parse: impl Fn(&str) -> Result<Option<T>, E>,
+) -> Result<Option<T>, E> {
+    Ok(raw.as_deref().map(parse).transpose()?.flatten())
+}
+
+fn to_user(row: UserRow) -> Result<User, RepoError> {
+    User::try_from(row)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUserRow<'a> {
+    id: Uuid,
+    email: &'a str,
+    nickname: &'a str,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    bio: Option<&'a str>,
+    linkedin_profile_url: Option<&'a str>,
+    github_profile_url: Option<&'a str>,
+    role: &'a str,
+    email_verified: bool,
+    hashed_password: &'a str,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The columns an update may touch; `None` leaves a column alone, `Some(None)` clears it.
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+struct UserChangeset<'a> {
+    email: Option<&'a str>,
+    email_verified: Option<bool>,
+    nickname: Option<&'a str>,
+    first_name: Option<Option<&'a str>>,
+    last_name: Option<Option<&'a str>>,
+    bio: Option<Option<&'a str>>,
+    linkedin_profile_url: Option<Option<&'a str>>,
+    github_profile_url: Option<Option<&'a str>>,
+    role: Option<&'a str>,
+}
+
+impl<'a> From<&'a UserChanges> for UserChangeset<'a> {
+    fn from(c: &'a UserChanges) -> Self {
+        fn clear_or_set<T: AsRef<str>>(field: &Option<Option<T>>) -> Option<Option<&str>> {
+            field.as_ref().map(|v| v.as_ref().map(AsRef::as_ref))
+        }
+        Self {
+            email: c.email.as_ref().map(Email::as_str),
+            email_verified: c.email_verified,
+            nickname: c.nickname.as_ref().map(Nickname::as_str),
+            first_name: clear_or_set(&c.first_name),
+            last_name: clear_or_set(&c.last_name),
+            bio: clear_or_set(&c.bio),
+            linkedin_profile_url: clear_or_set(&c.linkedin_profile_url),
+            github_profile_url: clear_or_set(&c.github_profile_url),
+            role: c.role.map(Role::as_str),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tokens)]
+struct TokenRow<'a> {
+    user_id: Uuid,
+    token_hash: &'a [u8],
+    expires_at: DateTime<Utc>,
+}
+
+/// Stores `token` as the account's only verification token, replacing any earlier one.
+async fn upsert_token(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    token: &PendingToken,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(tokens::table)
+        .values(TokenRow {
+            user_id,
+            token_hash: token.hash.as_bytes(),
+            expires_at: token.expires_at,
+        })
+        .on_conflict(tokens::user_id)
+        .do_update()
+        .set((
+            tokens::token_hash.eq(excluded(tokens::token_hash)),
+            tokens::expires_at.eq(excluded(tokens::expires_at)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn any_user(conn: &mut AsyncPgConnection) -> Result<bool, diesel::result::Error> {
+    diesel::select(exists(users::table.select(users::id)))
+        .get_result(conn)
+        .await
+}
+
+/// The stored role of `id` (unlocked read), or `NotFound`.
+async fn current_role(conn: &mut AsyncPgConnection, id: Uuid) -> Result<String, TxError> {
+    users::table
+        .find(id)
+        .select(users::role)
+        .first::<String>(conn)
+        .await
+        .optional()?
+        .ok_or(TxError::Repo(RepoError::NotFound))
+}
+
+/// Refuses with `LastAdmin` when `id` is the only ADMIN. Locks every ADMIN row (in id order, so
+/// that concurrent callers cannot deadlock) until the transaction ends: of two transactions
+/// demoting or deleting the last two ADMINs, the second sees only one ADMIN left.
+async fn ensure_not_last_admin(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), TxError> {
+    let admins: Vec<Uuid> = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .select(users::id)
+        .order(users::id)
+        .for_update()
+        .load(conn)
+        .await?;
+    if admins == [id] {
+        return Err(RepoError::LastAdmin.into());
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl UserRepository for PgUserRepository {
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        users::table
+            .find(id.0)
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        users::table
+            .filter(lower(users::email).eq(lower(email.as_str())))
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn nickname_taken(&self, nickname: &Nickname) -> Result<bool, RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::select(exists(
+            users::table.filter(lower(users::nickname).eq(lower(nickname.as_str()))),
+        ))
+        .get_result(&mut conn)
+        .await
+        .map_err(from_diesel)
+    }
+
+    async fn insert(&self, user: NewUser) -> Result<User, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let mut role = user.role;
+                let mut email_verified = user.email_verified;
+                // Only a table that looks empty needs the lock; re-checked under it, because a
+                // transaction that held it may have committed the first account meanwhile (each
+                // statement of a READ COMMITTED transaction sees what committed before it).
+                if user.promote_if_first && !any_user(conn).await? {
+                    sql_query("SELECT pg_advisory_xact_lock($1)")
+                        .bind::<BigInt, _>(FIRST_ACCOUNT_LOCK)
+                        .execute(conn)
+                        .await?;
+                    if !any_user(conn).await? {
+                        role = Role::Admin;
+                        email_verified = true;
+                    }
+                }
+                let row = diesel::insert_into(users::table)
+                    .values(NewUserRow {
+                        id: user.id.0,
+                        email: user.email.as_str(),
+                        nickname: user.nickname.as_str(),
+                        first_name: user.first_name.as_ref().map(Name::as_str),
+                        last_name: user.last_name.as_ref().map(Name::as_str),
+                        bio: user.bio.as_ref().map(Bio::as_str),
+                        linkedin_profile_url: user
+                            .linkedin_profile_url
+                            .as_ref()
+                            .map(ProfileUrl::as_str),
+                        github_profile_url: user
+                            .github_profile_url
+                            .as_ref()
+                            .map(ProfileUrl::as_str),
+                        role: role.as_str(),
+                        email_verified,
+                        hashed_password: user.password_hash.expose(),
+                        created_at: user.created_at,
+                        updated_at: user.created_at,
+                    })
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                if !email_verified && let Some(token) = &user.verification_token {
+                    upsert_token(conn, user.id.0, token).await?;
+                }
+                Ok(row)
+            })
+            .await?;
+        to_user(row)
+    }
+
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                if changes.role.is_some_and(|r| r != Role::Admin)
+                    && current_role(conn, id.0).await? == Role::Admin.as_str()
+                {
+                    ensure_not_last_admin(conn, id.0).await?;
+                }
+                let row = diesel::update(users::table.find(id.0))
+                    .set((UserChangeset::from(&changes), users::updated_at.eq(now)))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()?
+                    .ok_or(TxError::Repo(RepoError::NotFound))?;
+                if let Some(token) = &changes.verification_token {
+                    upsert_token(conn, id.0, token).await?;
+                }
+                Ok(row)
+            })
+            .await?;
+        to_user(row)
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| {
+            if current_role(conn, id.0).await? == Role::Admin.as_str() {
+                ensure_not_last_admin(conn, id.0).await?;
+            }
+            // The verification token goes with the row (ON DELETE CASCADE).
+            let deleted = diesel::delete(users::table.find(id.0))
+                .execute(conn)
+                .await?;
+            if deleted == 0 {
+                return Err(RepoError::NotFound.into());
+            }
+            Ok(())
+        })
+        .await
+        .map_err(RepoError::from)
+    }
+
+    async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError> {
+        let roles: Option<Vec<&str>> = query
+            .roles
+            .as_ref()
+            .map(|roles| roles.iter().map(|r| r.as_str()).collect());
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(query.skip).unwrap_or(i64::MAX);
+        let mut conn = self.conn().await?;
+        // One snapshot for the page and the count, so that they agree.
+        let (rows, total) = conn
+            .build_transaction()
+            .read_only()
+            .repeatable_read()
+            .run::<_, diesel::result::Error, _>(async |conn| {
+                let mut page = users::table
+                    .select(UserRow::as_select())
+                    .order((users::created_at.desc(), users::id.desc()))
+                    .limit(limit)
+                    .offset(offset)
+                    .into_boxed();
+                let mut count = users::table.select(count_star()).into_boxed();
+                if let Some(roles) = &roles {
+                    page = page.filter(users::role.eq_any(roles));
+                    count = count.filter(users::role.eq_any(roles));
+                }
+                let rows: Vec<UserRow> = page.load(conn).await?;
+                let total: i64 = count.get_result(conn).await?;
+                Ok((rows, total))
+            })
+            .await
+            .map_err(from_diesel)?;
+        Ok(Page {
+            items: rows.into_iter().map(to_user).collect::<Result<_, _>>()?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn record_failed_login(
+        &self,
+        id: UserId,
+        max_attempts: u32,
+    ) -> Result<FailedLogin, RepoError> {
+        let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        let mut conn = self.conn().await?;
+        // One statement: the row lock serialises parallel failures, and a waiting UPDATE
+        // re-checks `NOT is_locked` on the row it waited for, so nothing counts past the lock.
+        let counted: Option<(i32, bool)> =
+            diesel::update(users::table.find(id.0).filter(users::is_locked.eq(false)))
+                .set((
+                    users::failed_login_attempts.eq(users::failed_login_attempts + 1),
+                    users::is_locked.eq((users::failed_login_attempts + 1).ge(max)),
+                    users::updated_at.eq(now),
+                ))
+                .returning((users::failed_login_attempts, users::is_locked))
+                .get_result(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?;
+        if let Some((attempts, locked)) = counted {
+            return Ok(FailedLogin::Counted {
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                locked,
+            });
+        }
+        // Nothing counted: the account is gone, or was locked when the UPDATE ran.
+        let exists: bool = diesel::select(exists(users::table.find(id.0)))
+            .get_result(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        if exists {
+            Ok(FailedLogin::AlreadyLocked)
+        } else {
+            Err(RepoError::NotFound)
+        }
+    }
+
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::update(users::table.find(id.0).filter(users::is_locked.eq(false)))
+            .set((
+                users::failed_login_attempts.eq(0),
+                users::last_login_at.eq(at),
+            ))
+            .returning(UserRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn replace_verification_token(
+        &self,
+        id: UserId,
+        token: PendingToken,
+    ) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        match upsert_token(&mut conn, id.0, &token).await {
+            Ok(()) => Ok(()),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            )) => Err(RepoError::NotFound),
+            Err(e) => Err(from_diesel(e)),
+        }
+    }
+
+    async fn verify_email(
+        &self,
+        id: UserId,
+        token: TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                let used: Option<Uuid> = diesel::delete(
+                    tokens::table.filter(
+                        tokens::user_id
+                            .eq(id.0)
+                            .and(tokens::token_hash.eq(token.as_bytes().as_slice()))
+                            .and(tokens::expires_at.gt(at)),
+                    ),
+                )
+                .returning(tokens::user_id)
+                .get_result(conn)
+                .await
+                .optional()?;
+                if used.is_none() {
+                    return Ok(None);
+                }
+                let role = case_when::<_, _, Text>(
+                    users::role.eq(Role::Anonymous.as_str()),
+                    Role::Authenticated.as_str().into_sql::<Text>(),
+                )
+                .otherwise(users::role);
+                diesel::update(users::table.find(id.0))
+                    .set((
+                        users::email_verified.eq(true),
+                        users::role.eq(role),
+                        users::updated_at.eq(now),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()
+            })
+            .await
+            .map_err(from_diesel)?;
+        row.map(to_user).transpose()
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        let mut conn = self.pool.get().await.map_err(from_pool)?;
+        diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>())
+            .get_result::<i32>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| RepoError::Unavailable(e.into()))
+    }
+}

@@ -1,0 +1,54 @@
+//! The database schema as diesel sees it, written by hand to match `migrations/`.
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 30]
+        nickname -> Varchar,
+        #[max_length = 100]
+        first_name -> Nullable<Varchar>,
+        #[max_length = 100]
+        last_name -> Nullable<Varchar>,
+        #[max_length = 500]
+        bio -> Nullable<Varchar>,
+        profile_picture_key -> Nullable<Text>,
+        profile_picture_thumbnail_key -> Nullable<Text>,
+        #[max_length = 255]
+        linkedin_profile_url -> Nullable<Varchar>,
+        #[max_length = 255]
+        github_profile_url -> Nullable<Varchar>,
+        role -> Text,
+        is_professional -> Bool,
+        professional_status_updated_at -> Nullable<Timestamptz>,
+        email_verified -> Bool,
+        is_locked -> Bool,
+        failed_login_attempts -> Int4,
+        hashed_password -> Text,
+        last_login_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_verification_tokens (user_id) {
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(email_verification_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, email_verification_tokens);
+
+/// The part of PostgreSQL's catalog the start-up and test helpers read.
+pub(crate) mod catalog {
+    diesel::table! {
+        pg_database (oid) {
+            oid -> Oid,
+            datname -> Text,
+        }
+    }
+}

@@ -1,0 +1,1123 @@
+//! `PgUserRepository` against a real PostgreSQL, one fresh database per test.
+
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star};
+use diesel_async::RunQueryDsl as _;
+use um_domain::{
+    model::{Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, RawToken, Role, User, UserId},
+    ports::{
+        FailedLogin, NewUser, PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
+    },
+};
+use um_postgres::{PgUserRepository, Pool, TestDatabase, connect, schema};
+
+/// The repository over a database of this test's own. Fields drop in order: the pool before
+/// the database.
+struct Fixture {
+    repo: PgUserRepository,
+    pool: Pool,
+    _db: TestDatabase,
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::new().await;
+    let pool = connect(db.url(), 24)
+        .await
+        .expect("a pool for the test database");
+    Fixture {
+        repo: PgUserRepository::new(pool.clone()),
+        pool,
+        _db: db,
+    }
+}
+
+/// Now, at the microsecond precision PostgreSQL stores.
+fn now() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .expect("truncating now to microseconds")
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).expect("a valid test email")
+}
+
+fn nickname(raw: &str) -> Nickname {
+    Nickname::parse(raw).expect("a valid test nickname")
+}
+
+fn pending(token: &RawToken, expires_at: DateTime<Utc>) -> PendingToken {
+    PendingToken {
+        hash: token.hash(),
+        expires_at,
+    }
+}
+
+/// An ANONYMOUS, unverified account with a verification token valid for a day.
+fn new_user(email_raw: &str, nickname_raw: &str) -> (NewUser, RawToken) {
+    let token = RawToken::generate();
+    let user = NewUser {
+        id: UserId::new(),
+        email: email(email_raw),
+        nickname: nickname(nickname_raw),
+        first_name: None,
+        last_name: None,
+        bio: None,
+        linkedin_profile_url: None,
+        github_profile_url: None,
+        password_hash: PasswordHash::new(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        ),
+        role: Role::Anonymous,
+        email_verified: false,
+        promote_if_first: false,
+        verification_token: Some(pending(&token, now() + TimeDelta::days(1))),
+        created_at: now(),
+    };
+    (user, token)
+}
+
+async fn insert(repo: &PgUserRepository, email_raw: &str, nickname_raw: &str) -> (User, RawToken) {
+    let (user, token) = new_user(email_raw, nickname_raw);
+    let user = repo.insert(user).await.expect("inserting a fresh account");
+    (user, token)
+}
+
+async fn insert_with_role(
+    repo: &PgUserRepository,
+    email_raw: &str,
+    nickname_raw: &str,
+    role: Role,
+) -> User {
+    let (mut user, _) = new_user(email_raw, nickname_raw);
+    user.role = role;
+    user.email_verified = true;
+    repo.insert(user).await.expect("inserting a fresh account")
+}
+
+async fn token_rows(pool: &Pool) -> i64 {
+    let mut conn = pool.get().await.expect("a connection");
+    schema::email_verification_tokens::table
+        .select(count_star())
+        .get_result(&mut conn)
+        .await
+        .expect("counting token rows")
+}
+
+async fn reload(repo: &PgUserRepository, id: UserId) -> User {
+    repo.find_by_id(id)
+        .await
+        .expect("find_by_id succeeds")
+        .expect("the account exists")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Insert and find
+
+#[tokio::test]
+async fn insert_stores_every_field_and_find_by_id_returns_it() {
+    let f = fixture().await;
+    let (mut new, _) = new_user("Ada.Lovelace@Example.com", "Ada_L");
+    new.first_name = Name::parse("Ada").expect("valid name");
+    new.last_name = Name::parse("Lovelace").expect("valid name");
+    new.bio = Bio::parse("First programmer.\nAlso a poet.").expect("valid bio");
+    new.linkedin_profile_url = ProfileUrl::parse("https://linkedin.com/in/ada").expect("valid url");
+    new.github_profile_url = ProfileUrl::parse("https://github.com/ada").expect("valid url");
+
+    let inserted = f.repo.insert(new.clone()).await.expect("insert succeeds");
+
+    assert_eq!(inserted.id, new.id);
+    assert_eq!(
+        inserted.email.as_str(),
+        "Ada.Lovelace@Example.com",
+        "casing is kept"
+    );
+    assert_eq!(inserted.nickname.as_str(), "Ada_L");
+    assert_eq!(inserted.first_name, new.first_name);
+    assert_eq!(inserted.last_name, new.last_name);
+    assert_eq!(inserted.bio, new.bio);
+    assert_eq!(inserted.linkedin_profile_url, new.linkedin_profile_url);
+    assert_eq!(inserted.github_profile_url, new.github_profile_url);
+    assert_eq!(inserted.password_hash, new.password_hash);
+    assert_eq!(inserted.role, Role::Anonymous);
+    assert!(!inserted.email_verified && !inserted.is_locked && !inserted.is_professional);
+    assert_eq!(inserted.failed_login_attempts, 0);
+    assert_eq!(inserted.profile_picture_key, None);
+    assert_eq!(inserted.profile_picture_thumbnail_key, None);
+    assert_eq!(inserted.professional_status_updated_at, None);
+    assert_eq!(inserted.last_login_at, None);
+    assert_eq!(inserted.created_at, new.created_at);
+    assert_eq!(
+        inserted.updated_at, new.created_at,
+        "a new account was never updated"
+    );
+
+    let found = reload(&f.repo, new.id).await;
+    assert_eq!(found, inserted, "find_by_id returns what insert returned");
+}
+
+#[tokio::test]
+async fn lookups_of_unknown_accounts_find_nothing() {
+    let f = fixture().await;
+    insert(&f.repo, "someone@example.com", "someone").await;
+
+    assert!(
+        f.repo
+            .find_by_id(UserId::new())
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(
+        f.repo
+            .find_by_email(&email("nobody@example.com"))
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(
+        !f.repo
+            .nickname_taken(&nickname("nobody"))
+            .await
+            .expect("query")
+    );
+}
+
+#[tokio::test]
+async fn email_and_nickname_lookups_ignore_case() {
+    let f = fixture().await;
+    let (ada, _) = insert(&f.repo, "Ada@Example.com", "Ada_L").await;
+
+    for variant in ["ada@example.com", "ADA@EXAMPLE.COM", "Ada@Example.com"] {
+        let found = f
+            .repo
+            .find_by_email(&email(variant))
+            .await
+            .expect("query")
+            .unwrap_or_else(|| panic!("{variant} should find the account"));
+        assert_eq!(found.id, ada.id, "{variant} found another account");
+    }
+    for variant in ["ada_l", "ADA_L", "Ada_L"] {
+        assert!(
+            f.repo
+                .nickname_taken(&nickname(variant))
+                .await
+                .expect("query"),
+            "{variant} should count as taken"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_taken_email_or_nickname_in_any_case_is_refused_by_name() {
+    let f = fixture().await;
+    insert(&f.repo, "ada@example.com", "ada_l").await;
+
+    let (same_email, _) = new_user("ADA@Example.COM", "someone_else");
+    assert!(
+        matches!(f.repo.insert(same_email).await, Err(RepoError::EmailTaken)),
+        "the same email in other case must be EmailTaken"
+    );
+    let (same_nickname, _) = new_user("other@example.com", "ADA_L");
+    assert!(
+        matches!(
+            f.repo.insert(same_nickname).await,
+            Err(RepoError::NicknameTaken)
+        ),
+        "the same nickname in other case must be NicknameTaken"
+    );
+    assert_eq!(
+        token_rows(&f.pool).await,
+        1,
+        "refused inserts leave no token behind"
+    );
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_parse_is_an_error_not_a_panic() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let mut conn = f.pool.get().await.expect("a connection");
+    diesel::update(schema::users::table.find(user.id.0))
+        .set(schema::users::email.eq("not an email"))
+        .execute(&mut conn)
+        .await
+        .expect("corrupting the row");
+
+    let result = f.repo.find_by_id(user.id).await;
+    let Err(RepoError::Other(cause)) = result else {
+        panic!("expected Other, got {result:?}");
+    };
+    let message = format!("{cause:#}");
+    assert!(
+        message.contains("email"),
+        "the cause names the column: {message}"
+    );
+    assert!(
+        !message.contains("not an email"),
+        "the cause hides the value: {message}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Races decided by the database
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_first_inserts_exactly_one_becomes_a_verified_admin() {
+    let f = fixture().await;
+    let repo = Arc::new(f.repo.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let repo = Arc::clone(&repo);
+        tasks.spawn(async move {
+            let (mut user, token) = new_user(&format!("user{i}@example.com"), &format!("user_{i}"));
+            user.promote_if_first = true;
+            (repo.insert(user).await, token)
+        });
+    }
+    let mut admins = Vec::new();
+    let mut others = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (result, token) = joined.expect("insert task");
+        let user = result.expect("every insert succeeds");
+        if user.role == Role::Admin {
+            admins.push((user, token));
+        } else {
+            others.push(user);
+        }
+    }
+
+    assert_eq!(admins.len(), 1, "exactly one account is promoted");
+    assert_eq!(others.len(), 19);
+    let (admin, token) = &admins[0];
+    assert!(admin.email_verified, "the first ADMIN is verified");
+    assert!(
+        f.repo
+            .verify_email(admin.id, token.hash(), now())
+            .await
+            .expect("query")
+            .is_none(),
+        "no token is stored for the promoted account"
+    );
+    for user in &others {
+        assert_eq!(
+            user.role,
+            Role::Anonymous,
+            "{} was promoted too",
+            user.email
+        );
+        assert!(!user.email_verified, "{} was verified", user.email);
+    }
+    assert_eq!(
+        token_rows(&f.pool).await,
+        19,
+        "every other account keeps its token"
+    );
+}
+
+#[tokio::test]
+async fn promote_if_first_keeps_the_role_once_an_account_exists() {
+    let f = fixture().await;
+    insert(&f.repo, "first@example.com", "first").await;
+
+    let (mut second, _) = new_user("second@example.com", "second");
+    second.promote_if_first = true;
+    let second = f.repo.insert(second).await.expect("insert");
+
+    assert_eq!(second.role, Role::Anonymous);
+    assert!(!second.email_verified);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_inserts_with_one_email_exactly_one_succeeds() {
+    let f = fixture().await;
+    let repo = Arc::new(f.repo.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let repo = Arc::clone(&repo);
+        // The same address in varying case, each with its own nickname.
+        let address = if i % 2 == 0 {
+            "Same@Example.com"
+        } else {
+            "same@example.COM"
+        };
+        tasks.spawn(async move {
+            repo.insert(new_user(address, &format!("racer_{i}")).0)
+                .await
+        });
+    }
+    let (mut ok, mut taken) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("insert task") {
+            Ok(_) => ok += 1,
+            Err(RepoError::EmailTaken) => taken += 1,
+            Err(other) => panic!("expected Ok or EmailTaken, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        (ok, taken),
+        (1, 9),
+        "one insert wins, the others see EmailTaken"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failed and successful logins
+
+#[tokio::test]
+async fn failed_logins_count_up_and_the_one_reaching_the_limit_locks() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+
+    let outcomes = [
+        f.repo.record_failed_login(user.id, 3).await.expect("first"),
+        f.repo
+            .record_failed_login(user.id, 3)
+            .await
+            .expect("second"),
+        f.repo.record_failed_login(user.id, 3).await.expect("third"),
+        f.repo
+            .record_failed_login(user.id, 3)
+            .await
+            .expect("fourth"),
+    ];
+
+    assert_eq!(
+        outcomes,
+        [
+            FailedLogin::Counted {
+                attempts: 1,
+                locked: false
+            },
+            FailedLogin::Counted {
+                attempts: 2,
+                locked: false
+            },
+            FailedLogin::Counted {
+                attempts: 3,
+                locked: true
+            },
+            FailedLogin::AlreadyLocked,
+        ]
+    );
+    let stored = reload(&f.repo, user.id).await;
+    assert!(stored.is_locked);
+    assert_eq!(
+        stored.failed_login_attempts, 3,
+        "nothing counts past the lock"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_login_of_an_unknown_account_is_not_found() {
+    let f = fixture().await;
+    assert!(matches!(
+        f.repo.record_failed_login(UserId::new(), 3).await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_failed_logins_never_count_past_the_lock() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let repo = Arc::new(f.repo.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let repo = Arc::clone(&repo);
+        tasks.spawn(async move { repo.record_failed_login(user.id, 3).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcomes.push(joined.expect("task").expect("record_failed_login succeeds"));
+    }
+
+    let locking = outcomes
+        .iter()
+        .filter(|o| matches!(o, FailedLogin::Counted { locked: true, .. }))
+        .count();
+    let counted = outcomes
+        .iter()
+        .filter(|o| matches!(o, FailedLogin::Counted { .. }))
+        .count();
+    assert_eq!(
+        locking, 1,
+        "exactly one call locks the account: {outcomes:?}"
+    );
+    assert_eq!(
+        counted, 3,
+        "exactly three failures are counted: {outcomes:?}"
+    );
+    let stored = reload(&f.repo, user.id).await;
+    assert_eq!(
+        stored.failed_login_attempts, 3,
+        "the counter stops at the limit"
+    );
+    assert!(stored.is_locked);
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_counter_and_records_the_time() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    f.repo
+        .record_failed_login(user.id, 3)
+        .await
+        .expect("failure");
+    f.repo
+        .record_failed_login(user.id, 3)
+        .await
+        .expect("failure");
+    let at = now();
+
+    let logged_in = f
+        .repo
+        .record_login(user.id, at)
+        .await
+        .expect("query")
+        .expect("an unlocked account logs in");
+
+    assert_eq!(logged_in.failed_login_attempts, 0, "the counter resets");
+    assert_eq!(logged_in.last_login_at, Some(at));
+    assert_eq!(reload(&f.repo, user.id).await, logged_in);
+}
+
+#[tokio::test]
+async fn a_locked_or_unknown_account_does_not_log_in() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    f.repo
+        .record_failed_login(user.id, 1)
+        .await
+        .expect("locking failure");
+
+    assert!(
+        f.repo
+            .record_login(user.id, now())
+            .await
+            .expect("query")
+            .is_none()
+    );
+    let stored = reload(&f.repo, user.id).await;
+    assert_eq!(
+        stored.failed_login_attempts, 1,
+        "a locked account keeps its counter"
+    );
+    assert_eq!(stored.last_login_at, None);
+    assert!(
+        f.repo
+            .record_login(UserId::new(), now())
+            .await
+            .expect("query")
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email verification
+
+#[tokio::test]
+async fn the_right_token_verifies_once() {
+    let f = fixture().await;
+    let (user, token) = insert(&f.repo, "ada@example.com", "ada_l").await;
+
+    let verified = f
+        .repo
+        .verify_email(user.id, token.hash(), now())
+        .await
+        .expect("query")
+        .expect("the right token verifies");
+    assert!(verified.email_verified);
+    assert_eq!(
+        verified.role,
+        Role::Authenticated,
+        "ANONYMOUS becomes AUTHENTICATED"
+    );
+    assert!(verified.updated_at > user.updated_at, "updated_at moves");
+    assert_eq!(reload(&f.repo, user.id).await, verified);
+
+    assert!(
+        f.repo
+            .verify_email(user.id, token.hash(), now())
+            .await
+            .expect("query")
+            .is_none(),
+        "a used token does not verify again"
+    );
+    assert_eq!(token_rows(&f.pool).await, 0, "the used token is gone");
+}
+
+#[tokio::test]
+async fn wrong_expired_or_foreign_tokens_do_not_verify() {
+    let f = fixture().await;
+    let (user, token) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let (other, other_token) = insert(&f.repo, "bob@example.com", "bob_b").await;
+
+    let cases = [
+        ("a wrong token", user.id, RawToken::generate(), now()),
+        (
+            "an expired token",
+            user.id,
+            token.clone(),
+            now() + TimeDelta::days(2),
+        ),
+        (
+            "another account's token",
+            user.id,
+            other_token.clone(),
+            now(),
+        ),
+        ("the token for another id", other.id, token.clone(), now()),
+        ("an unknown account", UserId::new(), token.clone(), now()),
+    ];
+    for (case, id, candidate, at) in cases {
+        assert!(
+            f.repo
+                .verify_email(id, candidate.hash(), at)
+                .await
+                .expect("query")
+                .is_none(),
+            "{case} must not verify"
+        );
+    }
+    let stored = reload(&f.repo, user.id).await;
+    assert!(
+        !stored.email_verified && stored.role == Role::Anonymous,
+        "nothing changed"
+    );
+    assert_eq!(
+        token_rows(&f.pool).await,
+        2,
+        "failed attempts use no token up"
+    );
+}
+
+#[tokio::test]
+async fn verifying_keeps_a_role_above_anonymous() {
+    let f = fixture().await;
+    let (mut manager, token) = new_user("manager@example.com", "the_manager");
+    manager.role = Role::Manager;
+    let manager = f.repo.insert(manager).await.expect("insert");
+
+    let verified = f
+        .repo
+        .verify_email(manager.id, token.hash(), now())
+        .await
+        .expect("query")
+        .expect("verifies");
+    assert_eq!(verified.role, Role::Manager);
+    assert!(verified.email_verified);
+}
+
+#[tokio::test]
+async fn replacing_the_token_invalidates_the_old_one() {
+    let f = fixture().await;
+    let (user, old) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let fresh = RawToken::generate();
+
+    f.repo
+        .replace_verification_token(user.id, pending(&fresh, now() + TimeDelta::hours(1)))
+        .await
+        .expect("replace");
+
+    assert_eq!(token_rows(&f.pool).await, 1, "one token per account");
+    assert!(
+        f.repo
+            .verify_email(user.id, old.hash(), now())
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(
+        f.repo
+            .verify_email(user.id, fresh.hash(), now())
+            .await
+            .expect("query")
+            .is_some()
+    );
+    assert!(matches!(
+        f.repo
+            .replace_verification_token(UserId::new(), pending(&fresh, now()))
+            .await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Updates
+
+#[tokio::test]
+async fn an_update_changes_only_the_given_fields() {
+    let f = fixture().await;
+    let (mut new, _) = new_user("ada@example.com", "ada_l");
+    new.last_name = Name::parse("Lovelace").expect("valid");
+    new.bio = Bio::parse("Poet of science").expect("valid");
+    let before = f.repo.insert(new).await.expect("insert");
+
+    let after = f
+        .repo
+        .update(
+            before.id,
+            UserChanges {
+                first_name: Some(Name::parse("Ada").expect("valid")),
+                bio: Some(None),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("update");
+
+    assert_eq!(
+        after.first_name.as_ref().map(Name::as_str),
+        Some("Ada"),
+        "set"
+    );
+    assert_eq!(after.bio, None, "Some(None) clears");
+    assert_eq!(after.last_name, before.last_name, "untouched fields stay");
+    assert_eq!(after.email, before.email);
+    assert_eq!(after.nickname, before.nickname);
+    assert_eq!(after.role, before.role);
+    assert_eq!(after.email_verified, before.email_verified);
+    assert!(after.updated_at > before.updated_at, "updated_at moves");
+    assert_eq!(after.created_at, before.created_at);
+    assert_eq!(reload(&f.repo, before.id).await, after);
+}
+
+#[tokio::test]
+async fn an_update_can_change_every_updatable_field() {
+    let f = fixture().await;
+    let (before, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+
+    let after = f
+        .repo
+        .update(
+            before.id,
+            UserChanges {
+                email: Some(email("Ada.New@Example.com")),
+                email_verified: Some(true),
+                nickname: Some(nickname("Countess")),
+                first_name: Some(Name::parse("Ada").expect("valid")),
+                last_name: Some(Name::parse("King").expect("valid")),
+                bio: Some(Bio::parse("Notes on the engine").expect("valid")),
+                linkedin_profile_url: Some(
+                    ProfileUrl::parse("https://linkedin.com/in/a").expect("ok"),
+                ),
+                github_profile_url: Some(ProfileUrl::parse("https://github.com/a").expect("ok")),
+                role: Some(Role::Manager),
+                verification_token: None,
+            },
+        )
+        .await
+        .expect("update");
+
+    assert_eq!(after.email.as_str(), "Ada.New@Example.com");
+    assert!(after.email_verified);
+    assert_eq!(after.nickname.as_str(), "Countess");
+    assert_eq!(after.last_name.as_ref().map(Name::as_str), Some("King"));
+    assert_eq!(
+        after.bio.as_ref().map(Bio::as_str),
+        Some("Notes on the engine")
+    );
+    assert!(after.linkedin_profile_url.is_some() && after.github_profile_url.is_some());
+    assert_eq!(after.role, Role::Manager);
+    assert_eq!(reload(&f.repo, before.id).await, after);
+}
+
+#[tokio::test]
+async fn an_update_with_a_verification_token_replaces_the_old_one() {
+    let f = fixture().await;
+    let (user, old) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let fresh = RawToken::generate();
+
+    f.repo
+        .update(
+            user.id,
+            UserChanges {
+                email: Some(email("ada.new@example.com")),
+                email_verified: Some(false),
+                verification_token: Some(pending(&fresh, now() + TimeDelta::hours(1))),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("update");
+
+    assert_eq!(token_rows(&f.pool).await, 1);
+    assert!(
+        f.repo
+            .verify_email(user.id, old.hash(), now())
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(
+        f.repo
+            .verify_email(user.id, fresh.hash(), now())
+            .await
+            .expect("query")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn an_update_to_a_taken_email_or_nickname_is_refused() {
+    let f = fixture().await;
+    insert(&f.repo, "ada@example.com", "ada_l").await;
+    let (bob, _) = insert(&f.repo, "bob@example.com", "bob_b").await;
+
+    let to_email = UserChanges {
+        email: Some(email("ADA@example.com")),
+        ..UserChanges::default()
+    };
+    assert!(
+        matches!(
+            f.repo.update(bob.id, to_email).await,
+            Err(RepoError::EmailTaken)
+        ),
+        "a taken email in other case is EmailTaken"
+    );
+    let to_nickname = UserChanges {
+        nickname: Some(nickname("Ada_L")),
+        ..UserChanges::default()
+    };
+    assert!(
+        matches!(
+            f.repo.update(bob.id, to_nickname).await,
+            Err(RepoError::NicknameTaken)
+        ),
+        "a taken nickname in other case is NicknameTaken"
+    );
+    assert_eq!(
+        reload(&f.repo, bob.id).await,
+        bob,
+        "a refused update changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn updating_or_deleting_an_unknown_account_is_not_found() {
+    let f = fixture().await;
+    let changes = UserChanges {
+        bio: Some(None),
+        ..UserChanges::default()
+    };
+    assert!(matches!(
+        f.repo.update(UserId::new(), changes).await,
+        Err(RepoError::NotFound)
+    ));
+    let demotion = UserChanges {
+        role: Some(Role::Authenticated),
+        ..UserChanges::default()
+    };
+    assert!(matches!(
+        f.repo.update(UserId::new(), demotion).await,
+        Err(RepoError::NotFound)
+    ));
+    assert!(matches!(
+        f.repo.delete(UserId::new()).await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The last ADMIN
+
+fn role_change(role: Role) -> UserChanges {
+    UserChanges {
+        role: Some(role),
+        ..UserChanges::default()
+    }
+}
+
+#[tokio::test]
+async fn the_only_admin_can_be_neither_demoted_nor_deleted() {
+    let f = fixture().await;
+    let admin = insert_with_role(&f.repo, "admin@example.com", "the_admin", Role::Admin).await;
+    insert_with_role(&f.repo, "manager@example.com", "the_manager", Role::Manager).await;
+
+    for role in [Role::Manager, Role::Authenticated, Role::Anonymous] {
+        assert!(
+            matches!(
+                f.repo.update(admin.id, role_change(role)).await,
+                Err(RepoError::LastAdmin)
+            ),
+            "demoting the only ADMIN to {role} must be LastAdmin"
+        );
+    }
+    assert!(matches!(
+        f.repo.delete(admin.id).await,
+        Err(RepoError::LastAdmin)
+    ));
+    assert_eq!(
+        reload(&f.repo, admin.id).await.role,
+        Role::Admin,
+        "still ADMIN"
+    );
+
+    let same = f
+        .repo
+        .update(admin.id, role_change(Role::Admin))
+        .await
+        .expect("keeping the ADMIN role is no demotion");
+    assert_eq!(same.role, Role::Admin);
+}
+
+#[tokio::test]
+async fn one_of_two_admins_can_be_demoted_or_deleted() {
+    let f = fixture().await;
+    let first = insert_with_role(&f.repo, "a1@example.com", "admin_one", Role::Admin).await;
+    let second = insert_with_role(&f.repo, "a2@example.com", "admin_two", Role::Admin).await;
+
+    let demoted = f
+        .repo
+        .update(first.id, role_change(Role::Manager))
+        .await
+        .expect("demoting one of two ADMINs");
+    assert_eq!(demoted.role, Role::Manager);
+    assert!(
+        matches!(
+            f.repo.update(second.id, role_change(Role::Manager)).await,
+            Err(RepoError::LastAdmin)
+        ),
+        "now the second is the only ADMIN"
+    );
+
+    f.repo
+        .update(first.id, role_change(Role::Admin))
+        .await
+        .expect("promoting back");
+    f.repo
+        .delete(second.id)
+        .await
+        .expect("deleting one of two ADMINs");
+    assert!(f.repo.find_by_id(second.id).await.expect("query").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_admins_demoted_concurrently_one_stays() {
+    let f = fixture().await;
+    for round in 0..5 {
+        let a = insert_with_role(
+            &f.repo,
+            &format!("a{round}@example.com"),
+            &format!("adm_a{round}"),
+            Role::Admin,
+        )
+        .await;
+        let b = insert_with_role(
+            &f.repo,
+            &format!("b{round}@example.com"),
+            &format!("adm_b{round}"),
+            Role::Admin,
+        )
+        .await;
+        // Leave exactly these two ADMINs.
+        let mut conn = f.pool.get().await.expect("a connection");
+        diesel::update(
+            schema::users::table
+                .filter(schema::users::role.eq("ADMIN"))
+                .filter(schema::users::id.ne_all([a.id.0, b.id.0])),
+        )
+        .set(schema::users::role.eq("MANAGER"))
+        .execute(&mut conn)
+        .await
+        .expect("demoting earlier rounds");
+        drop(conn);
+
+        let (ra, rb) = tokio::join!(
+            f.repo.update(a.id, role_change(Role::Manager)),
+            f.repo.delete(b.id)
+        );
+        let outcomes = [ra.map(|_| ()), rb];
+        let ok = outcomes.iter().filter(|r| r.is_ok()).count();
+        let last = outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(RepoError::LastAdmin)))
+            .count();
+        assert_eq!((ok, last), (1, 1), "round {round}: {outcomes:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing and deleting
+
+#[tokio::test]
+async fn list_pages_newest_first_with_the_total_of_all_matches() {
+    let f = fixture().await;
+    let base = now();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (mut user, _) = new_user(&format!("u{i}@example.com"), &format!("user_{i}"));
+        user.created_at = base + TimeDelta::seconds(i);
+        user.role = if i % 2 == 0 {
+            Role::Anonymous
+        } else {
+            Role::Manager
+        };
+        ids.push(f.repo.insert(user).await.expect("insert").id);
+    }
+    let newest_first: Vec<UserId> = ids.iter().rev().copied().collect();
+
+    let page = f
+        .repo
+        .list(UserQuery {
+            skip: 1,
+            limit: 2,
+            roles: None,
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.total, 5, "total counts every match, not the page");
+    assert_eq!(
+        page.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+        newest_first[1..3].to_vec(),
+        "the second and third newest"
+    );
+
+    let past_the_end = f
+        .repo
+        .list(UserQuery {
+            skip: 10,
+            limit: 10,
+            roles: None,
+        })
+        .await
+        .expect("list");
+    assert!(past_the_end.items.is_empty());
+    assert_eq!(past_the_end.total, 5);
+
+    let managers = f
+        .repo
+        .list(UserQuery {
+            skip: 0,
+            limit: 10,
+            roles: Some(vec![Role::Manager]),
+        })
+        .await
+        .expect("list");
+    assert_eq!(managers.total, 2);
+    assert_eq!(
+        managers.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![ids[3], ids[1]],
+        "only MANAGERs, newest first"
+    );
+
+    let both = f
+        .repo
+        .list(UserQuery {
+            skip: 0,
+            limit: 10,
+            roles: Some(vec![Role::Manager, Role::Anonymous]),
+        })
+        .await
+        .expect("list");
+    assert_eq!(both.total, 5);
+    assert_eq!(
+        both.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+        newest_first
+    );
+}
+
+#[tokio::test]
+async fn list_breaks_ties_in_creation_time_by_id() {
+    let f = fixture().await;
+    let at = now();
+    let mut ids = HashSet::new();
+    for i in 0..4 {
+        let (mut user, _) = new_user(&format!("t{i}@example.com"), &format!("tie_{i}"));
+        user.created_at = at;
+        ids.insert(f.repo.insert(user).await.expect("insert").id);
+    }
+    let first = f
+        .repo
+        .list(UserQuery {
+            skip: 0,
+            limit: 2,
+            roles: None,
+        })
+        .await
+        .expect("list");
+    let second = f
+        .repo
+        .list(UserQuery {
+            skip: 2,
+            limit: 2,
+            roles: None,
+        })
+        .await
+        .expect("list");
+    let seen: Vec<UserId> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|u| u.id)
+        .collect();
+
+    let mut expected: Vec<UserId> = ids.into_iter().collect();
+    expected.sort_by_key(|id| std::cmp::Reverse(id.0));
+    assert_eq!(
+        seen, expected,
+        "equal times page by id, descending, without overlap"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_token() {
+    let f = fixture().await;
+    let (ada, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    insert(&f.repo, "bob@example.com", "bob_b").await;
+    assert_eq!(token_rows(&f.pool).await, 2);
+
+    f.repo.delete(ada.id).await.expect("delete");
+
+    assert!(f.repo.find_by_id(ada.id).await.expect("query").is_none());
+    assert_eq!(
+        token_rows(&f.pool).await,
+        1,
+        "the token went with the account"
+    );
+    let mut conn = f.pool.get().await.expect("a connection");
+    let left: i64 = schema::email_verification_tokens::table
+        .filter(schema::email_verification_tokens::user_id.eq(ada.id.0))
+        .select(count_star())
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+    assert!(
+        matches!(f.repo.delete(ada.id).await, Err(RepoError::NotFound)),
+        "only once"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Availability
+
+#[tokio::test]
+async fn ping_answers_when_the_database_does() {
+    let f = fixture().await;
+    f.repo.ping().await.expect("the database answers");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable_quickly() {
+    // Nothing listens on port 1.
+    let pool = connect("postgres://postgres@127.0.0.1:1/nothing", 2)
+        .await
+        .expect("a pool is built without connecting");
+    let repo = PgUserRepository::new(pool);
+    let started = std::time::Instant::now();
+
+    assert!(matches!(repo.ping().await, Err(RepoError::Unavailable(_))));
+    assert!(matches!(
+        repo.find_by_id(UserId::new()).await,
+        Err(RepoError::Unavailable(_))
+    ));
+    assert!(
+        started.elapsed() < um_postgres::CONNECT_TIMEOUT * 3,
+        "failing took {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,272 @@
+//! `TestApp`: the real binary, a fresh database, a loopback SMTP server, and typed helpers.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use um_mail::TestSmtpServer;
+use um_postgres::TestDatabase;
+
+pub const PASSWORD: &str = "Secur3*Passw0rd";
+const MAIL_WAIT: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub smtp: TestSmtpServer,
+    pub db: TestDatabase,
+    child: Child,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl TestApp {
+    /// Starts the service with the default settings of the contract.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the service with extra environment variables.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let db = TestDatabase::new().await;
+        let smtp = TestSmtpServer::start();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let workdir = std::env::temp_dir();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_user-management"));
+        command
+            .current_dir(&workdir) // no stray .env file is read
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", db.url())
+            .env("DATABASE_POOL_SIZE", "8")
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_BASE_URL", &base)
+            .env("JWT_SECRET", "e2e-secret-e2e-secret-e2e-secret-0123456789")
+            .env("SMTP_URL", smtp.url())
+            .env("MAIL_FROM", "User Management <no-reply@example.test>")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("the user-management binary starts");
+        let client = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("user-management exited during start-up: {status}");
+            }
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "user-management did not come up in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            base,
+            client,
+            smtp,
+            db,
+            child,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("GET is answered")
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request is answered")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        self.send_json(reqwest::Method::POST, path, body, token)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("DELETE is answered")
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        self.post_json(
+            "/register",
+            &json!({"email": email, "password": PASSWORD}),
+            None,
+        )
+        .await
+    }
+
+    /// Registers and returns the created user, asserting a 201.
+    pub async fn register_ok(&self, email: &str) -> Value {
+        let response = self.register(email).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {email}"
+        );
+        response.json().await.expect("a user")
+    }
+
+    /// Logs in with the OAuth2 password form, as the original's clients do.
+    pub async fn login_form(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/login"))
+            .form(&[
+                ("username", email),
+                ("password", password),
+                ("grant_type", "password"),
+            ])
+            .send()
+            .await
+            .expect("login is answered")
+    }
+
+    /// Logs in and returns the access token, asserting a 200.
+    pub async fn token(&self, email: &str) -> String {
+        let response = self.login_form(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let body: Value = response.json().await.expect("a token");
+        body["access_token"]
+            .as_str()
+            .expect("access_token is a string")
+            .to_owned()
+    }
+
+    /// The first account: a verified ADMIN. Returns its id and token.
+    pub async fn admin(&self) -> (String, String) {
+        let user = self.register_ok("admin@example.com").await;
+        assert_eq!(user["role"], "ADMIN");
+        (id_of(&user), self.token("admin@example.com").await)
+    }
+
+    /// Waits for the next email to `to` and returns its decoded subject and text part.
+    pub async fn mail_to(&self, to: &str) -> (String, String) {
+        let raw = self
+            .smtp
+            .wait_for_message(to, MAIL_WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no email reached {to}"));
+        let message = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("a parseable email");
+        (
+            message.subject().unwrap_or_default().to_owned(),
+            message.body_text(0).expect("a text part").into_owned(),
+        )
+    }
+
+    /// Waits for the verification email to `to` and returns the link's path.
+    pub async fn verification_path(&self, to: &str) -> String {
+        let (_, text) = self.mail_to(to).await;
+        let prefix = format!("{}/verify-email/", self.base);
+        let start = text
+            .find(&prefix)
+            .unwrap_or_else(|| panic!("no verification link in: {text}"));
+        let link: String = text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '>' && *c != ')')
+            .collect();
+        link[self.base.len()..].to_owned()
+    }
+
+    /// Registers, verifies through the emailed link, logs in. Returns id and token.
+    pub async fn verified_user(&self, email: &str) -> (String, String) {
+        let user = self.register_ok(email).await;
+        let path = self.verification_path(email).await;
+        let verified = self.get(&path, None).await;
+        assert_eq!(verified.status(), StatusCode::OK, "verifying {email}");
+        (id_of(&user), self.token(email).await)
+    }
+
+    /// Runs SQL against the service's database (to arrange states such as an expired token).
+    pub async fn sql(&self, statement: &str) {
+        let (client, connection) = tokio_postgres::connect(self.db.url(), tokio_postgres::NoTls)
+            .await
+            .expect("a connection to the test database");
+        let task = tokio::spawn(connection);
+        client
+            .batch_execute(statement)
+            .await
+            .expect("the statement runs");
+        drop(client);
+        let _ = task.await;
+    }
+}
+
+pub fn id_of(user: &Value) -> String {
+    user["id"].as_str().expect("id is a string").to_owned()
+}
+
+/// Reads a problem body and checks its status, code and detail.
+pub async fn assert_problem(
+    response: Response,
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["code"], code, "code in {body}");
+    if !detail.is_empty() {
+        assert_eq!(body["detail"], detail, "detail in {body}");
+    }
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
