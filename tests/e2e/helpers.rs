@@ -19,6 +19,8 @@ pub struct TestApp {
     pub client: Client,
     pub smtp: TestSmtpServer,
     pub db: TestDatabase,
+    /// Where the service's log goes when started with [`TestApp::spawn_logging`].
+    pub log_file: Option<std::path::PathBuf>,
     child: Child,
 }
 
@@ -26,6 +28,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(path) = &self.log_file {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -44,6 +49,30 @@ impl TestApp {
 
     /// Starts the service with extra environment variables.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        Self::start(env, None).await
+    }
+
+    /// Starts the service with its log (JSON lines, filtered by `rust_log`) going to a file.
+    pub async fn spawn_logging(rust_log: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("um-e2e-{}.log", uuid::Uuid::new_v4()));
+        Self::start(
+            &[("RUST_LOG", rust_log), ("LOG_FORMAT", "json")],
+            Some(path),
+        )
+        .await
+    }
+
+    /// The service's log so far, one JSON value per line.
+    pub fn log_lines(&self) -> Vec<Value> {
+        let path = self.log_file.as_ref().expect("started with spawn_logging");
+        std::fs::read_to_string(path)
+            .expect("the log file")
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    async fn start(env: &[(&str, &str)], log_file: Option<std::path::PathBuf>) -> Self {
         let db = TestDatabase::new().await;
         let smtp = TestSmtpServer::start();
         let port = free_port();
@@ -62,8 +91,15 @@ impl TestApp {
             .env("SMTP_URL", smtp.url())
             .env("MAIL_FROM", "User Management <no-reply@example.test>")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::null());
+        match &log_file {
+            Some(path) => {
+                command.stderr(std::fs::File::create(path).expect("a log file"));
+            }
+            None => {
+                command.stderr(Stdio::inherit());
+            }
+        }
         for (k, v) in env {
             command.env(k, v);
         }
@@ -94,6 +130,7 @@ impl TestApp {
             client,
             smtp,
             db,
+            log_file,
             child,
         }
     }

@@ -413,3 +413,39 @@ async fn staff_create_users_and_duplicates_are_400() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn reading_a_user_costs_one_primary_key_query_for_the_caller_and_one_for_the_target() {
+    let app = TestApp::spawn_logging("warn,um_api::telemetry=info,um_postgres::sql=debug").await;
+    let (admin_id, admin) = app.admin().await;
+    let target = id_of(&app.register_ok("target@example.com").await);
+
+    let response = app.get(&format!("/users/{target}"), Some(&admin)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Log lines are written in order: the statements of this request are those after the
+    // previous request's line and before its own.
+    let lines = app.log_lines();
+    let request = lines
+        .iter()
+        .rposition(|l| l["message"] == "request" && l["route"] == "/users/{user_id}")
+        .expect("the request was logged");
+    let previous = lines[..request]
+        .iter()
+        .rposition(|l| l["message"] == "request")
+        .expect("earlier requests were logged");
+    let statements: Vec<&str> = lines[previous + 1..request]
+        .iter()
+        .filter(|l| l["message"] == "statement")
+        .map(|l| l["sql"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(statements.len(), 2, "{statements:#?}");
+    for sql in &statements {
+        assert!(sql.starts_with("SELECT"), "{sql}");
+        assert!(
+            sql.contains(r#"WHERE ("users"."id" = $1)"#),
+            "not a primary-key lookup: {sql}"
+        );
+    }
+    assert_ne!(admin_id, target);
+}
