@@ -19,6 +19,8 @@ pub struct TestApp {
     pub client: Client,
     pub smtp: TestSmtpServer,
     pub db: TestDatabase,
+    /// The directory store of this instance (used unless it runs against S3).
+    pub data_dir: std::path::PathBuf,
     /// Where the service's log goes when started with [`TestApp::spawn_logging`].
     pub log_file: Option<std::path::PathBuf>,
     child: Child,
@@ -28,6 +30,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some(path) = &self.log_file {
             let _ = std::fs::remove_file(path);
         }
@@ -78,6 +81,7 @@ impl TestApp {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let workdir = std::env::temp_dir();
+        let data_dir = workdir.join(format!("um-e2e-data-{}", uuid::Uuid::new_v4()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_user-management"));
         command
             .current_dir(&workdir) // no stray .env file is read
@@ -91,6 +95,7 @@ impl TestApp {
             .env("SMTP_URL", smtp.url())
             .env("MAIL_FROM", "User Management <no-reply@example.test>")
             .env("RUST_LOG", "warn")
+            .env("DATA_DIR", &data_dir)
             .stdout(Stdio::null());
         match &log_file {
             Some(path) => {
@@ -130,9 +135,23 @@ impl TestApp {
             client,
             smtp,
             db,
+            data_dir,
             log_file,
             child,
         }
+    }
+
+    /// Starts the service against an S3-compatible server (s3s-fs), with extra variables.
+    pub async fn spawn_with_s3(s3: &um_storage::TestS3Server, env: &[(&str, &str)]) -> Self {
+        let endpoint = s3.endpoint();
+        let mut all = vec![
+            ("S3_ENDPOINT", endpoint.as_str()),
+            ("S3_ACCESS_KEY", s3.access_key()),
+            ("S3_SECRET_KEY", s3.secret_key()),
+            ("S3_BUCKET", "e2e-pictures"),
+        ];
+        all.extend_from_slice(env);
+        Self::spawn_with(&all).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -278,6 +297,31 @@ impl TestApp {
         drop(client);
         let _ = task.await;
     }
+}
+
+/// Uploads `bytes` as the multipart part `file` to `path`.
+pub async fn upload(app: &TestApp, path: &str, bytes: Vec<u8>, token: &str) -> Response {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("picture.bin")
+        .mime_str("application/octet-stream")
+        .expect("a valid mime type");
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("upload is answered")
+}
+
+/// A `width`×`height` image of one colour, encoded as `format`.
+pub fn image_bytes(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb([200, 40, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, format)
+        .expect("encodes");
+    out.into_inner()
 }
 
 pub fn id_of(user: &Value) -> String {

@@ -4,4 +4,5 @@
 
 mod accounts;
 mod helpers;
+mod pictures;
 mod users;

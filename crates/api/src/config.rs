@@ -18,6 +18,15 @@
 //! | `SMTP_URL` | unset | `smtp://user:pass@host:587` or `smtps://…`; send email over SMTP |
 //! | `MAIL_DIR` | unset | without SMTP: write each email as an `.eml` file here |
 //! | `MAIL_FROM` | `User Management <no-reply@localhost>` | sender of every email |
+//! | `S3_ENDPOINT` | unset | S3/MinIO endpoint (`http://127.0.0.1:9000`); unset: pictures go to `DATA_DIR` |
+//! | `S3_BUCKET` | `profile-pictures` | bucket, created if missing |
+//! | `S3_ACCESS_KEY`, `S3_SECRET_KEY` | none; required with `S3_ENDPOINT` | credentials |
+//! | `S3_REGION` | `us-east-1` | region used for signing |
+//! | `S3_PUBLIC_URL` | unset | when set, picture URLs are `{S3_PUBLIC_URL}/{key}` instead of `/pictures/{key}` |
+//! | `DATA_DIR` | `./data` | directory store for pictures when `S3_ENDPOINT` is unset |
+//! | `MAX_PICTURE_BYTES` | `5242880` (5 MiB) | largest accepted upload |
+//! | `MAX_PICTURE_PIXELS` | `40000000` | largest accepted width × height |
+//! | `ORPHAN_SWEEP_INTERVAL_MINUTES` | `60` | how often unreferenced picture objects are removed (0: never) |
 //! | `LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -65,7 +74,28 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     pub mail_dir: Option<PathBuf>,
     pub mail_from: String,
+    pub storage: StorageConfig,
+    /// `S3_PUBLIC_URL` without a trailing slash.
+    pub s3_public_url: Option<String>,
+    pub max_picture_bytes: usize,
+    pub max_picture_pixels: u64,
+    pub orphan_sweep_interval_minutes: u64,
     pub log_format: LogFormat,
+}
+
+/// Where pictures are stored.
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// A local directory (`DATA_DIR`): the embedded default.
+    Directory(PathBuf),
+    /// An S3-compatible bucket (MinIO, AWS, …), path-style addressing.
+    S3 {
+        endpoint: String,
+        bucket: String,
+        region: String,
+        access_key: String,
+        secret_key: SecretString,
+    },
 }
 
 impl Config {
@@ -130,6 +160,40 @@ impl Config {
             }
         }
 
+        let storage = match get("S3_ENDPOINT") {
+            None => StorageConfig::Directory(PathBuf::from(
+                get("DATA_DIR").unwrap_or_else(|| "./data".into()),
+            )),
+            Some(endpoint) => {
+                let parsed = Url::parse(&endpoint)
+                    .map_err(|_| bad("S3_ENDPOINT", "not a URL (http://host:port)"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(bad("S3_ENDPOINT", "must be an http or https URL"));
+                }
+                StorageConfig::S3 {
+                    endpoint: endpoint.trim_end_matches('/').to_owned(),
+                    bucket: get("S3_BUCKET").unwrap_or_else(|| "profile-pictures".into()),
+                    region: get("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                    access_key: get("S3_ACCESS_KEY")
+                        .ok_or_else(|| bad("S3_ACCESS_KEY", "is required with S3_ENDPOINT"))?,
+                    secret_key: get("S3_SECRET_KEY")
+                        .map(SecretString::from)
+                        .ok_or_else(|| bad("S3_SECRET_KEY", "is required with S3_ENDPOINT"))?,
+                }
+            }
+        };
+        let s3_public_url = match get("S3_PUBLIC_URL") {
+            None => None,
+            Some(raw) => {
+                let url = Url::parse(&raw)
+                    .map_err(|_| bad("S3_PUBLIC_URL", "not a URL (https://host/bucket)"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(bad("S3_PUBLIC_URL", "must be an http or https URL"));
+                }
+                Some(raw.trim_end_matches('/').to_owned())
+            }
+        };
+
         Ok(Self {
             app_env,
             database_url,
@@ -173,6 +237,26 @@ impl Config {
             mail_dir: get("MAIL_DIR").map(PathBuf::from),
             mail_from: get("MAIL_FROM")
                 .unwrap_or_else(|| "User Management <no-reply@localhost>".into()),
+            storage,
+            s3_public_url,
+            max_picture_bytes: in_range(
+                "MAX_PICTURE_BYTES",
+                get("MAX_PICTURE_BYTES"),
+                5 * 1024 * 1024,
+                1024..=100 * 1024 * 1024,
+            )?,
+            max_picture_pixels: in_range(
+                "MAX_PICTURE_PIXELS",
+                get("MAX_PICTURE_PIXELS"),
+                40_000_000,
+                1..=500_000_000,
+            )?,
+            orphan_sweep_interval_minutes: in_range(
+                "ORPHAN_SWEEP_INTERVAL_MINUTES",
+                get("ORPHAN_SWEEP_INTERVAL_MINUTES"),
+                60,
+                0..=7 * 24 * 60,
+            )?,
             log_format: match get("LOG_FORMAT")
                 .as_deref()
                 .map(str::to_ascii_lowercase)
@@ -293,6 +377,36 @@ mod tests {
         assert!(c.first_user_is_admin);
         assert!(c.jwt_secret_generated);
         assert!(c.smtp_url.is_none() && c.mail_dir.is_none());
+        assert!(
+            matches!(&c.storage, StorageConfig::Directory(dir) if dir == std::path::Path::new("./data"))
+        );
+        assert_eq!(c.max_picture_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.max_picture_pixels, 40_000_000);
+    }
+
+    #[test]
+    fn an_s3_endpoint_needs_credentials_and_defaults_its_bucket_and_region() {
+        let err = config(&[("S3_ENDPOINT", "http://127.0.0.1:9000")]).expect_err("no keys");
+        assert_eq!(err.var, "S3_ACCESS_KEY");
+        let c = config(&[
+            ("S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("S3_ACCESS_KEY", "minio"),
+            ("S3_SECRET_KEY", "minio-secret"),
+        ])
+        .expect("valid");
+        match c.storage {
+            StorageConfig::S3 {
+                endpoint,
+                bucket,
+                region,
+                ..
+            } => {
+                assert_eq!(endpoint, "http://127.0.0.1:9000");
+                assert_eq!(bucket, "profile-pictures");
+                assert_eq!(region, "us-east-1");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -309,6 +423,10 @@ mod tests {
             ("SMTP_URL", "http://mail"),
             ("LOG_FORMAT", "xml"),
             ("APP_ENV", "staging"),
+            ("S3_ENDPOINT", "minio:9000"),
+            ("S3_PUBLIC_URL", "ftp://x"),
+            ("MAX_PICTURE_BYTES", "12"),
+            ("MAX_PICTURE_PIXELS", "lots"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use um_domain::model::User;
+use um_domain::model::{PictureKey, User};
 use uuid::Uuid;
 
 /// A hypermedia link: what can be done next and how.
@@ -12,6 +12,22 @@ pub struct Link {
     pub href: String,
     pub method: &'static str,
     pub action: &'static str,
+}
+
+/// How absolute URLs are made.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// `PUBLIC_BASE_URL` without a trailing slash.
+    pub base: String,
+    /// Where picture keys are appended: `S3_PUBLIC_URL`, or `{base}/pictures`.
+    pub pictures: String,
+}
+
+impl Urls {
+    #[must_use]
+    pub fn picture(&self, key: &PictureKey) -> String {
+        format!("{}/{key}", self.pictures)
+    }
 }
 
 /// The user resource of the contract.
@@ -39,10 +55,9 @@ pub struct UserResponse {
 }
 
 impl UserResponse {
-    /// `base` is `PUBLIC_BASE_URL` without a trailing slash.
     #[must_use]
-    pub fn new(user: User, base: &str) -> Self {
-        let this = format!("{base}/users/{}", user.id);
+    pub fn new(user: User, urls: &Urls) -> Self {
+        let this = format!("{}/users/{}", urls.base, user.id);
         let links = vec![
             Link {
                 rel: "self",
@@ -63,7 +78,6 @@ impl UserResponse {
                 action: "delete",
             },
         ];
-        let picture = |key: Option<String>| key.map(|k| format!("{base}/pictures/{k}"));
         Self {
             id: user.id.0,
             email: user.email.to_string(),
@@ -71,8 +85,11 @@ impl UserResponse {
             first_name: user.first_name.map(|v| v.to_string()),
             last_name: user.last_name.map(|v| v.to_string()),
             bio: user.bio.map(|v| v.to_string()),
-            profile_picture_url: picture(user.profile_picture_key),
-            profile_picture_thumbnail_url: picture(user.profile_picture_thumbnail_key),
+            profile_picture_url: user.picture.as_ref().map(|p| urls.picture(&p.main)),
+            profile_picture_thumbnail_url: user
+                .picture
+                .as_ref()
+                .map(|p| urls.picture(&p.thumbnail)),
             linkedin_profile_url: user.linkedin_profile_url.map(|v| v.to_string()),
             github_profile_url: user.github_profile_url.map(|v| v.to_string()),
             role: user.role.as_str(),

@@ -53,6 +53,9 @@ impl ApiError {
                 DomainError::Forbidden => "forbidden",
                 DomainError::UserNotFound => "user_not_found",
                 DomainError::LastAdmin => "last_admin",
+                DomainError::UnsupportedImage => "unsupported_image_format",
+                DomainError::InvalidImage(_) => "invalid_image",
+                DomainError::PictureNotFound => "picture_not_found",
                 DomainError::Unavailable(_) => "service_unavailable",
                 DomainError::Internal(_) => "internal_error",
             },
@@ -98,7 +101,9 @@ impl ResponseError for ApiError {
                     StatusCode::UNAUTHORIZED
                 }
                 DomainError::Forbidden => StatusCode::FORBIDDEN,
-                DomainError::UserNotFound => StatusCode::NOT_FOUND,
+                DomainError::UserNotFound | DomainError::PictureNotFound => StatusCode::NOT_FOUND,
+                DomainError::UnsupportedImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                DomainError::InvalidImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -120,6 +125,10 @@ impl ResponseError for ApiError {
                     .map(|FieldError { field, message }| ProblemField { field, message })
                     .collect(),
             ),
+            Self::Domain(DomainError::InvalidImage(message)) => Some(vec![ProblemField {
+                field: "file",
+                message,
+            }]),
             _ => None,
         };
         let problem = Problem {

@@ -3,8 +3,13 @@
 
 use std::process::ExitCode;
 
+use chrono::TimeDelta;
 use clap::{Parser, Subcommand};
-use um_api::{config::Config, startup::Application, telemetry};
+use um_api::{
+    config::Config,
+    startup::{Application, Services},
+    telemetry,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +28,13 @@ enum Command {
     Serve,
     /// Create the database if missing, apply pending migrations, and exit.
     Migrate,
+    /// Delete picture objects that no account points at (left by a crash mid-upload), then exit.
+    /// The server also does this every ORPHAN_SWEEP_INTERVAL_MINUTES.
+    SweepPictures {
+        /// Leave objects younger than this alone: an upload may still be finishing.
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: i64,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +54,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&config).await,
         Command::Migrate => migrate(&config).await,
+        Command::SweepPictures { grace_minutes } => sweep_pictures(&config, grace_minutes).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,5 +78,18 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     um_postgres::create_database_if_missing(&config.database_url).await?;
     um_postgres::run_migrations(&config.database_url).await?;
     tracing::info!("migrations are up to date");
+    Ok(())
+}
+
+async fn sweep_pictures(config: &Config, grace_minutes: i64) -> anyhow::Result<()> {
+    let services = Services::build(config).await?;
+    let report = services
+        .users
+        .sweep_orphaned_pictures(TimeDelta::minutes(grace_minutes.max(0)))
+        .await?;
+    println!(
+        "examined {} picture objects older than {grace_minutes} minutes; deleted {} that no account points at",
+        report.examined, report.deleted
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Building the application from its configuration: adapters, the use cases, the HTTP server.
 //! `main` and the end-to-end tests both go through [`Application::build`].
 
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{
     App, HttpResponse, HttpServer, ResponseError,
@@ -15,41 +15,71 @@ use actix_web::{
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use um_domain::{
-    ports::{SystemClock, UserRepository},
+    ports::{ObjectStore, SystemClock, UserRepository},
     services::{Ports, Settings, UserService},
 };
 
-use crate::{config::Config, error::ApiError, routes, telemetry};
+use crate::{
+    config::{Config, StorageConfig},
+    dto::Urls,
+    error::ApiError,
+    routes, telemetry,
+};
 
 /// What every handler can reach.
 pub struct AppState {
     pub users: UserService,
     pub repo: Arc<dyn UserRepository>,
-    /// `PUBLIC_BASE_URL` without a trailing slash.
-    pub base_url: String,
+    pub store: Arc<dyn ObjectStore>,
+    pub urls: Urls,
+    pub max_picture_bytes: usize,
 }
 
-/// A built, bound, not yet running server.
-pub struct Application {
-    port: u16,
-    server: Server,
+/// The use cases wired to their adapters, without HTTP: what the server and the command-line
+/// tools share.
+pub struct Services {
+    pub users: UserService,
+    pub repo: Arc<dyn UserRepository>,
+    pub store: Arc<dyn ObjectStore>,
 }
 
-impl Application {
-    /// Creates the database if missing, runs the migrations, wires the adapters and binds.
+impl Services {
+    /// Creates the database if missing, runs the migrations, connects the object store
+    /// (creating the bucket if missing) and wires every adapter.
     ///
     /// # Errors
-    /// When the database cannot be prepared or the address cannot be bound.
+    /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        if config.jwt_secret_generated {
-            tracing::warn!(
-                "JWT_SECRET is not set: using a random secret; tokens stop working on restart"
-            );
-        }
         um_postgres::create_database_if_missing(&config.database_url).await?;
         um_postgres::run_migrations(&config.database_url).await?;
         let pool = um_postgres::connect(&config.database_url, config.database_pool_size).await?;
         let repo: Arc<dyn UserRepository> = Arc::new(um_postgres::PgUserRepository::new(pool));
+
+        let store: Arc<dyn ObjectStore> = match &config.storage {
+            StorageConfig::Directory(root) => {
+                tracing::info!(dir = %root.display(), "pictures are stored in a local directory");
+                Arc::new(um_storage::DirectoryObjectStore::new(root)?)
+            }
+            StorageConfig::S3 {
+                endpoint,
+                bucket,
+                region,
+                access_key,
+                secret_key,
+            } => {
+                tracing::info!(%endpoint, %bucket, "pictures are stored in an S3 bucket");
+                Arc::new(
+                    um_storage::S3ObjectStore::connect(um_storage::S3Settings {
+                        endpoint: endpoint.clone(),
+                        bucket: bucket.clone(),
+                        region: region.clone(),
+                        access_key: access_key.clone(),
+                        secret_key: secret_key.clone(),
+                    })
+                    .await?,
+                )
+            }
+        };
 
         let mailer = um_mail::build_mailer(&um_mail::MailSettings {
             smtp_url: config
@@ -70,6 +100,8 @@ impl Application {
             )),
             mailer,
             clock: Arc::new(SystemClock),
+            store: store.clone(),
+            pictures: Arc::new(um_images::ImageProcessor::new(config.max_picture_pixels)),
         };
         let users = UserService::new(
             ports,
@@ -79,10 +111,63 @@ impl Application {
                 verification_ttl: TimeDelta::hours(config.verification_token_ttl_hours),
             },
         );
+        Ok(Self { users, repo, store })
+    }
+}
+
+/// How old an unreferenced picture object must be before the sweep removes it: younger ones may
+/// belong to an upload whose row update has not happened yet.
+pub const ORPHAN_GRACE: TimeDelta = TimeDelta::hours(1);
+
+/// Runs the orphan sweep every `minutes` in the background (never when 0).
+fn spawn_orphan_sweep(users: UserService, minutes: u64) {
+    if minutes == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(minutes * 60));
+        interval.tick().await; // the first tick is immediate; start-up has enough to do
+        loop {
+            interval.tick().await;
+            if let Err(e) = users.sweep_orphaned_pictures(ORPHAN_GRACE).await {
+                tracing::warn!(error = ?e, "orphaned-picture sweep failed; retrying next interval");
+            }
+        }
+    });
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Builds the [`Services`], starts the orphan sweep, and binds the HTTP server.
+    ///
+    /// # Errors
+    /// When the services cannot be built or the address cannot be bound.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        if config.jwt_secret_generated {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random secret; tokens stop working on restart"
+            );
+        }
+        let Services { users, repo, store } = Services::build(config).await?;
+        spawn_orphan_sweep(users.clone(), config.orphan_sweep_interval_minutes);
+        let base = config.base_url();
         let state = web::Data::new(AppState {
             users,
             repo,
-            base_url: config.base_url(),
+            store,
+            urls: Urls {
+                pictures: config
+                    .s3_public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{base}/pictures")),
+                base,
+            },
+            max_picture_bytes: config.max_picture_bytes,
         });
 
         let listener = TcpListener::bind(config.bind_addr)?;

@@ -35,6 +35,15 @@ pub enum Error {
     /// No user with that id (404).
     #[error("User not found")]
     UserNotFound,
+    /// The upload is not JPEG, PNG, WebP or GIF by its bytes (415).
+    #[error("Unsupported image format")]
+    UnsupportedImage,
+    /// The upload is an image that cannot be used: corrupt, truncated or too many pixels (422).
+    #[error("{0}")]
+    InvalidImage(String),
+    /// No stored picture under that key (404).
+    #[error("Picture not found")]
+    PictureNotFound,
     /// The change would leave no ADMIN (409).
     #[error("The last remaining ADMIN cannot be demoted or deleted")]
     LastAdmin,

@@ -7,8 +7,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use std::{collections::HashSet, pin::Pin};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
 use crate::model::{
-    Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, RawToken, Role, TokenHash, User, UserId,
+    Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys, ProfileUrl,
+    RawToken, Role, TokenHash, User, UserId,
 };
 
 /// Errors of a [`UserRepository`], translated from the storage's own at the adapter boundary.
@@ -142,11 +148,32 @@ pub trait UserRepository: Send + Sync {
     /// `LastAdmin` when the change takes the ADMIN role from the only ADMIN (decided atomically).
     async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, RepoError>;
 
-    /// Deletes an account with its tokens.
+    /// Deletes an account with its tokens and returns the keys of its picture, if it had one,
+    /// so that the caller can remove the objects.
     ///
     /// # Errors
     /// MUST return `NotFound` for an unknown id and `LastAdmin` for the only ADMIN.
-    async fn delete(&self, id: UserId) -> Result<(), RepoError>;
+    async fn delete(&self, id: UserId) -> Result<Option<PictureKeys>, RepoError>;
+
+    /// Points the account at a new picture (`Some`) or at none, atomically, and returns the
+    /// updated account together with the keys it pointed at before.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable`/`Other`.
+    async fn set_picture(
+        &self,
+        id: UserId,
+        picture: Option<PictureKeys>,
+    ) -> Result<(User, Option<PictureKeys>), RepoError>;
+
+    /// Which of `keys` some account's picture or thumbnail points at.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn referenced_picture_keys(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<HashSet<String>, RepoError>;
 
     /// A page of accounts, newest first, and the number of all matches.
     ///
@@ -298,4 +325,125 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// Errors of an [`ObjectStore`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or refused to work; worth retrying later.
+    #[error("object store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("object store error")]
+    Other(#[source] anyhow::Error),
+}
+
+/// The bytes of a stored object as they arrive.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// A stored object, ready to be streamed to a client.
+pub struct StoredObject {
+    pub content_type: String,
+    /// A strong validator for the object's bytes, quoted as in HTTP (`"…"`).
+    pub etag: String,
+    pub length: Option<u64>,
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("content_type", &self.content_type)
+            .field("etag", &self.etag)
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One object as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Where pictures are kept: an S3 bucket or a local directory.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Stores `bytes` under `key`. A reader MUST never see a partly written object.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn put(&self, key: &PictureKey, bytes: Bytes) -> Result<(), StoreError>;
+
+    /// The object under `key`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn get(&self, key: &PictureKey) -> Result<Option<StoredObject>, StoreError>;
+
+    /// Removes the object; removing an absent one is not an error.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn delete(&self, key: &PictureKey) -> Result<(), StoreError>;
+
+    /// Every object in the store (bucket or directory), foreign ones included.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn list(&self) -> Result<Vec<ObjectInfo>, StoreError>;
+
+    /// Answers when the store is reachable and the bucket exists.
+    ///
+    /// # Errors
+    /// `Unavailable` when it is not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One re-encoded image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPicture {
+    pub bytes: Bytes,
+    pub format: PictureFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// An upload turned into what is stored: a main picture within 512×512 and a 128×128 thumbnail,
+/// both re-encoded without any metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedPicture {
+    pub main: EncodedPicture,
+    pub thumbnail: EncodedPicture,
+}
+
+/// Why an upload is not a usable picture.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    /// Not JPEG, PNG, WebP or GIF by its bytes (415).
+    #[error("Unsupported image format")]
+    UnsupportedFormat,
+    /// More pixels than allowed, told by the header before decoding (422).
+    #[error("Image is {width}×{height} pixels; at most {max_pixels} pixels are accepted")]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    /// Truncated or corrupt (422).
+    #[error("Image could not be decoded: {0}")]
+    Undecodable(String),
+    #[error("image processing failed")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// Validates, decodes and re-encodes uploaded pictures. Implementations MUST NOT decode or
+/// resize on the async executor.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PictureProcessor: Send + Sync {
+    /// # Errors
+    /// [`PictureError`] saying what is wrong with the upload.
+    async fn process(&self, upload: Bytes) -> Result<ProcessedPicture, PictureError>;
 }

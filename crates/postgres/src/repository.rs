@@ -1,5 +1,7 @@
 //! [`PgUserRepository`]: the [`UserRepository`] port over PostgreSQL.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -16,7 +18,10 @@ use diesel_async::{
     AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, pooled_connection::deadpool::Object,
 };
 use um_domain::{
-    model::{Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, Role, TokenHash, User, UserId},
+    model::{
+        Bio, Email, Name, Nickname, PasswordHash, PictureKey, PictureKeyError, PictureKeys,
+        ProfileUrl, Role, TokenHash, User, UserId,
+    },
     ports::{
         FailedLogin, NewUser, Page, PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
     },
@@ -109,8 +114,8 @@ impl TryFrom<UserRow> for User {
                 .map_err(|e| bad("first_name", &e))?,
             last_name: parse_opt(row.last_name, Name::parse).map_err(|e| bad("last_name", &e))?,
             bio: parse_opt(row.bio, Bio::parse).map_err(|e| bad("bio", &e))?,
-            profile_picture_key: row.profile_picture_key,
-            profile_picture_thumbnail_key: row.profile_picture_thumbnail_key,
+            picture: picture_keys(row.profile_picture_key, row.profile_picture_thumbnail_key)
+                .map_err(|e| bad("profile_picture_key", &e))?,
             linkedin_profile_url: parse_opt(row.linkedin_profile_url, ProfileUrl::parse)
                 .map_err(|e| bad("linkedin_profile_url", &e))?,
             github_profile_url: parse_opt(row.github_profile_url, ProfileUrl::parse)
@@ -126,6 +131,21 @@ impl TryFrom<UserRow> for User {
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
+    }
+}
+
+/// The two picture columns, which are set and cleared together.
+fn picture_keys(
+    main: Option<String>,
+    thumbnail: Option<String>,
+) -> Result<Option<PictureKeys>, PictureKeyError> {
+    match (main, thumbnail) {
+        (Some(main), Some(thumbnail)) => Ok(Some(PictureKeys {
+            main: PictureKey::parse(&main)?,
+            thumbnail: PictureKey::parse(&thumbnail)?,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(PictureKeyError),
     }
 }
 
@@ -374,23 +394,96 @@ impl UserRepository for PgUserRepository {
         to_user(row)
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), RepoError> {
+    async fn delete(&self, id: UserId) -> Result<Option<PictureKeys>, RepoError> {
         let mut conn = self.conn().await?;
-        conn.transaction::<_, TxError, _>(async |conn| {
-            if current_role(conn, id.0).await? == Role::Admin.as_str() {
-                ensure_not_last_admin(conn, id.0).await?;
-            }
-            // The verification token goes with the row (ON DELETE CASCADE).
-            let deleted = diesel::delete(users::table.find(id.0))
-                .execute(conn)
-                .await?;
-            if deleted == 0 {
-                return Err(RepoError::NotFound.into());
-            }
-            Ok(())
-        })
-        .await
-        .map_err(RepoError::from)
+        let keys = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                if current_role(conn, id.0).await? == Role::Admin.as_str() {
+                    ensure_not_last_admin(conn, id.0).await?;
+                }
+                // The verification token goes with the row (ON DELETE CASCADE).
+                diesel::delete(users::table.find(id.0))
+                    .returning((
+                        users::profile_picture_key,
+                        users::profile_picture_thumbnail_key,
+                    ))
+                    .get_result::<(Option<String>, Option<String>)>(conn)
+                    .await
+                    .optional()?
+                    .ok_or(TxError::Repo(RepoError::NotFound))
+            })
+            .await?;
+        picture_keys(keys.0, keys.1).map_err(|e| RepoError::Other(e.into()))
+    }
+
+    async fn set_picture(
+        &self,
+        id: UserId,
+        picture: Option<PictureKeys>,
+    ) -> Result<(User, Option<PictureKeys>), RepoError> {
+        let mut conn = self.conn().await?;
+        let (row, old) = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                // Lock the row, so that of two concurrent uploads each sees the keys the other
+                // replaced and no object is forgotten.
+                let old: (Option<String>, Option<String>) = users::table
+                    .find(id.0)
+                    .select((
+                        users::profile_picture_key,
+                        users::profile_picture_thumbnail_key,
+                    ))
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .ok_or(TxError::Repo(RepoError::NotFound))?;
+                let (main, thumbnail) = match &picture {
+                    Some(keys) => (Some(keys.main.as_str()), Some(keys.thumbnail.as_str())),
+                    None => (None, None),
+                };
+                let row = diesel::update(users::table.find(id.0))
+                    .set((
+                        users::profile_picture_key.eq(main),
+                        users::profile_picture_thumbnail_key.eq(thumbnail),
+                        users::updated_at.eq(now),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                Ok((row, old))
+            })
+            .await?;
+        let old = picture_keys(old.0, old.1).map_err(|e| RepoError::Other(e.into()))?;
+        Ok((to_user(row)?, old))
+    }
+
+    async fn referenced_picture_keys(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<HashSet<String>, RepoError> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut conn = self.conn().await?;
+        let rows: Vec<(Option<String>, Option<String>)> = users::table
+            .filter(
+                users::profile_picture_key
+                    .eq_any(&keys)
+                    .or(users::profile_picture_thumbnail_key.eq_any(&keys)),
+            )
+            .select((
+                users::profile_picture_key,
+                users::profile_picture_thumbnail_key,
+            ))
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(rows
+            .into_iter()
+            .flat_map(|(main, thumbnail)| [main, thumbnail])
+            .flatten()
+            .filter(|k| keys.contains(k))
+            .collect())
     }
 
     async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError> {

@@ -6,7 +6,10 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
-    model::{Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, RawToken, Role, User, UserId},
+    model::{
+        Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys,
+        ProfileUrl, RawToken, Role, User, UserId,
+    },
     ports::{
         FailedLogin, NewUser, PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
     },
@@ -144,8 +147,7 @@ async fn insert_stores_every_field_and_find_by_id_returns_it() {
     assert_eq!(inserted.role, Role::Anonymous);
     assert!(!inserted.email_verified && !inserted.is_locked && !inserted.is_professional);
     assert_eq!(inserted.failed_login_attempts, 0);
-    assert_eq!(inserted.profile_picture_key, None);
-    assert_eq!(inserted.profile_picture_thumbnail_key, None);
+    assert_eq!(inserted.picture, None);
     assert_eq!(inserted.professional_status_updated_at, None);
     assert_eq!(inserted.last_login_at, None);
     assert_eq!(inserted.created_at, new.created_at);
@@ -930,7 +932,7 @@ async fn of_two_admins_demoted_concurrently_one_stays() {
             f.repo.update(a.id, role_change(Role::Manager)),
             f.repo.delete(b.id)
         );
-        let outcomes = [ra.map(|_| ()), rb];
+        let outcomes = [ra.map(|_| ()), rb.map(|_| ())];
         let ok = outcomes.iter().filter(|r| r.is_ok()).count();
         let last = outcomes
             .iter()
@@ -1119,5 +1121,119 @@ async fn an_unreachable_database_is_unavailable_quickly() {
         started.elapsed() < um_postgres::CONNECT_TIMEOUT * 3,
         "failing took {:?}",
         started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile pictures
+// ---------------------------------------------------------------------------------------------
+
+fn picture() -> PictureKeys {
+    PictureKeys {
+        main: PictureKey::generate(PictureFormat::Jpeg),
+        thumbnail: PictureKey::generate(PictureFormat::Jpeg),
+    }
+}
+
+#[tokio::test]
+async fn set_picture_returns_the_keys_it_replaced() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "pic@example.com", "pic_user").await;
+    let first = picture();
+    let second = picture();
+
+    let (stored, previous) = f
+        .repo
+        .set_picture(user.id, Some(first.clone()))
+        .await
+        .expect("set");
+    assert_eq!(stored.picture, Some(first.clone()));
+    assert_eq!(previous, None);
+
+    let (stored, previous) = f
+        .repo
+        .set_picture(user.id, Some(second.clone()))
+        .await
+        .expect("replaced");
+    assert_eq!(stored.picture, Some(second.clone()));
+    assert_eq!(previous, Some(first));
+
+    let (stored, previous) = f.repo.set_picture(user.id, None).await.expect("cleared");
+    assert_eq!(stored.picture, None);
+    assert_eq!(previous, Some(second));
+    assert_eq!(reload(&f.repo, user.id).await.picture, None);
+
+    let unknown = f.repo.set_picture(UserId::new(), Some(picture())).await;
+    assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn concurrent_uploads_each_see_the_keys_the_other_replaced() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "race@example.com", "race_user").await;
+    let (a, b) = (picture(), picture());
+    let (ra, rb) = tokio::join!(
+        f.repo.set_picture(user.id, Some(a.clone())),
+        f.repo.set_picture(user.id, Some(b.clone()))
+    );
+    let (ra, rb) = (ra.expect("a"), rb.expect("b"));
+    // One ran first and replaced nothing; the other replaced exactly what the first set.
+    let previous: Vec<Option<PictureKeys>> = vec![ra.1, rb.1];
+    assert!(previous.contains(&None), "{previous:?}");
+    assert!(
+        previous.contains(&Some(a.clone())) || previous.contains(&Some(b.clone())),
+        "{previous:?}"
+    );
+    let final_picture = reload(&f.repo, user.id).await.picture.expect("a picture");
+    assert!(
+        !previous.contains(&Some(final_picture)),
+        "the kept picture was handed out for deletion"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_user_returns_its_picture_keys() {
+    let f = fixture().await;
+    let (with, _) = insert(&f.repo, "with@example.com", "with_pic").await;
+    let (without, _) = insert(&f.repo, "without@example.com", "without_pic").await;
+    let keys = picture();
+    f.repo
+        .set_picture(with.id, Some(keys.clone()))
+        .await
+        .expect("set");
+
+    assert_eq!(f.repo.delete(with.id).await.expect("deleted"), Some(keys));
+    assert_eq!(f.repo.delete(without.id).await.expect("deleted"), None);
+}
+
+#[tokio::test]
+async fn referenced_picture_keys_names_only_keys_rows_point_at() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ref@example.com", "ref_user").await;
+    let keys = picture();
+    f.repo
+        .set_picture(user.id, Some(keys.clone()))
+        .await
+        .expect("set");
+    let orphan = PictureKey::generate(PictureFormat::Png);
+
+    let referenced = f
+        .repo
+        .referenced_picture_keys(vec![
+            keys.main.to_string(),
+            keys.thumbnail.to_string(),
+            orphan.to_string(),
+        ])
+        .await
+        .expect("looked up");
+
+    let expected: HashSet<String> = [keys.main.to_string(), keys.thumbnail.to_string()].into();
+    assert_eq!(referenced, expected);
+    assert!(
+        f.repo
+            .referenced_picture_keys(Vec::new())
+            .await
+            .expect("empty")
+            .is_empty()
     );
 }

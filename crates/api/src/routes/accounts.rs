@@ -21,7 +21,7 @@ pub async fn register(
     // A `role` in the body is accepted and ignored: registration never grants a role.
     let (registration, _ignored_role) = body.try_into_domain()?;
     let user = state.users.register(registration).await?;
-    Ok(HttpResponse::Created().json(UserResponse::new(user, &state.base_url)))
+    Ok(HttpResponse::Created().json(UserResponse::new(user, &state.urls)))
 }
 
 #[derive(Debug, Serialize)]

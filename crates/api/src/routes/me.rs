@@ -9,7 +9,7 @@ use crate::{
 
 /// `GET /me`.
 pub async fn get(state: web::Data<AppState>, me: CurrentUser) -> HttpResponse {
-    HttpResponse::Ok().json(UserResponse::new(me.0, &state.base_url))
+    HttpResponse::Ok().json(UserResponse::new(me.0, &state.urls))
 }
 
 /// `PATCH /me`: a partial update of one's own profile.
@@ -20,5 +20,5 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.try_into_domain()?;
     let user = state.users.update_me(&me.0, changes).await?;
-    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.base_url)))
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod health;
 mod me;
+mod pictures;
 mod requests;
 mod users;
 
@@ -31,6 +32,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(users::update))
                 .route(web::delete().to(users::delete)),
         )
+        .service(
+            web::resource("/users/{user_id}/profile-picture")
+                .route(web::post().to(pictures::upload_for_user))
+                .route(web::delete().to(pictures::delete_for_user)),
+        )
+        .route("/users/{user_id}/avatar", web::get().to(pictures::avatar))
+        .service(
+            web::resource("/me/profile-picture")
+                .route(web::post().to(pictures::upload_for_me))
+                .route(web::delete().to(pictures::delete_for_me)),
+        )
+        .route("/pictures/{key}", web::get().to(pictures::get_picture))
         .service(
             web::resource("/me")
                 .route(web::get().to(me::get))

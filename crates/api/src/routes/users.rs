@@ -27,11 +27,12 @@ pub async fn list(
     let skip = params.skip.unwrap_or(0);
     let limit = params.limit.unwrap_or(10);
     let page = state.users.list_users(me.actor(), skip, limit).await?;
-    let base = &state.base_url;
+    let urls = &state.urls;
+    let base = &urls.base;
     let items: Vec<UserResponse> = page
         .items
         .into_iter()
-        .map(|u| UserResponse::new(u, base))
+        .map(|u| UserResponse::new(u, urls))
         .collect();
     Ok(HttpResponse::Ok().json(PageResponse {
         size: items.len(),
@@ -55,7 +56,7 @@ pub async fn create(
         .users
         .create_user(me.actor(), registration, role)
         .await?;
-    Ok(HttpResponse::Created().json(UserResponse::new(user, &state.base_url)))
+    Ok(HttpResponse::Created().json(UserResponse::new(user, &state.urls)))
 }
 
 /// `GET /users/{id}`.
@@ -66,7 +67,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_user_id(&path, "user_id")?;
     let user = state.users.get_user(me.actor(), id).await?;
-    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.base_url)))
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }
 
 /// `PUT /users/{id}`: a partial update.
@@ -79,7 +80,7 @@ pub async fn update(
     let id = parse_user_id(&path, "user_id")?;
     let changes = body.try_into_domain()?;
     let user = state.users.update_user(me.actor(), id, changes).await?;
-    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.base_url)))
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }
 
 /// `DELETE /users/{id}`: 204.

@@ -1,17 +1,21 @@
 //! The model: value objects that are valid once they exist, and the user built from them.
 
+mod avatar;
 mod email;
 mod nickname;
 mod password;
+mod picture;
 mod profile;
 mod role;
 mod token;
 mod user;
 mod words;
 
+pub use avatar::default_avatar_svg;
 pub use email::{Email, EmailError};
 pub use nickname::{Nickname, NicknameError, generate_nickname};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use picture::{PictureFormat, PictureKey, PictureKeyError, PictureKeys};
 pub use profile::{Bio, Name, ProfileUrl, TextError, UrlError};
 pub use role::{Role, RoleError};
 pub use token::{RawToken, TokenHash};

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 use uuid::Uuid;
 
-use super::{Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, Role};
+use super::{Bio, Email, Name, Nickname, PasswordHash, PictureKeys, ProfileUrl, Role};
 
 /// A user's id: a random UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,10 +36,8 @@ pub struct User {
     pub first_name: Option<Name>,
     pub last_name: Option<Name>,
     pub bio: Option<Bio>,
-    /// Object-store key of the main profile picture, when one was uploaded.
-    pub profile_picture_key: Option<String>,
-    /// Object-store key of the 128×128 thumbnail, when a picture was uploaded.
-    pub profile_picture_thumbnail_key: Option<String>,
+    /// The stored profile picture and its thumbnail, when one was uploaded.
+    pub picture: Option<PictureKeys>,
     pub linkedin_profile_url: Option<ProfileUrl>,
     pub github_profile_url: Option<ProfileUrl>,
     pub role: Role,

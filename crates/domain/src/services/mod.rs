@@ -1,6 +1,7 @@
 //! The use cases, one file per family, all on [`UserService`].
 
 mod accounts;
+mod pictures;
 mod users;
 
 #[cfg(test)]
@@ -13,10 +14,14 @@ use chrono::TimeDelta;
 use crate::{
     error::Error,
     model::{Bio, Email, Name, Nickname, Password, ProfileUrl, Role},
-    ports::{Clock, Mail, Mailer, PasswordHasher, RepoError, TokenIssuer, UserRepository},
+    ports::{
+        Clock, Mail, Mailer, ObjectStore, PasswordHasher, PictureProcessor, RepoError, StoreError,
+        TokenIssuer, UserRepository,
+    },
 };
 
 pub use accounts::LoginSuccess;
+pub use pictures::{Avatar, SweepReport};
 
 /// Rules that deployments tune.
 #[derive(Debug, Clone)]
@@ -47,6 +52,8 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenIssuer>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    pub store: Arc<dyn ObjectStore>,
+    pub pictures: Arc<dyn PictureProcessor>,
 }
 
 /// Every account use case. Cheap to clone.
@@ -135,6 +142,16 @@ impl From<RepoError> for Error {
             RepoError::LastAdmin => Error::LastAdmin,
             RepoError::Unavailable(cause) => Error::Unavailable(cause),
             RepoError::Other(cause) => Error::Internal(cause),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    /// Any failure of the object store is worth retrying later (503): the previous state is
+    /// intact.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) | StoreError::Other(cause) => Error::Unavailable(cause),
         }
     }
 }

@@ -16,9 +16,9 @@ use crate::{
     error::Error,
     model::{Email, Name, Nickname, Password, PasswordHash, RawToken, Role, User, UserId},
     ports::{
-        AccessToken, FailedLogin, Mail, MailKind, MockClock, MockMailer, MockPasswordHasher,
-        MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError,
-        UserChanges, UserQuery,
+        AccessToken, FailedLogin, Mail, MailKind, MockClock, MockMailer, MockObjectStore,
+        MockPasswordHasher, MockPictureProcessor, MockTokenIssuer, MockUserRepository, NewUser,
+        Page, PendingToken, RepoError, TokenError, UserChanges, UserQuery,
     },
 };
 
@@ -55,8 +55,7 @@ fn user(role: Role) -> User {
         first_name: Name::parse("Ada").expect("a valid name"),
         last_name: Name::parse("Lovelace").expect("a valid name"),
         bio: None,
-        profile_picture_key: None,
-        profile_picture_thumbnail_key: None,
+        picture: None,
         linkedin_profile_url: None,
         github_profile_url: None,
         role,
@@ -119,8 +118,7 @@ fn stored(new: &NewUser) -> User {
         first_name: new.first_name.clone(),
         last_name: new.last_name.clone(),
         bio: new.bio.clone(),
-        profile_picture_key: None,
-        profile_picture_thumbnail_key: None,
+        picture: None,
         linkedin_profile_url: new.linkedin_profile_url.clone(),
         github_profile_url: new.github_profile_url.clone(),
         role: new.role,
@@ -173,6 +171,8 @@ struct Given {
     hasher: MockPasswordHasher,
     tokens: MockTokenIssuer,
     mailer: MockMailer,
+    store: MockObjectStore,
+    pictures: MockPictureProcessor,
     settings: Settings,
 }
 
@@ -183,6 +183,8 @@ impl Given {
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
             mailer: MockMailer::new(),
+            store: MockObjectStore::new(),
+            pictures: MockPictureProcessor::new(),
             // Not the defaults, so that a value the service hard-codes shows up.
             settings: Settings {
                 max_login_attempts: 5,
@@ -202,6 +204,8 @@ impl Given {
                 tokens: Arc::new(self.tokens),
                 mailer: Arc::new(self.mailer),
                 clock: Arc::new(clock),
+                store: Arc::new(self.store),
+                pictures: Arc::new(self.pictures),
             },
             self.settings,
         )
@@ -1338,7 +1342,7 @@ async fn a_manager_deletes_a_plain_account() {
         .expect_delete()
         .with(eq(target.id))
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_| Ok(None));
     let service = given.service();
 
     let result = service.delete_user(actor(Role::Manager), target.id).await;
@@ -1776,4 +1780,326 @@ async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
         .await;
 
     assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile pictures
+// ---------------------------------------------------------------------------------------------
+
+mod pictures {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{
+        model::{PictureFormat, PictureKey, PictureKeys},
+        ports::{EncodedPicture, ObjectInfo, PictureError, ProcessedPicture, StoreError},
+    };
+
+    fn processed() -> ProcessedPicture {
+        let encoded = |size: u32| EncodedPicture {
+            bytes: Bytes::from(vec![size as u8; 16]),
+            format: PictureFormat::Jpeg,
+            width: size,
+            height: size,
+        };
+        ProcessedPicture {
+            main: encoded(200),
+            thumbnail: encoded(128),
+        }
+    }
+
+    fn keys() -> PictureKeys {
+        PictureKeys {
+            main: PictureKey::generate(PictureFormat::Jpeg),
+            thumbnail: PictureKey::generate(PictureFormat::Png),
+        }
+    }
+
+    fn down() -> StoreError {
+        StoreError::Unavailable(anyhow::anyhow!("connection refused"))
+    }
+
+    /// A processor that accepts the upload.
+    fn processing(given: &mut Given) {
+        given
+            .pictures
+            .expect_process()
+            .returning(|_| Ok(processed()));
+    }
+
+    #[tokio::test]
+    async fn an_upload_stores_both_objects_then_points_the_row_at_them_then_deletes_the_old_ones() {
+        let me = user(Role::Authenticated);
+        let old = keys();
+        let mut given = Given::new();
+        processing(&mut given);
+        let order = Spy::<String>::default();
+        let (puts, sets, deletes) = (order.clone(), order.clone(), order.clone());
+        given
+            .store
+            .expect_put()
+            .times(2)
+            .returning(move |key, bytes| {
+                puts.record(format!("put {key} {}", bytes.len()));
+                Ok(())
+            });
+        let old_for_set = old.clone();
+        let mut updated = me.clone();
+        let me_id = me.id;
+        given
+            .users
+            .expect_set_picture()
+            .withf(move |id, keys| *id == me_id && keys.is_some())
+            .times(1)
+            .returning(move |_, keys| {
+                sets.record("set".into());
+                updated.picture = keys;
+                Ok((updated.clone(), Some(old_for_set.clone())))
+            });
+        given.store.expect_delete().times(2).returning(move |key| {
+            deletes.record(format!("delete {key}"));
+            Ok(())
+        });
+        let service = given.service();
+
+        let user = service
+            .upload_picture(Actor::from(&me), me.id, Bytes::from_static(b"img"))
+            .await;
+
+        let user = user.expect("uploaded");
+        let new = user.picture.expect("the row points at the new picture");
+        let steps = order.all();
+        assert_eq!(
+            steps,
+            vec![
+                format!("put {} 16", new.main),
+                format!("put {} 16", new.thumbnail),
+                "set".to_owned(),
+                format!("delete {}", old.main),
+                format!("delete {}", old.thumbnail),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_thumbnail_store_removes_the_main_object_and_keeps_the_old_picture() {
+        let me = actor(Role::Authenticated);
+        let mut given = Given::new();
+        processing(&mut given);
+        let mut seq = mockall::Sequence::new();
+        given
+            .store
+            .expect_put()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        given
+            .store
+            .expect_put()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Err(down()));
+        let deleted = Spy::<String>::default();
+        let d = deleted.clone();
+        given.store.expect_delete().times(1).returning(move |key| {
+            d.record(key.to_string());
+            Ok(())
+        });
+        given.users.expect_set_picture().never();
+        let service = given.service();
+
+        let result = service
+            .upload_picture(me, me.id, Bytes::from_static(b"img"))
+            .await;
+
+        assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+        assert_eq!(deleted.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_row_update_removes_both_new_objects() {
+        let me = actor(Role::Authenticated);
+        let mut given = Given::new();
+        processing(&mut given);
+        given.store.expect_put().times(2).returning(|_, _| Ok(()));
+        given
+            .users
+            .expect_set_picture()
+            .returning(|_, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
+        given.store.expect_delete().times(2).returning(|_| Ok(()));
+        let service = given.service();
+
+        let result = service
+            .upload_picture(me, me.id, Bytes::from_static(b"img"))
+            .await;
+
+        assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn unsupported_and_broken_uploads_map_to_415_and_422_and_store_nothing() {
+        for (answer, want_415) in [
+            (PictureError::UnsupportedFormat, true),
+            (PictureError::Undecodable("truncated".into()), false),
+            (
+                PictureError::TooManyPixels {
+                    width: 10_000,
+                    height: 10_000,
+                    max_pixels: 40_000_000,
+                },
+                false,
+            ),
+        ] {
+            let me = actor(Role::Authenticated);
+            let mut given = Given::new();
+            let answer = std::sync::Mutex::new(Some(answer));
+            given
+                .pictures
+                .expect_process()
+                .returning(move |_| Err(answer.lock().expect("lock").take().expect("one call")));
+            given.store.expect_put().never();
+            let service = given.service();
+
+            let result = service
+                .upload_picture(me, me.id, Bytes::from_static(b"img"))
+                .await;
+
+            match result {
+                Err(Error::UnsupportedImage) => assert!(want_415),
+                Err(Error::InvalidImage(message)) => {
+                    assert!(!want_415);
+                    assert!(!message.is_empty());
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn another_plain_user_may_not_change_my_picture_but_staff_may() {
+        let target = user(Role::Authenticated);
+        let mut given = Given::new();
+        given.pictures.expect_process().never();
+        let service = given.service();
+        let result = service
+            .upload_picture(
+                actor(Role::Authenticated),
+                target.id,
+                Bytes::from_static(b"img"),
+            )
+            .await;
+        assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+
+        let mut given = Given::new();
+        given.stored_user(&target);
+        given
+            .users
+            .expect_set_picture()
+            .returning(move |_, _| Ok((user(Role::Authenticated), None)));
+        let service = given.service();
+        let result = service
+            .delete_picture(actor(Role::Manager), target.id)
+            .await;
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn deleting_a_user_removes_its_picture_objects() {
+        let target = user(Role::Authenticated);
+        let picture = keys();
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let returned = picture.clone();
+        given
+            .users
+            .expect_delete()
+            .returning(move |_| Ok(Some(returned.clone())));
+        let deleted = Spy::<String>::default();
+        let d = deleted.clone();
+        given.store.expect_delete().times(2).returning(move |key| {
+            d.record(key.to_string());
+            Ok(())
+        });
+        let service = given.service();
+
+        service
+            .delete_user(actor(Role::Admin), target.id)
+            .await
+            .expect("deleted");
+
+        assert_eq!(
+            deleted.all(),
+            vec![picture.main.to_string(), picture.thumbnail.to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_only_old_unreferenced_picture_objects() {
+        let referenced = PictureKey::generate(PictureFormat::Jpeg);
+        let orphan = PictureKey::generate(PictureFormat::Jpeg);
+        let young = PictureKey::generate(PictureFormat::Jpeg);
+        let listing = vec![
+            ObjectInfo {
+                key: referenced.to_string(),
+                last_modified: now() - TimeDelta::hours(3),
+            },
+            ObjectInfo {
+                key: orphan.to_string(),
+                last_modified: now() - TimeDelta::hours(3),
+            },
+            ObjectInfo {
+                key: young.to_string(),
+                last_modified: now() - TimeDelta::minutes(5),
+            },
+            ObjectInfo {
+                key: "README.txt".into(),
+                last_modified: now() - TimeDelta::days(3),
+            },
+        ];
+        let mut given = Given::new();
+        given
+            .store
+            .expect_list()
+            .returning(move || Ok(listing.clone()));
+        let kept = referenced.to_string();
+        given
+            .users
+            .expect_referenced_picture_keys()
+            .withf(|keys| keys.len() == 2)
+            .returning(move |_| Ok([kept.clone()].into_iter().collect()));
+        let orphan_key = orphan.clone();
+        given
+            .store
+            .expect_delete()
+            .withf(move |key| *key == orphan_key)
+            .times(1)
+            .returning(|_| Ok(()));
+        let service = given.service();
+
+        let report = service
+            .sweep_orphaned_pictures(TimeDelta::hours(1))
+            .await
+            .expect("swept");
+
+        assert_eq!(report.examined, 2);
+        assert_eq!(report.deleted, 1);
+    }
+
+    #[tokio::test]
+    async fn the_avatar_is_the_picture_when_there_is_one_else_generated_initials() {
+        let mut with_picture = user(Role::Authenticated);
+        with_picture.picture = Some(keys());
+        let plain = user(Role::Authenticated);
+        let mut given = Given::new();
+        given.stored_user(&with_picture);
+        given.stored_user(&plain);
+        let service = given.service();
+
+        let avatar = service.avatar(with_picture.id).await.expect("found");
+        assert!(matches!(avatar, super::super::Avatar::Picture(_)));
+        match service.avatar(plain.id).await.expect("found") {
+            super::super::Avatar::Generated(svg) => assert!(svg.contains(">AL</text>")),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -131,7 +131,9 @@ impl UserService {
     /// `Forbidden`, `UserNotFound`, `LastAdmin` (409).
     pub async fn delete_user(&self, actor: Actor, id: UserId) -> Result<(), Error> {
         self.administered(actor, id).await?;
-        self.ports.users.delete(id).await?;
+        if let Some(picture) = self.ports.users.delete(id).await? {
+            self.remove_objects(&picture.both()).await;
+        }
         tracing::info!(actor = %actor.id, target = %id, "account deleted by staff");
         Ok(())
     }
@@ -152,7 +154,7 @@ impl UserService {
     }
 
     /// Loads an account that `actor` may administer.
-    async fn administered(&self, actor: Actor, id: UserId) -> Result<User, Error> {
+    pub(super) async fn administered(&self, actor: Actor, id: UserId) -> Result<User, Error> {
         if !actor.is_staff() {
             return Err(Error::Forbidden);
         }

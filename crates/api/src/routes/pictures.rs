@@ -1,0 +1,174 @@
+//! Profile pictures: upload and removal (the user themselves or staff), serving, avatars.
+
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{
+        StatusCode,
+        header::{self, EntityTag, IfNoneMatch},
+    },
+    web,
+};
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use um_domain::{model::UserId, services::Avatar};
+
+use crate::{
+    auth::CurrentUser, dto::UserResponse, error::ApiError, extract::parse_user_id,
+    startup::AppState,
+};
+
+/// `POST /users/{id}/profile-picture`.
+pub async fn upload_for_user(
+    state: web::Data<AppState>,
+    me: CurrentUser,
+    path: web::Path<String>,
+    multipart: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path, "user_id")?;
+    upload(&state, &me, id, multipart).await
+}
+
+/// `POST /me/profile-picture`.
+pub async fn upload_for_me(
+    state: web::Data<AppState>,
+    me: CurrentUser,
+    multipart: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let id = me.0.id;
+    upload(&state, &me, id, multipart).await
+}
+
+async fn upload(
+    state: &AppState,
+    me: &CurrentUser,
+    target: UserId,
+    multipart: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    // A plain user uploading for someone else is refused before the body is read; the use
+    // case checks the full rules (a MANAGER only on plain accounts) once more.
+    if me.0.id != target && !me.actor().is_staff() {
+        return Err(um_domain::Error::Forbidden.into());
+    }
+    let bytes = read_file_part(multipart, state.max_picture_bytes).await?;
+    let user = state
+        .users
+        .upload_picture(me.actor(), target, bytes)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
+}
+
+/// `DELETE /users/{id}/profile-picture`: 204.
+pub async fn delete_for_user(
+    state: web::Data<AppState>,
+    me: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path, "user_id")?;
+    state.users.delete_picture(me.actor(), id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /me/profile-picture`: 204.
+pub async fn delete_for_me(
+    state: web::Data<AppState>,
+    me: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    state.users.delete_picture(me.actor(), me.0.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /pictures/{key}`: streams the object. Keys are never reused, so the answer is cached
+/// for a year and revalidation (`If-None-Match`) is cheap.
+pub async fn get_picture(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let object = state.users.picture(&key).await?;
+    let etag = EntityTag::new_strong(object.etag.trim_matches('"').to_owned());
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(header::ETag(etag.clone()))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"));
+    let not_modified = match <IfNoneMatch as header::Header>::parse(&req) {
+        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&etag)),
+        Ok(IfNoneMatch::Any) => req.headers().contains_key(header::IF_NONE_MATCH),
+        Err(_) => false,
+    };
+    if not_modified {
+        return Ok(response.status(StatusCode::NOT_MODIFIED).finish());
+    }
+    if let Some(length) = object.length {
+        response.no_chunking(length);
+    }
+    Ok(response
+        .content_type(object.content_type)
+        .streaming(object.body))
+}
+
+/// `GET /users/{id}/avatar`: the uploaded picture (a redirect to it) or a generated SVG.
+pub async fn avatar(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path, "user_id")?;
+    Ok(match state.users.avatar(id).await? {
+        Avatar::Picture(keys) => HttpResponse::Found()
+            .insert_header((header::LOCATION, state.urls.picture(&keys.main)))
+            .finish(),
+        Avatar::Generated(svg) => HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            // The SVG is ours, but never let a browser run anything from it.
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .body(svg),
+    })
+}
+
+/// Reads the part named `file`, refusing with 413 as soon as it grows past `limit`; the rest
+/// of the body is never buffered.
+async fn read_file_part(mut multipart: Multipart, limit: usize) -> Result<Bytes, ApiError> {
+    while let Some(field) = multipart.try_next().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            // Drain other parts without keeping them; they count toward nothing.
+            let mut field = field;
+            while let Some(chunk) = field.next().await {
+                chunk.map_err(multipart_error)?;
+            }
+            continue;
+        }
+        let mut field = field;
+        let mut buffer = BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(multipart_error)?;
+            if buffer.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        if buffer.is_empty() {
+            return Err(ApiError::invalid("file", "the file is empty"));
+        }
+        return Ok(buffer.freeze());
+    }
+    Err(ApiError::invalid(
+        "file",
+        "a multipart/form-data part named \"file\" is required",
+    ))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    match e {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible
+        | MultipartError::BoundaryMissing => {
+            ApiError::UnsupportedMediaType("Content-Type must be multipart/form-data".into())
+        }
+        other => ApiError::invalid("file", format!("malformed multipart body: {other}")),
+    }
+}

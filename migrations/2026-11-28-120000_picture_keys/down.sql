@@ -1,0 +1,3 @@
+DROP INDEX users_profile_picture_thumbnail_key_key;
+DROP INDEX users_profile_picture_key_key;
+ALTER TABLE users DROP CONSTRAINT users_picture_keys_together;
