@@ -21,6 +21,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     /// The directory store of this instance (used unless it runs against S3).
     pub data_dir: std::path::PathBuf,
+    /// The environment the service runs with, for running its command-line tools alike.
+    env: Vec<(String, String)>,
     /// Where the service's log goes when started with [`TestApp::spawn_logging`].
     pub log_file: Option<std::path::PathBuf>,
     child: Child,
@@ -35,6 +37,18 @@ impl Drop for TestApp {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The built binary with exactly `vars` (and `PATH`) in its environment, run in `workdir` so
+/// that no stray `.env` file is read.
+fn binary(workdir: &std::path::Path, vars: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_user-management"));
+    command
+        .current_dir(workdir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().map(|(k, v)| (k, v)));
+    command
 }
 
 fn free_port() -> u16 {
@@ -82,21 +96,26 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{port}");
         let workdir = std::env::temp_dir();
         let data_dir = workdir.join(format!("um-e2e-data-{}", uuid::Uuid::new_v4()));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_user-management"));
-        command
-            .current_dir(&workdir) // no stray .env file is read
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", db.url())
-            .env("DATABASE_POOL_SIZE", "8")
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_BASE_URL", &base)
-            .env("JWT_SECRET", "e2e-secret-e2e-secret-e2e-secret-0123456789")
-            .env("SMTP_URL", smtp.url())
-            .env("MAIL_FROM", "User Management <no-reply@example.test>")
-            .env("RUST_LOG", "warn")
-            .env("DATA_DIR", &data_dir)
-            .stdout(Stdio::null());
+        let mut vars: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), db.url().to_owned()),
+            ("DATABASE_POOL_SIZE".into(), "8".into()),
+            ("BIND_ADDR".into(), format!("127.0.0.1:{port}")),
+            ("PUBLIC_BASE_URL".into(), base.clone()),
+            (
+                "JWT_SECRET".into(),
+                "e2e-secret-e2e-secret-e2e-secret-0123456789".into(),
+            ),
+            ("SMTP_URL".into(), smtp.url()),
+            (
+                "MAIL_FROM".into(),
+                "User Management <no-reply@example.test>".into(),
+            ),
+            ("RUST_LOG".into(), "warn".into()),
+            ("DATA_DIR".into(), data_dir.display().to_string()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut command = binary(&workdir, &vars);
+        command.stdout(Stdio::null());
         match &log_file {
             Some(path) => {
                 command.stderr(std::fs::File::create(path).expect("a log file"));
@@ -104,9 +123,6 @@ impl TestApp {
             None => {
                 command.stderr(Stdio::inherit());
             }
-        }
-        for (k, v) in env {
-            command.env(k, v);
         }
         let mut child = command.spawn().expect("the user-management binary starts");
         let client = Client::builder()
@@ -136,6 +152,7 @@ impl TestApp {
             smtp,
             db,
             data_dir,
+            env: vars,
             log_file,
             child,
         }
@@ -152,6 +169,14 @@ impl TestApp {
         ];
         all.extend_from_slice(env);
         Self::spawn_with(&all).await
+    }
+
+    /// Runs `user-management <args>` with this instance's environment and returns its output.
+    pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        binary(&std::env::temp_dir(), &self.env)
+            .args(args)
+            .output()
+            .expect("the command runs")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -368,3 +368,49 @@ async fn unknown_and_malformed_picture_keys_are_404() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_sweep_command_removes_objects_no_account_points_at() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin().await;
+    let me = json(
+        upload(
+            &app,
+            "/me/profile-picture",
+            image_bytes(90, 60, ImageFormat::Png),
+            &admin,
+        )
+        .await,
+    )
+    .await;
+    // What a crash between storing the objects and updating the row leaves behind.
+    let orphan = app.data_dir.join("0123456789abcdef0123456789abcdef.jpg");
+    std::fs::write(&orphan, b"orphaned bytes").expect("an orphan");
+    let foreign = app.data_dir.join("notes.txt");
+    std::fs::write(&foreign, b"not ours").expect("a foreign file");
+
+    let output = app.run_cli(&["sweep-pictures", "--grace-minutes", "0"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("deleted 1"), "{printed}");
+
+    assert!(!orphan.exists(), "the orphan was removed");
+    assert!(
+        foreign.exists(),
+        "files that are not pictures are left alone"
+    );
+    for url in [
+        &me["profile_picture_url"],
+        &me["profile_picture_thumbnail_url"],
+    ] {
+        assert_eq!(
+            app.get(path_of(&app, url), None).await.status(),
+            StatusCode::OK,
+            "{url}"
+        );
+    }
+}
