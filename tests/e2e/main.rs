@@ -5,4 +5,5 @@
 mod accounts;
 mod helpers;
 mod pictures;
+mod profiles;
 mod users;

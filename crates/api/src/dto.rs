@@ -105,6 +105,40 @@ impl UserResponse {
     }
 }
 
+/// What anyone may see of an account, by its nickname.
+#[derive(Debug, Serialize)]
+pub struct PublicProfile {
+    pub nickname: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub bio: Option<String>,
+    pub profile_picture_url: Option<String>,
+    pub profile_picture_thumbnail_url: Option<String>,
+    pub linkedin_profile_url: Option<String>,
+    pub github_profile_url: Option<String>,
+    pub is_professional: bool,
+}
+
+impl PublicProfile {
+    #[must_use]
+    pub fn new(user: User, urls: &Urls) -> Self {
+        Self {
+            nickname: user.nickname.to_string(),
+            first_name: user.first_name.map(|v| v.to_string()),
+            last_name: user.last_name.map(|v| v.to_string()),
+            bio: user.bio.map(|v| v.to_string()),
+            profile_picture_url: user.picture.as_ref().map(|p| urls.picture(&p.main)),
+            profile_picture_thumbnail_url: user
+                .picture
+                .as_ref()
+                .map(|p| urls.picture(&p.thumbnail)),
+            linkedin_profile_url: user.linkedin_profile_url.map(|v| v.to_string()),
+            github_profile_url: user.github_profile_url.map(|v| v.to_string()),
+            is_professional: user.is_professional,
+        }
+    }
+}
+
 /// A page of a listing with navigation links.
 #[derive(Debug, Serialize)]
 pub struct PageResponse<T> {

@@ -56,6 +56,9 @@ impl ApiError {
                 DomainError::UnsupportedImage => "unsupported_image_format",
                 DomainError::InvalidImage(_) => "invalid_image",
                 DomainError::PictureNotFound => "picture_not_found",
+                DomainError::NotEligibleForPro(_) => "not_eligible_for_pro",
+                DomainError::AlreadyProfessional => "already_professional",
+                DomainError::IncorrectPassword => "incorrect_password",
                 DomainError::Unavailable(_) => "service_unavailable",
                 DomainError::Internal(_) => "internal_error",
             },
@@ -78,6 +81,9 @@ pub struct Problem<'a> {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemField<'a>>>,
+    /// For a refused PRO upgrade: what the profile still lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<&'static str>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,11 +98,14 @@ impl ResponseError for ApiError {
             Self::Domain(e) => match e {
                 DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DomainError::EmailExists
+                | DomainError::IncorrectPassword
                 | DomainError::AccountLocked
                 | DomainError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
-                DomainError::EmailTaken | DomainError::NicknameTaken | DomainError::LastAdmin => {
-                    StatusCode::CONFLICT
-                }
+                DomainError::EmailTaken
+                | DomainError::NicknameTaken
+                | DomainError::LastAdmin
+                | DomainError::AlreadyProfessional => StatusCode::CONFLICT,
+                DomainError::NotEligibleForPro(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DomainError::InvalidCredentials | DomainError::Unauthenticated => {
                     StatusCode::UNAUTHORIZED
                 }
@@ -138,6 +147,12 @@ impl ResponseError for ApiError {
             code: self.code(),
             detail: self.to_string(),
             errors,
+            missing: match self {
+                Self::Domain(DomainError::NotEligibleForPro(missing)) => {
+                    Some(missing.iter().map(|r| r.as_str()).collect())
+                }
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");

@@ -1,6 +1,6 @@
 //! The errors of the use cases. The API maps each variant to one status in one place.
 
-use crate::validation::ValidationErrors;
+use crate::{model::ProRequirement, validation::ValidationErrors};
 
 /// What a use case can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,15 @@ pub enum Error {
     /// No stored picture under that key (404).
     #[error("Picture not found")]
     PictureNotFound,
+    /// The account does not meet the PRO conditions (422); lists what is missing.
+    #[error("Profile is not eligible for the PRO upgrade")]
+    NotEligibleForPro(Vec<ProRequirement>),
+    /// The account is PRO already (409).
+    #[error("Already a PRO member")]
+    AlreadyProfessional,
+    /// The password given to confirm a change is wrong (400).
+    #[error("Incorrect password")]
+    IncorrectPassword,
     /// The change would leave no ADMIN (409).
     #[error("The last remaining ADMIN cannot be demoted or deleted")]
     LastAdmin,

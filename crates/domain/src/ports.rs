@@ -166,6 +166,39 @@ pub trait UserRepository: Send + Sync {
         picture: Option<PictureKeys>,
     ) -> Result<(User, Option<PictureKeys>), RepoError>;
 
+    /// The account with this nickname, without regard to case.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn find_by_nickname(&self, nickname: &Nickname) -> Result<Option<User>, RepoError>;
+
+    /// Which of `candidates` are taken (compared without regard to case), in one query.
+    /// Returns the lower-cased forms of the taken ones.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn taken_nicknames(&self, candidates: Vec<String>) -> Result<HashSet<String>, RepoError>;
+
+    /// Sets the PRO status and `professional_status_updated_at = at`, but only when the status
+    /// really changes (decided in the database, so of two racing upgrades one wins). Returns the
+    /// updated account, or `None` when the status was already `is_professional` or the account
+    /// is gone.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn set_professional(
+        &self,
+        id: UserId,
+        is_professional: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError>;
+
+    /// Replaces the password hash.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable`/`Other`.
+    async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), RepoError>;
+
     /// Which of `keys` some account's picture or thumbnail points at.
     ///
     /// # Errors
@@ -291,6 +324,8 @@ pub enum MailKind {
     VerifyEmail { user_id: UserId, token: RawToken },
     /// The account was locked after too many failed logins.
     AccountLocked,
+    /// The account's PRO status changed (by the user's upgrade or by staff).
+    ProStatusChanged { is_professional: bool },
 }
 
 /// One email to one account.

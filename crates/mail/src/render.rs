@@ -149,6 +149,29 @@ impl Renderer {
                     html,
                 }
             }
+            MailKind::ProStatusChanged { is_professional } => {
+                let (subject, line) = if *is_professional {
+                    (
+                        format!("You are now a {product} PRO member"),
+                        "Your account has been upgraded to PRO: your profile now shows the PRO badge.",
+                    )
+                } else {
+                    (
+                        format!("Your {product} PRO status has ended"),
+                        "Your account is no longer a PRO account.",
+                    )
+                };
+                let text = format!("Hello {name},\n\n{line}\n{}", self.text_footer());
+                let mut body = String::new();
+                paragraph(&mut body, &format!("Hello {},", escape(name)));
+                paragraph(&mut body, line);
+                let html = self.html_page(&subject, &body);
+                RenderedMail {
+                    subject,
+                    text,
+                    html,
+                }
+            }
         }
     }
 
@@ -216,6 +239,30 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod pro_tests {
+    use super::*;
+    use um_domain::model::Email;
+
+    #[test]
+    fn pro_status_mails_say_which_way_it_changed_and_escape_the_name() {
+        let renderer = Renderer::new(
+            url::Url::parse("http://localhost:8000").expect("a URL"),
+            "User Management",
+        );
+        for (is_professional, word) in [(true, "now a"), (false, "ended")] {
+            let rendered = renderer.render(&Mail {
+                to: Email::parse("a@example.com").expect("valid"),
+                greeting_name: "<b>ada</b>".into(),
+                kind: MailKind::ProStatusChanged { is_professional },
+            });
+            assert!(rendered.subject.contains(word), "{}", rendered.subject);
+            assert!(rendered.html.contains("&lt;b&gt;ada&lt;/b&gt;"));
+            assert!(rendered.text.contains("Hello <b>ada</b>,"));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -457,6 +457,76 @@ impl UserRepository for PgUserRepository {
         Ok((to_user(row)?, old))
     }
 
+    async fn find_by_nickname(&self, nickname: &Nickname) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        users::table
+            .filter(lower(users::nickname).eq(lower(nickname.as_str())))
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn taken_nicknames(&self, candidates: Vec<String>) -> Result<HashSet<String>, RepoError> {
+        if candidates.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let lowered: Vec<String> = candidates.iter().map(|c| c.to_lowercase()).collect();
+        let mut conn = self.conn().await?;
+        let taken: Vec<String> = users::table
+            .filter(lower(users::nickname).eq_any(&lowered))
+            .select(lower(users::nickname))
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(taken.into_iter().collect())
+    }
+
+    async fn set_professional(
+        &self,
+        id: UserId,
+        is_professional: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::update(
+            users::table
+                .find(id.0)
+                .filter(users::is_professional.ne(is_professional)),
+        )
+        .set((
+            users::is_professional.eq(is_professional),
+            users::professional_status_updated_at.eq(at),
+            users::updated_at.eq(now),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(from_diesel)?
+        .map(to_user)
+        .transpose()
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        let updated = diesel::update(users::table.find(id.0))
+            .set((
+                users::hashed_password.eq(hash.expose()),
+                users::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        if updated == 0 {
+            return Err(RepoError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn referenced_picture_keys(
         &self,
         keys: Vec<String>,

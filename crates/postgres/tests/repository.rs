@@ -1237,3 +1237,178 @@ async fn referenced_picture_keys_names_only_keys_rows_point_at() {
             .is_empty()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Nicknames, PRO status and passwords
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn find_by_nickname_ignores_case_and_finds_nothing_for_an_unknown_one() {
+    let f = fixture().await;
+    let (grace, _) = insert(&f.repo, "grace@example.com", "Grace_Hopper").await;
+    insert(&f.repo, "alan@example.com", "alan_t").await;
+
+    for variant in ["Grace_Hopper", "grace_hopper", "GRACE_HOPPER"] {
+        let found = f
+            .repo
+            .find_by_nickname(&nickname(variant))
+            .await
+            .expect("query")
+            .unwrap_or_else(|| panic!("{variant} not found"));
+        assert_eq!(found, grace, "{variant}");
+        assert_eq!(found.nickname.as_str(), "Grace_Hopper", "casing is kept");
+    }
+    assert!(
+        f.repo
+            .find_by_nickname(&nickname("grace_hopper_2"))
+            .await
+            .expect("query")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn taken_nicknames_names_the_lower_cased_forms_of_exactly_the_taken_candidates() {
+    let f = fixture().await;
+    insert(&f.repo, "a@example.com", "Brisk_Otter_1").await;
+    insert(&f.repo, "b@example.com", "calm_heron_2").await;
+    insert(&f.repo, "c@example.com", "not_asked_about").await;
+
+    let taken = f
+        .repo
+        .taken_nicknames(vec![
+            "brisk_otter_1".into(),
+            "CALM_Heron_2".into(),
+            "free_fox_3".into(),
+            "Free_Fox_4".into(),
+        ])
+        .await
+        .expect("looked up");
+
+    let expected: HashSet<String> = ["brisk_otter_1".into(), "calm_heron_2".into()].into();
+    assert_eq!(taken, expected);
+    assert!(
+        f.repo
+            .taken_nicknames(Vec::new())
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the_given_time() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "pro@example.com", "pro_user").await;
+    let upgraded_at = now() - TimeDelta::hours(2);
+
+    let upgraded = f
+        .repo
+        .set_professional(user.id, true, upgraded_at)
+        .await
+        .expect("query")
+        .expect("false → true is a change");
+    assert!(upgraded.is_professional);
+    assert_eq!(upgraded.professional_status_updated_at, Some(upgraded_at));
+    assert!(upgraded.updated_at > user.updated_at, "updated_at moves");
+    assert_eq!(reload(&f.repo, user.id).await, upgraded);
+
+    let again = f
+        .repo
+        .set_professional(user.id, true, now())
+        .await
+        .expect("query");
+    assert!(again.is_none(), "true → true is no change: {again:?}");
+    let stored = reload(&f.repo, user.id).await;
+    assert!(stored.is_professional);
+    assert_eq!(
+        stored.professional_status_updated_at,
+        Some(upgraded_at),
+        "the time of the real change is kept"
+    );
+
+    let revoked_at = now() - TimeDelta::hours(1);
+    let revoked = f
+        .repo
+        .set_professional(user.id, false, revoked_at)
+        .await
+        .expect("query")
+        .expect("true → false is a change");
+    assert!(!revoked.is_professional);
+    assert_eq!(revoked.professional_status_updated_at, Some(revoked_at));
+    assert_eq!(reload(&f.repo, user.id).await, revoked);
+
+    assert!(
+        f.repo
+            .set_professional(user.id, false, now())
+            .await
+            .expect("query")
+            .is_none(),
+        "false → false is no change"
+    );
+}
+
+#[tokio::test]
+async fn set_professional_of_an_unknown_account_is_none() {
+    let f = fixture().await;
+    let result = f
+        .repo
+        .set_professional(UserId::new(), true, now())
+        .await
+        .expect("query");
+    assert!(result.is_none(), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_concurrent_upgrades_exactly_one_changes_the_status() {
+    let f = fixture().await;
+    for round in 0..5 {
+        let (user, _) = insert(
+            &f.repo,
+            &format!("racer{round}@example.com"),
+            &format!("pro_racer_{round}"),
+        )
+        .await;
+        let (first_at, second_at) = (now() - TimeDelta::minutes(2), now() - TimeDelta::minutes(1));
+
+        let (a, b) = tokio::join!(
+            f.repo.set_professional(user.id, true, first_at),
+            f.repo.set_professional(user.id, true, second_at)
+        );
+
+        let (a, b) = (a.expect("a"), b.expect("b"));
+        let winners: Vec<&User> = [&a, &b].into_iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "round {round}: {a:?} / {b:?}");
+        let stored = reload(&f.repo, user.id).await;
+        assert!(stored.is_professional);
+        assert_eq!(
+            stored.professional_status_updated_at, winners[0].professional_status_updated_at,
+            "round {round}: the winner's time is stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn set_password_hash_replaces_the_stored_hash_and_refuses_an_unknown_account() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "pw@example.com", "pw_user").await;
+    let (other, _) = insert(&f.repo, "other@example.com", "other_user").await;
+    let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
+
+    f.repo
+        .set_password_hash(user.id, new_hash.clone())
+        .await
+        .expect("replaced");
+
+    let stored = reload(&f.repo, user.id).await;
+    assert_eq!(stored.password_hash, new_hash);
+    assert!(stored.updated_at > user.updated_at, "updated_at moves");
+    assert_eq!(
+        reload(&f.repo, other.id).await.password_hash,
+        other.password_hash,
+        "other accounts keep theirs"
+    );
+
+    let unknown = f.repo.set_password_hash(UserId::new(), new_hash).await;
+    assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
+}

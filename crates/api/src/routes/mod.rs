@@ -4,6 +4,7 @@
 mod accounts;
 mod health;
 mod me;
+mod nicknames;
 mod pictures;
 mod requests;
 mod users;
@@ -44,11 +45,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(pictures::delete_for_me)),
         )
         .route("/pictures/{key}", web::get().to(pictures::get_picture))
+        .route(
+            "/users/{user_id}/professional-status",
+            web::put().to(users::set_professional_status),
+        )
         .service(
             web::resource("/me")
                 .route(web::get().to(me::get))
-                .route(web::patch().to(me::update)),
+                .route(web::patch().to(me::update))
+                .route(web::delete().to(me::delete)),
         )
+        .route("/me/password", web::put().to(me::change_password))
+        .service(
+            web::resource("/me/pro-upgrade")
+                .route(web::get().to(me::pro_upgrade_status))
+                .route(web::post().to(me::upgrade_to_pro)),
+        )
+        // Registered before `/nicknames/{nickname}`, which would match it too.
+        .route(
+            "/nicknames/suggestions",
+            web::get().to(nicknames::suggestions),
+        )
+        .route(
+            "/nicknames/{nickname}",
+            web::get().to(nicknames::availability),
+        )
+        .route("/profiles/{nickname}", web::get().to(nicknames::profile))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz));
 }

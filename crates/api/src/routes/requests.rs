@@ -259,6 +259,28 @@ pub struct ResendRequest {
     pub email: String,
 }
 
+/// `PUT /me/password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `DELETE /me`: the password confirms the deletion.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    pub password: String,
+}
+
+/// `PUT /users/{id}/professional-status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfessionalStatusRequest {
+    pub is_professional: bool,
+}
+
 /// `POST /login` as JSON.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

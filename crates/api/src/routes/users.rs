@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::requests::{NewUserRequest, UpdateUserRequest};
+use super::requests::{NewUserRequest, ProfessionalStatusRequest, UpdateUserRequest};
 use crate::{
     auth::CurrentUser,
     dto::{PageResponse, UserResponse, page_links},
@@ -92,4 +92,19 @@ pub async fn delete(
     let id = parse_user_id(&path, "user_id")?;
     state.users.delete_user(me.actor(), id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `PUT /users/{id}/professional-status`: staff grant or revoke PRO regardless of the profile.
+pub async fn set_professional_status(
+    state: web::Data<AppState>,
+    me: CurrentUser,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<ProfessionalStatusRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path, "user_id")?;
+    let user = state
+        .users
+        .set_professional_status(me.actor(), id, body.is_professional)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod pictures;
+mod profiles;
 mod users;
 
 #[cfg(test)]

@@ -1,0 +1,203 @@
+//! Nicknames, public profiles, the PRO upgrade, and the rest of self-service.
+
+use std::collections::HashSet;
+
+use secrecy::SecretString;
+
+use super::UserService;
+use crate::{
+    authz::Actor,
+    error::Error,
+    model::{Nickname, Password, ProUpgrade, User, UserId, generate_nickname},
+    ports::{Mail, MailKind},
+};
+
+/// The most suggestions one request may ask for.
+pub const MAX_SUGGESTIONS: usize = 20;
+
+impl UserService {
+    /// Up to `count` generated nicknames that no account has right now (1–20). Free now does
+    /// not mean reserved: another registration may take one before the caller does.
+    ///
+    /// # Errors
+    /// `Validation` for a count outside 1–20; `Unavailable`.
+    pub async fn suggest_nicknames(&self, count: usize) -> Result<Vec<Nickname>, Error> {
+        if !(1..=MAX_SUGGESTIONS).contains(&count) {
+            return Err(crate::validation::ValidationErrors::single(
+                "count",
+                "count must be between 1 and 20",
+            )
+            .into());
+        }
+        let mut free: Vec<Nickname> = Vec::with_capacity(count);
+        let mut seen = HashSet::new();
+        // Collisions are rare, so one round nearly always suffices; three bound the work.
+        for _ in 0..3 {
+            let candidates: Vec<Nickname> = (0..count * 2)
+                .map(|_| generate_nickname())
+                .filter(|n| seen.insert(n.normalized()))
+                .collect();
+            let taken = self
+                .ports
+                .users
+                .taken_nicknames(candidates.iter().map(|n| n.as_str().to_owned()).collect())
+                .await?;
+            free.extend(
+                candidates
+                    .into_iter()
+                    .filter(|n| !taken.contains(&n.normalized()))
+                    .take(count - free.len()),
+            );
+            if free.len() == count {
+                break;
+            }
+        }
+        Ok(free)
+    }
+
+    /// Whether no account has `nickname` (without regard to case).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn nickname_available(&self, nickname: &Nickname) -> Result<bool, Error> {
+        Ok(!self.ports.users.nickname_taken(nickname).await?)
+    }
+
+    /// The account behind a public profile.
+    ///
+    /// # Errors
+    /// `UserNotFound`.
+    pub async fn profile(&self, nickname: &Nickname) -> Result<User, Error> {
+        self.ports
+            .users
+            .find_by_nickname(nickname)
+            .await?
+            .ok_or(Error::UserNotFound)
+    }
+
+    /// What stands between `me` and the PRO upgrade.
+    #[must_use]
+    pub fn pro_upgrade_status(&self, me: &User) -> ProUpgrade {
+        ProUpgrade::assess(me)
+    }
+
+    /// Upgrades `me` to PRO when eligible, and emails the news.
+    ///
+    /// # Errors
+    /// `AlreadyProfessional` (409), `NotEligibleForPro` (422) with what is missing.
+    pub async fn upgrade_to_pro(&self, me: &User) -> Result<User, Error> {
+        if me.is_professional {
+            return Err(Error::AlreadyProfessional);
+        }
+        let assessment = ProUpgrade::assess(me);
+        if !assessment.eligible {
+            return Err(Error::NotEligibleForPro(assessment.missing));
+        }
+        let user = self
+            .ports
+            .users
+            .set_professional(me.id, true, self.ports.clock.now())
+            .await?
+            // Another request upgraded the account between the load and this update.
+            .ok_or(Error::AlreadyProfessional)?;
+        self.pro_mail(&user).await;
+        Ok(user)
+    }
+
+    /// Grants or revokes PRO on behalf of staff, whatever the profile holds. Setting the status
+    /// it already has changes nothing and sends nothing.
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`.
+    pub async fn set_professional_status(
+        &self,
+        actor: Actor,
+        id: UserId,
+        is_professional: bool,
+    ) -> Result<User, Error> {
+        let target = self.administered(actor, id).await?;
+        if target.is_professional == is_professional {
+            return Ok(target);
+        }
+        match self
+            .ports
+            .users
+            .set_professional(id, is_professional, self.ports.clock.now())
+            .await?
+        {
+            Some(user) => {
+                tracing::info!(actor = %actor.id, target = %id, is_professional, "PRO status changed by staff");
+                self.pro_mail(&user).await;
+                Ok(user)
+            }
+            // Changed by someone else, or deleted, since it was loaded: answer with what is
+            // stored now.
+            None => self
+                .ports
+                .users
+                .find_by_id(id)
+                .await?
+                .ok_or(Error::UserNotFound),
+        }
+    }
+
+    /// Changes one's own password after checking the current one.
+    ///
+    /// # Errors
+    /// `IncorrectPassword` (400) when `current` is wrong.
+    pub async fn change_password(
+        &self,
+        me: &User,
+        current: SecretString,
+        new: Password,
+    ) -> Result<(), Error> {
+        self.confirm_password(me, current).await?;
+        let hash = self
+            .ports
+            .hasher
+            .hash(new.secret().clone())
+            .await
+            .map_err(Error::Internal)?;
+        self.ports.users.set_password_hash(me.id, hash).await?;
+        tracing::info!(user_id = %me.id, "password changed");
+        Ok(())
+    }
+
+    /// Deletes one's own account and its pictures after checking the password.
+    ///
+    /// # Errors
+    /// `IncorrectPassword` (400); `LastAdmin` (409) for the only ADMIN.
+    pub async fn delete_me(&self, me: &User, password: SecretString) -> Result<(), Error> {
+        self.confirm_password(me, password).await?;
+        if let Some(picture) = self.ports.users.delete(me.id).await? {
+            self.remove_objects(&picture.both()).await;
+        }
+        tracing::info!(user_id = %me.id, "account deleted by its owner");
+        Ok(())
+    }
+
+    async fn confirm_password(&self, me: &User, candidate: SecretString) -> Result<(), Error> {
+        let valid = self
+            .ports
+            .hasher
+            .verify(candidate, Some(me.password_hash.clone()))
+            .await
+            .map_err(Error::Internal)?;
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::IncorrectPassword)
+        }
+    }
+
+    async fn pro_mail(&self, user: &User) {
+        self.deliver(Mail {
+            to: user.email.clone(),
+            greeting_name: user.nickname.to_string(),
+            kind: MailKind::ProStatusChanged {
+                is_professional: user.is_professional,
+            },
+        })
+        .await;
+    }
+}
