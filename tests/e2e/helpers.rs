@@ -51,11 +51,18 @@ fn binary(workdir: &std::path::Path, vars: &[(String, String)]) -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A port that is free now, taken from below Linux's ephemeral range (32768–60999): the
+/// kernel hands ports of that range to every `bind(…:0)` — other tests' servers and clients
+/// included — so a port from it could be taken between this check and its use.
+pub fn free_port() -> u16 {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl TestApp {
@@ -111,6 +118,8 @@ impl TestApp {
                 "User Management <no-reply@example.test>".into(),
             ),
             ("RUST_LOG".into(), "warn".into()),
+            // Emails go out within a poll; keep the tests from waiting on it.
+            ("OUTBOX_POLL_INTERVAL_MS".into(), "50".into()),
             ("DATA_DIR".into(), data_dir.display().to_string()),
         ];
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -169,6 +178,30 @@ impl TestApp {
         ];
         all.extend_from_slice(env);
         Self::spawn_with(&all).await
+    }
+
+    /// Starts another instance of the service on the same database and SMTP server (a second
+    /// replica), with `env` on top. It stops when the returned guard drops.
+    pub async fn spawn_second_instance(&self, env: &[(&str, &str)]) -> Instance {
+        let port = free_port();
+        let mut vars = self.env.clone();
+        vars.retain(|(k, _)| k != "BIND_ADDR");
+        vars.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut command = binary(&std::env::temp_dir(), &vars);
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = command.spawn().expect("a second instance starts");
+        let instance = Instance(child);
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !matches!(self.client.get(&url).send().await, Ok(r) if r.status() == StatusCode::OK) {
+            assert!(
+                Instant::now() < deadline,
+                "the second instance did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        instance
     }
 
     /// Runs `user-management <args>` with this instance's environment and returns its output.
@@ -272,6 +305,12 @@ impl TestApp {
 
     /// Waits for the next email to `to` and returns its decoded subject and text part.
     pub async fn mail_to(&self, to: &str) -> (String, String) {
+        let mail = self.received(to).await;
+        (mail.subject, mail.text)
+    }
+
+    /// Waits for the next email to `to` and returns it decoded.
+    pub async fn received(&self, to: &str) -> ReceivedMail {
         let raw = self
             .smtp
             .wait_for_message(to, MAIL_WAIT)
@@ -280,24 +319,25 @@ impl TestApp {
         let message = mail_parser::MessageParser::default()
             .parse(&raw)
             .expect("a parseable email");
-        (
-            message.subject().unwrap_or_default().to_owned(),
-            message.body_text(0).expect("a text part").into_owned(),
-        )
+        ReceivedMail {
+            subject: message.subject().unwrap_or_default().to_owned(),
+            text: message.body_text(0).expect("a text part").into_owned(),
+            html: message.body_html(0).map(|h| h.into_owned()),
+        }
+    }
+
+    /// Waits for the next email to `to` and returns the path (and query) of its first link that
+    /// starts with `{base}{path_prefix}`.
+    pub async fn link_path(&self, to: &str, path_prefix: &str) -> String {
+        let mail = self.received(to).await;
+        link_in(&mail.text, &format!("{}{path_prefix}", self.base))
+            .map(|link| link[self.base.len()..].to_owned())
+            .unwrap_or_else(|| panic!("no {path_prefix} link in: {}", mail.text))
     }
 
     /// Waits for the verification email to `to` and returns the link's path.
     pub async fn verification_path(&self, to: &str) -> String {
-        let (_, text) = self.mail_to(to).await;
-        let prefix = format!("{}/verify-email/", self.base);
-        let start = text
-            .find(&prefix)
-            .unwrap_or_else(|| panic!("no verification link in: {text}"));
-        let link: String = text[start..]
-            .chars()
-            .take_while(|c| !c.is_whitespace() && *c != '>' && *c != ')')
-            .collect();
-        link[self.base.len()..].to_owned()
+        self.link_path(to, "/verify-email/").await
     }
 
     /// Registers, verifies through the emailed link, logs in. Returns id and token.
@@ -347,6 +387,34 @@ pub fn image_bytes(width: u32, height: u32, format: image::ImageFormat) -> Vec<u
         .write_to(&mut out, format)
         .expect("encodes");
     out.into_inner()
+}
+
+/// A further running instance of the service; killed on drop.
+pub struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An email as the test SMTP server received it, decoded.
+pub struct ReceivedMail {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// The first URL in `text` that starts with `prefix`.
+pub fn link_in(text: &str, prefix: &str) -> Option<String> {
+    let start = text.find(prefix)?;
+    Some(
+        text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '>' | ')' | '"' | '<'))
+            .collect(),
+    )
 }
 
 pub fn id_of(user: &Value) -> String {

@@ -6,4 +6,5 @@ mod accounts;
 mod helpers;
 mod pictures;
 mod profiles;
+mod recovery;
 mod users;

@@ -18,6 +18,12 @@
 //! | `SMTP_URL` | unset | `smtp://user:pass@host:587` or `smtps://…`; send email over SMTP |
 //! | `MAIL_DIR` | unset | without SMTP: write each email as an `.eml` file here |
 //! | `MAIL_FROM` | `User Management <no-reply@localhost>` | sender of every email |
+//! | `MAIL_TEMPLATE_DIR` | unset | directory whose `<name>.md` files replace the built-in email templates |
+//! | `OUTBOX_POLL_INTERVAL_MS` | `1000` | how often the outbox worker looks for due emails |
+//! | `OUTBOX_MAX_ATTEMPTS` | `12` | delivery attempts before an email is given up on |
+//! | `OUTBOX_RETRY_BASE_SECONDS` | `5` | delay after the first failure; doubles each time, at most an hour |
+//! | `PASSWORD_RESET_TTL_MINUTES` | `60` | lifetime of a password-reset link |
+//! | `UNLOCK_TOKEN_TTL_HOURS` | `168` | lifetime of the unlock link in an "account locked" email |
 //! | `S3_ENDPOINT` | unset | S3/MinIO endpoint (`http://127.0.0.1:9000`); unset: pictures go to `DATA_DIR` |
 //! | `S3_BUCKET` | `profile-pictures` | bucket, created if missing |
 //! | `S3_ACCESS_KEY`, `S3_SECRET_KEY` | none; required with `S3_ENDPOINT` | credentials |
@@ -74,6 +80,12 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     pub mail_dir: Option<PathBuf>,
     pub mail_from: String,
+    pub mail_template_dir: Option<PathBuf>,
+    pub outbox_poll_interval_ms: u64,
+    pub outbox_max_attempts: u32,
+    pub outbox_retry_base_seconds: i64,
+    pub password_reset_ttl_minutes: i64,
+    pub unlock_token_ttl_hours: i64,
     pub storage: StorageConfig,
     /// `S3_PUBLIC_URL` without a trailing slash.
     pub s3_public_url: Option<String>,
@@ -237,6 +249,37 @@ impl Config {
             mail_dir: get("MAIL_DIR").map(PathBuf::from),
             mail_from: get("MAIL_FROM")
                 .unwrap_or_else(|| "User Management <no-reply@localhost>".into()),
+            mail_template_dir: get("MAIL_TEMPLATE_DIR").map(PathBuf::from),
+            outbox_poll_interval_ms: in_range(
+                "OUTBOX_POLL_INTERVAL_MS",
+                get("OUTBOX_POLL_INTERVAL_MS"),
+                1000,
+                10..=600_000,
+            )?,
+            outbox_max_attempts: in_range(
+                "OUTBOX_MAX_ATTEMPTS",
+                get("OUTBOX_MAX_ATTEMPTS"),
+                12,
+                1..=100,
+            )?,
+            outbox_retry_base_seconds: in_range(
+                "OUTBOX_RETRY_BASE_SECONDS",
+                get("OUTBOX_RETRY_BASE_SECONDS"),
+                5,
+                1..=3600,
+            )?,
+            password_reset_ttl_minutes: in_range(
+                "PASSWORD_RESET_TTL_MINUTES",
+                get("PASSWORD_RESET_TTL_MINUTES"),
+                60,
+                1..=7 * 24 * 60,
+            )?,
+            unlock_token_ttl_hours: in_range(
+                "UNLOCK_TOKEN_TTL_HOURS",
+                get("UNLOCK_TOKEN_TTL_HOURS"),
+                168,
+                1..=24 * 90,
+            )?,
             storage,
             s3_public_url,
             max_picture_bytes: in_range(

@@ -49,6 +49,8 @@ impl ApiError {
                 DomainError::InvalidCredentials => "invalid_credentials",
                 DomainError::AccountLocked => "account_locked",
                 DomainError::InvalidVerificationToken => "invalid_verification_token",
+                DomainError::InvalidResetToken => "invalid_reset_token",
+                DomainError::InvalidUnlockToken => "invalid_unlock_token",
                 DomainError::Unauthenticated => "not_authenticated",
                 DomainError::Forbidden => "forbidden",
                 DomainError::UserNotFound => "user_not_found",
@@ -100,7 +102,9 @@ impl ResponseError for ApiError {
                 DomainError::EmailExists
                 | DomainError::IncorrectPassword
                 | DomainError::AccountLocked
-                | DomainError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
+                | DomainError::InvalidVerificationToken
+                | DomainError::InvalidResetToken
+                | DomainError::InvalidUnlockToken => StatusCode::BAD_REQUEST,
                 DomainError::EmailTaken
                 | DomainError::NicknameTaken
                 | DomainError::LastAdmin

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod html;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

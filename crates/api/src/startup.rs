@@ -15,8 +15,8 @@ use actix_web::{
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use um_domain::{
-    ports::{ObjectStore, SystemClock, UserRepository},
-    services::{Ports, Settings, UserService},
+    ports::{Clock, ObjectStore, SystemClock, UserRepository},
+    services::{DeliveryPolicy, OutboxDelivery, Ports, Settings, UserService},
 };
 
 use crate::{
@@ -41,6 +41,8 @@ pub struct Services {
     pub users: UserService,
     pub repo: Arc<dyn UserRepository>,
     pub store: Arc<dyn ObjectStore>,
+    /// Delivers the emails the use cases queue.
+    pub outbox: OutboxDelivery,
 }
 
 impl Services {
@@ -53,7 +55,8 @@ impl Services {
         um_postgres::create_database_if_missing(&config.database_url).await?;
         um_postgres::run_migrations(&config.database_url).await?;
         let pool = um_postgres::connect(&config.database_url, config.database_pool_size).await?;
-        let repo: Arc<dyn UserRepository> = Arc::new(um_postgres::PgUserRepository::new(pool));
+        let repo: Arc<dyn UserRepository> =
+            Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
 
         let store: Arc<dyn ObjectStore> = match &config.storage {
             StorageConfig::Directory(root) => {
@@ -89,7 +92,19 @@ impl Services {
             mail_dir: config.mail_dir.clone(),
             from: config.mail_from.clone(),
             public_base_url: config.public_base_url.clone(),
+            template_dir: config.mail_template_dir.clone(),
         })?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let outbox = OutboxDelivery::new(
+            Arc::new(um_postgres::PgOutbox::new(pool.clone())),
+            mailer,
+            clock.clone(),
+            DeliveryPolicy {
+                max_attempts: config.outbox_max_attempts,
+                base_delay: TimeDelta::seconds(config.outbox_retry_base_seconds),
+                ..DeliveryPolicy::default()
+            },
+        );
         let ports = Ports {
             users: repo.clone(),
             hasher: Arc::new(um_security::Argon2Hasher::new()),
@@ -98,8 +113,7 @@ impl Services {
                 config.jwt_issuer.clone(),
                 TimeDelta::minutes(config.access_token_ttl_minutes),
             )),
-            mailer,
-            clock: Arc::new(SystemClock),
+            clock,
             store: store.clone(),
             pictures: Arc::new(um_images::ImageProcessor::new(config.max_picture_pixels)),
         };
@@ -109,9 +123,16 @@ impl Services {
                 max_login_attempts: config.max_login_attempts,
                 first_user_is_admin: config.first_user_is_admin,
                 verification_ttl: TimeDelta::hours(config.verification_token_ttl_hours),
+                password_reset_ttl: TimeDelta::minutes(config.password_reset_ttl_minutes),
+                unlock_ttl: TimeDelta::hours(config.unlock_token_ttl_hours),
             },
         );
-        Ok(Self { users, repo, store })
+        Ok(Self {
+            users,
+            repo,
+            store,
+            outbox,
+        })
     }
 }
 
@@ -136,6 +157,41 @@ fn spawn_orphan_sweep(users: UserService, minutes: u64) {
     });
 }
 
+/// Works off the outbox in the background: a round whenever the last one was full, else one
+/// per `poll`. Database trouble is logged and retried; nothing is lost. The depth is logged
+/// once a minute while emails wait or were given up on.
+fn spawn_outbox_worker(outbox: OutboxDelivery, poll: Duration) {
+    tokio::spawn(async move {
+        let mut last_depth_log = tokio::time::Instant::now();
+        loop {
+            let busy = match outbox.run_once().await {
+                Ok(report) => report.claimed > 0 && report.claimed == report.sent,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "outbox round failed; retrying");
+                    false
+                }
+            };
+            if last_depth_log.elapsed() >= Duration::from_secs(60) {
+                last_depth_log = tokio::time::Instant::now();
+                match outbox.depth().await {
+                    Ok(depth) if depth.pending > 0 || depth.dead > 0 => {
+                        tracing::info!(
+                            pending = depth.pending,
+                            given_up = depth.dead,
+                            "outbox depth"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "could not read the outbox depth"),
+                }
+            }
+            if !busy {
+                tokio::time::sleep(poll).await;
+            }
+        }
+    });
+}
+
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -153,8 +209,17 @@ impl Application {
                 "JWT_SECRET is not set: using a random secret; tokens stop working on restart"
             );
         }
-        let Services { users, repo, store } = Services::build(config).await?;
+        let Services {
+            users,
+            repo,
+            store,
+            outbox,
+        } = Services::build(config).await?;
         spawn_orphan_sweep(users.clone(), config.orphan_sweep_interval_minutes);
+        spawn_outbox_worker(
+            outbox,
+            Duration::from_millis(config.outbox_poll_interval_ms),
+        );
         let base = config.base_url();
         let state = web::Data::new(AppState {
             users,

@@ -26,6 +26,12 @@ pub enum Error {
     /// Wrong, used or expired verification token (400).
     #[error("Invalid or expired verification token")]
     InvalidVerificationToken,
+    /// Wrong, used or expired password-reset token (400).
+    #[error("Invalid or expired password reset token")]
+    InvalidResetToken,
+    /// Wrong, used or expired unlock token, or an account no longer locked (400).
+    #[error("Invalid or expired unlock token")]
+    InvalidUnlockToken,
     /// No valid bearer token, or its user is gone or locked (401).
     #[error("Could not validate credentials")]
     Unauthenticated,

@@ -4,7 +4,7 @@
 //! Each method documents what it MUST return, so that every adapter behaves alike.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::SecretString;
 
 use std::{collections::HashSet, pin::Pin};
@@ -60,6 +60,8 @@ pub struct NewUser {
     pub promote_if_first: bool,
     /// Stored as the account's email-verification token unless the account ends up verified.
     pub verification_token: Option<PendingToken>,
+    /// Queued in the outbox, in the same transaction, unless the account ends up verified.
+    pub verification_mail: Option<Mail>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -77,6 +79,8 @@ pub struct UserChanges {
     pub role: Option<Role>,
     /// Replaces any earlier email-verification token of the account.
     pub verification_token: Option<PendingToken>,
+    /// Queued in the outbox in the same transaction as the change.
+    pub mails: Vec<Mail>,
 }
 
 impl UserChanges {
@@ -101,6 +105,15 @@ pub struct UserQuery {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+}
+
+/// What a failed login stores when it locks the account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockNotice {
+    /// The one-time token of the unlock link, for this lock only.
+    pub unlock_token: PendingToken,
+    /// The "account locked" email carrying the link.
+    pub mail: Mail,
 }
 
 /// What a failed login did to the account.
@@ -180,7 +193,8 @@ pub trait UserRepository: Send + Sync {
     async fn taken_nicknames(&self, candidates: Vec<String>) -> Result<HashSet<String>, RepoError>;
 
     /// Sets the PRO status and `professional_status_updated_at = at`, but only when the status
-    /// really changes (decided in the database, so of two racing upgrades one wins). Returns the
+    /// really changes (decided in the database, so of two racing upgrades one wins); `mail` is
+    /// queued in the same transaction, only then. Returns the
     /// updated account, or `None` when the status was already `is_professional` or the account
     /// is gone.
     ///
@@ -191,6 +205,7 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         is_professional: bool,
         at: DateTime<Utc>,
+        mail: Mail,
     ) -> Result<Option<User>, RepoError>;
 
     /// Replaces the password hash.
@@ -215,7 +230,9 @@ pub trait UserRepository: Send + Sync {
     async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError>;
 
     /// Counts a failed login atomically: the counter goes up by one and the account locks when
-    /// it reaches `max_attempts`. Parallel calls MUST never count past the lock.
+    /// it reaches `max_attempts`. Parallel calls MUST never count past the lock. Only the call
+    /// whose failure locks the account stores `on_lock` (its unlock token, replacing any
+    /// earlier one, and its email), in the same transaction.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.
@@ -223,6 +240,7 @@ pub trait UserRepository: Send + Sync {
         &self,
         id: UserId,
         max_attempts: u32,
+        on_lock: LockNotice,
     ) -> Result<FailedLogin, RepoError>;
 
     /// Records a successful login: the failure counter resets, `last_login_at` becomes `at`.
@@ -232,7 +250,7 @@ pub trait UserRepository: Send + Sync {
     /// `Unavailable`/`Other` only.
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<User>, RepoError>;
 
-    /// Replaces the account's email-verification token.
+    /// Replaces the account's email-verification token and queues `mail`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.
@@ -240,7 +258,46 @@ pub trait UserRepository: Send + Sync {
         &self,
         id: UserId,
         token: PendingToken,
+        mail: Mail,
     ) -> Result<(), RepoError>;
+
+    /// Stores a password-reset token for the account (earlier ones stay valid until a reset
+    /// succeeds) and queues `mail`, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable`/`Other`.
+    async fn create_password_reset(
+        &self,
+        id: UserId,
+        token: PendingToken,
+        mail: Mail,
+    ) -> Result<(), RepoError>;
+
+    /// Uses a password-reset token: only a stored, unexpired one at `now`. In one transaction
+    /// the password hash becomes `new_hash`, the lock and the failure counter clear, and every
+    /// reset token and the unlock token of the account are deleted. Returns the account, or
+    /// `None` when the token does not qualify.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn reset_password(
+        &self,
+        token: TokenHash,
+        new_hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError>;
+
+    /// Uses an unlock token: only the stored, unexpired one of a locked account. In one
+    /// transaction the lock and the failure counter clear and the token is deleted. Returns the
+    /// account, or `None` when the token does not qualify.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn unlock_with_token(
+        &self,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError>;
 
     /// Uses up the verification token: only when it belongs to `id`, matches `token` and has not
     /// expired at `now`, it is deleted, the email becomes verified and an ANONYMOUS account
@@ -322,10 +379,14 @@ pub trait TokenIssuer: Send + Sync {
 pub enum MailKind {
     /// Confirm the address: links to `/verify-email/{user_id}/{token}`.
     VerifyEmail { user_id: UserId, token: RawToken },
-    /// The account was locked after too many failed logins.
-    AccountLocked,
+    /// Choose a new password: links to `/password-reset?token=…`.
+    PasswordReset { token: RawToken },
+    /// The account was locked after too many failed logins: links to `/unlock?token=…`.
+    AccountLocked { unlock_token: RawToken },
     /// The account's PRO status changed (by the user's upgrade or by staff).
     ProStatusChanged { is_professional: bool },
+    /// An administrator changed the account's role.
+    RoleChanged { role: Role },
 }
 
 /// One email to one account.
@@ -337,13 +398,70 @@ pub struct Mail {
     pub kind: MailKind,
 }
 
-/// Hands emails on for delivery.
+/// A mail transport (SMTP, a directory of `.eml` files, the log). Only the outbox worker uses
+/// it: use cases queue their emails in the outbox, in the transaction of the change.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Mailer: Send + Sync {
     /// # Errors
-    /// When the email could not be handed on; the caller decides whether that matters.
+    /// When the email could not be delivered; the outbox retries it later.
     async fn send(&self, mail: Mail) -> anyhow::Result<()>;
+}
+
+/// An email waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub mail: Mail,
+    /// Delivery attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// How many emails wait, and how many were given up on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub pending: u64,
+    pub dead: u64,
+}
+
+/// The queue of emails to deliver, filled by the repository's transactions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Claims up to `limit` messages that are due at `now` and not claimed by anyone else, for
+    /// `lease`; counts the attempt. Concurrent callers (other instances) MUST get disjoint
+    /// messages (`FOR UPDATE SKIP LOCKED`). A message whose lease ran out (its claimer died) is
+    /// due again.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn claim(
+        &self,
+        limit: u32,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxMessage>, RepoError>;
+
+    /// Marks a message delivered; its body (which may hold a token) is erased.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Records a failed attempt and its error. `retry_at: None` gives up on the message.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn mark_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), RepoError>;
+
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn depth(&self) -> Result<OutboxDepth, RepoError>;
 }
 
 /// The current time, replaceable in tests.

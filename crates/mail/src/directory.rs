@@ -173,7 +173,10 @@ mod tests {
         );
         let text = message.body_text(0).expect("text part");
         let link = format!("http://localhost:8000/verify-email/{id}/{}", token.as_str());
-        assert!(text.lines().any(|l| l == link), "link not found in\n{text}");
+        assert!(
+            text.lines().any(|l| l == format!("<{link}>")),
+            "link not found in\n{text}"
+        );
         assert!(message.body_html(0).expect("html part").contains(&link));
 
         fs::remove_dir_all(&root).expect("clean up");
@@ -188,7 +191,9 @@ mod tests {
                 .send(Mail {
                     to: Email::parse("ada@example.com").expect("email"),
                     greeting_name: "ada".into(),
-                    kind: MailKind::AccountLocked,
+                    kind: MailKind::AccountLocked {
+                        unlock_token: RawToken::generate(),
+                    },
                 })
                 .await
                 .expect("send");
@@ -207,7 +212,9 @@ mod tests {
             .send(Mail {
                 to: Email::parse("ada@example.com").expect("email"),
                 greeting_name: "ada".into(),
-                kind: MailKind::AccountLocked,
+                kind: MailKind::AccountLocked {
+                    unlock_token: RawToken::generate(),
+                },
             })
             .await;
         assert!(result.is_err());

@@ -1,7 +1,8 @@
-//! Mail adapters: render the domain's [`Mail`](um_domain::ports::Mail) ([`Renderer`]) and deliver
-//! it through the domain's [`Mailer`] port: to the log ([`LogMailer`], the default), as `.eml`
-//! files ([`DirectoryMailer`]) or over SMTP ([`SmtpMailer`]). [`build_mailer`] picks one from
-//! the settings.
+//! Mail adapters: render the domain's [`Mail`](um_domain::ports::Mail) ([`Renderer`], from
+//! Markdown templates that can be overridden from a directory) and deliver it through the
+//! domain's [`Mailer`] port: to the log ([`LogMailer`], the default), as `.eml` files
+//! ([`DirectoryMailer`]) or over SMTP ([`SmtpMailer`]). [`build_mailer`] picks one from the
+//! settings.
 //!
 //! With the feature `test-support`, [`TestSmtpServer`] is a real SMTP server for tests.
 
@@ -17,13 +18,14 @@ mod log;
 mod message;
 mod render;
 mod smtp;
+mod template;
 #[cfg(any(test, feature = "test-support"))]
 mod test_support;
 
 pub use directory::DirectoryMailer;
 pub use lettre::message::Mailbox;
 pub use log::LogMailer;
-pub use render::{RenderedMail, Renderer, escape as escape_html};
+pub use render::{RenderedMail, Renderer, TemplateError, escape as escape_html};
 pub use smtp::SmtpMailer;
 #[cfg(any(test, feature = "test-support"))]
 pub use test_support::{ReceivedMessage, TestSmtpServer};
@@ -42,6 +44,9 @@ pub struct MailSettings {
     pub from: String,
     /// `PUBLIC_BASE_URL`: the base of every link in an email.
     pub public_base_url: Url,
+    /// `MAIL_TEMPLATE_DIR`: Markdown templates here replace the built-in ones of the same name
+    /// (see [`Renderer::with_template_dir`]).
+    pub template_dir: Option<PathBuf>,
 }
 
 /// Never shows the SMTP password.
@@ -55,6 +60,7 @@ impl std::fmt::Debug for MailSettings {
             .field("mail_dir", &self.mail_dir)
             .field("from", &self.from)
             .field("public_base_url", &self.public_base_url.as_str())
+            .field("template_dir", &self.template_dir)
             .finish()
     }
 }
@@ -63,8 +69,9 @@ impl std::fmt::Debug for MailSettings {
 /// directory when `mail_dir` is set, else the log.
 ///
 /// # Errors
-/// When `from` is not a mailbox (the message names `MAIL_FROM`) or `smtp_url` is not a usable
-/// SMTP URL (names `SMTP_URL`).
+/// When `from` is not a mailbox (the message names `MAIL_FROM`), a template of `template_dir`
+/// is unusable (names `MAIL_TEMPLATE_DIR` and the file) or `smtp_url` is not a usable SMTP URL
+/// (names `SMTP_URL`).
 pub fn build_mailer(settings: &MailSettings) -> anyhow::Result<Arc<dyn Mailer>> {
     let from: Mailbox = settings.from.trim().parse().with_context(|| {
         format!(
@@ -72,7 +79,13 @@ pub fn build_mailer(settings: &MailSettings) -> anyhow::Result<Arc<dyn Mailer>> 
             settings.from
         )
     })?;
-    let renderer = Renderer::new(settings.public_base_url.clone(), PRODUCT_NAME);
+    let mut renderer = Renderer::new(settings.public_base_url.clone(), PRODUCT_NAME);
+    if let Some(dir) = &settings.template_dir {
+        renderer = renderer
+            .with_template_dir(dir)
+            .context("MAIL_TEMPLATE_DIR holds an unusable template")?;
+        tracing::info!(dir = %dir.display(), "mail templates are read from a directory");
+    }
     let smtp_url = settings
         .smtp_url
         .as_deref()
@@ -106,6 +119,7 @@ mod tests {
             mail_dir: None,
             from: "User Management <no-reply@example.com>".into(),
             public_base_url: Url::parse("http://localhost:8000").expect("url"),
+            template_dir: None,
         }
     }
 
@@ -195,6 +209,47 @@ mod tests {
         mailer.send(mail("ada@example.com")).await.expect("send");
         assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 1);
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[tokio::test]
+    async fn templates_come_from_mail_template_dir_and_a_bad_one_stops_start_up() {
+        let root = std::env::temp_dir().join(format!("um-mail-test-{}", uuid::Uuid::new_v4()));
+        let templates = root.join("templates");
+        let out = root.join("out");
+        std::fs::create_dir_all(&templates).expect("template dir");
+        std::fs::write(
+            templates.join("verify_email.md"),
+            "Subject: Custom for {name}\n\n<{link}>\n",
+        )
+        .expect("template");
+        let mailer = build_mailer(&MailSettings {
+            mail_dir: Some(out.clone()),
+            template_dir: Some(templates.clone()),
+            ..settings()
+        })
+        .expect("mailer");
+        mailer.send(mail("ada@example.com")).await.expect("send");
+        let file = std::fs::read_dir(&out)
+            .expect("out dir")
+            .next()
+            .expect("one file")
+            .expect("entry")
+            .path();
+        let eml = std::fs::read_to_string(file).expect("eml");
+        assert!(eml.contains("Subject: Custom for ada"), "{eml}");
+
+        std::fs::write(templates.join("footer.md"), "{unknown}\n").expect("template");
+        let err = build_mailer(&MailSettings {
+            template_dir: Some(templates.clone()),
+            ..settings()
+        })
+        .err()
+        .expect("refused");
+        let chain = format!("{err:#}");
+        assert!(chain.contains("MAIL_TEMPLATE_DIR"), "{chain}");
+        assert!(chain.contains("footer.md"), "{chain}");
+        assert!(chain.contains("{unknown}"), "{chain}");
+        std::fs::remove_dir_all(&root).expect("clean up");
     }
 
     #[tokio::test]

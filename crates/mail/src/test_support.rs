@@ -45,7 +45,7 @@ impl Inbox {
     }
 }
 
-/// An SMTP server (plain, no TLS, no authentication) on a free loopback port that keeps every
+/// An SMTP server (plain, no TLS, no authentication) on a loopback port that keeps every
 /// message it receives. It runs on its own threads until the process ends; start one per test.
 ///
 /// ```no_run
@@ -56,6 +56,9 @@ impl Inbox {
 /// let raw = server.wait_for_message("ada@example.com", Duration::from_secs(5)).await;
 /// # }
 /// ```
+///
+/// To test what happens while the SMTP server is down, point the service at
+/// [`TestSmtpServer::free_port`] and [`start_on`](TestSmtpServer::start_on) that port later.
 pub struct TestSmtpServer {
     addr: SocketAddr,
     inbox: Arc<Inbox>,
@@ -73,6 +76,15 @@ impl std::fmt::Debug for TestSmtpServer {
 /// keep sessions open, so leave plenty.
 const SESSIONS: u32 = 32;
 
+/// STARTTLS with a certificate and AUTH PLAIN/LOGIN with one user, for this crate's tests.
+#[cfg(test)]
+pub(crate) struct Secured {
+    pub(crate) cert_path: String,
+    pub(crate) key_path: String,
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
 impl TestSmtpServer {
     /// Starts a server on `127.0.0.1` with a port chosen by the operating system.
     ///
@@ -80,7 +92,76 @@ impl TestSmtpServer {
     /// When no loopback port can be bound or the server thread cannot be started.
     #[must_use]
     pub fn start() -> Self {
+        Self::start_on(0)
+    }
+
+    /// Starts a server on `127.0.0.1:port` (`0`: any free port).
+    ///
+    /// # Panics
+    /// When the port cannot be bound (see [`try_start_on`](Self::try_start_on)) or the server
+    /// thread cannot be started.
+    #[must_use]
+    pub fn start_on(port: u16) -> Self {
+        Self::try_start_on(port)
+            .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port} for the test SMTP server: {e}"))
+    }
+
+    /// Starts a server on `127.0.0.1:port` (`0`: any free port).
+    ///
+    /// # Errors
+    /// When the port cannot be bound (another process listens on it).
+    ///
+    /// # Panics
+    /// When the server thread cannot be started.
+    pub fn try_start_on(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        Ok(Self::serve(listener, None, |_| {}))
+    }
+
+    /// A loopback port that nothing listens on right now (the operating system picked it and it
+    /// was released again), to start a server on later with [`start_on`](Self::start_on).
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    #[must_use]
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a loopback port")
+            .port()
+    }
+
+    /// A server that offers STARTTLS with the given certificate and accepts mail only after
+    /// AUTH (PLAIN or LOGIN, which it offers only once TLS is on) with `user` and `password`.
+    #[cfg(test)]
+    pub(crate) fn start_secured(secured: Secured) -> Self {
+        // lettre and mailin-embedded enable two crypto providers in rustls: pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port for SMTP");
+        let Secured {
+            cert_path,
+            key_path,
+            user,
+            password,
+        } = secured;
+        Self::serve(listener, Some(Arc::new((user, password))), move |server| {
+            server
+                .with_ssl(mailin_embedded::SslConfig::SelfSigned {
+                    cert_path,
+                    key_path,
+                })
+                .expect("the test certificate");
+            server
+                .with_auth(mailin_embedded::AuthMechanism::Plain)
+                .with_auth(mailin_embedded::AuthMechanism::Login);
+        })
+    }
+
+    fn serve(
+        listener: TcpListener,
+        credentials: Option<Arc<(String, String)>>,
+        configure: impl FnOnce(&mut Server<Collector>),
+    ) -> Self {
         let addr = listener
             .local_addr()
             .expect("local address of the SMTP listener");
@@ -88,11 +169,13 @@ impl TestSmtpServer {
         let mut server = Server::new(Collector {
             inbox: Arc::clone(&inbox),
             current: None,
+            credentials,
         });
         server
             .with_name("test-smtp.localhost")
             .with_num_threads(SESSIONS)
             .with_tcp_listener(listener);
+        configure(&mut server);
         std::thread::Builder::new()
             .name(format!("test-smtp-{}", addr.port()))
             .spawn(move || {
@@ -167,9 +250,33 @@ impl TestSmtpServer {
 struct Collector {
     inbox: Arc<Inbox>,
     current: Option<ReceivedMessage>,
+    /// The one user and password that AUTH accepts, when the server asks for AUTH.
+    credentials: Option<Arc<(String, String)>>,
+}
+
+impl Collector {
+    fn check(&self, user: &str, password: &str) -> Response {
+        match self.credentials.as_deref() {
+            Some((u, p)) if u == user && p == password => response::AUTH_OK,
+            _ => response::INVALID_CREDENTIALS,
+        }
+    }
 }
 
 impl Handler for Collector {
+    fn auth_plain(
+        &mut self,
+        _authorization_id: &str,
+        authentication_id: &str,
+        password: &str,
+    ) -> Response {
+        self.check(authentication_id, password)
+    }
+
+    fn auth_login(&mut self, username: &str, password: &str) -> Response {
+        self.check(username, password)
+    }
+
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.current = Some(ReceivedMessage {
             mail_from: from.to_owned(),

@@ -10,6 +10,7 @@ use diesel::{
     dsl::{case_when, count_star, exists, now},
     pg::Pg,
     prelude::{AsChangeset, Insertable, Queryable, Selectable},
+    result::{DatabaseErrorKind, Error as DieselError},
     sql_query,
     sql_types::{BigInt, Text},
     upsert::excluded,
@@ -23,15 +24,20 @@ use um_domain::{
         ProfileUrl, Role, TokenHash, User, UserId,
     },
     ports::{
-        FailedLogin, NewUser, Page, PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
+        FailedLogin, LockNotice, Mail, NewUser, Page, PendingToken, RepoError, UserChanges,
+        UserQuery, UserRepository,
     },
 };
 use uuid::Uuid;
 
 use crate::{
     error::{TxError, from_diesel, from_pool},
+    outbox::queue,
     pool::Pool,
-    schema::{email_verification_tokens as tokens, users},
+    schema::{
+        email_verification_tokens as tokens, password_reset_tokens as reset_tokens, unlock_tokens,
+        users,
+    },
 };
 
 diesel::define_sql_function! {
@@ -244,6 +250,56 @@ async fn upsert_token(
     Ok(())
 }
 
+/// Stores `token` as the account's only unlock token, replacing any earlier one.
+async fn upsert_unlock_token(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    token: &PendingToken,
+) -> Result<(), DieselError> {
+    diesel::insert_into(unlock_tokens::table)
+        .values((
+            unlock_tokens::user_id.eq(user_id),
+            unlock_tokens::token_hash.eq(token.hash.as_bytes().as_slice()),
+            unlock_tokens::expires_at.eq(token.expires_at),
+        ))
+        .on_conflict(unlock_tokens::user_id)
+        .do_update()
+        .set((
+            unlock_tokens::token_hash.eq(excluded(unlock_tokens::token_hash)),
+            unlock_tokens::expires_at.eq(excluded(unlock_tokens::expires_at)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the account's row until the transaction ends; `false` when it is gone.
+///
+/// Transactions that use a token lock the account before they touch its token rows, the same
+/// order as [`UserRepository::record_failed_login`] (which updates the account, then stores the
+/// unlock token): two of them on one account then wait for each other instead of deadlocking.
+async fn lock_account(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, DieselError> {
+    users::table
+        .find(id)
+        .select(users::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// A transaction's error as the port states it, a foreign-key violation (a token or an email
+/// for an account that is gone) being `NotFound`.
+fn account_gone(e: TxError) -> RepoError {
+    match e {
+        TxError::Db(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            RepoError::NotFound
+        }
+        e => e.into(),
+    }
+}
+
 async fn any_user(conn: &mut AsyncPgConnection) -> Result<bool, diesel::result::Error> {
     diesel::select(exists(users::table.select(users::id)))
         .get_result(conn)
@@ -360,8 +416,12 @@ impl UserRepository for PgUserRepository {
                     .returning(UserRow::as_returning())
                     .get_result(conn)
                     .await?;
-                if !email_verified && let Some(token) = &user.verification_token {
-                    upsert_token(conn, user.id.0, token).await?;
+                // A verified account (the promoted first ADMIN) needs neither token nor email.
+                if !email_verified {
+                    if let Some(token) = &user.verification_token {
+                        upsert_token(conn, user.id.0, token).await?;
+                    }
+                    queue(conn, user.verification_mail.as_slice()).await?;
                 }
                 Ok(row)
             })
@@ -388,6 +448,7 @@ impl UserRepository for PgUserRepository {
                 if let Some(token) = &changes.verification_token {
                     upsert_token(conn, id.0, token).await?;
                 }
+                queue(conn, &changes.mails).await?;
                 Ok(row)
             })
             .await?;
@@ -490,25 +551,32 @@ impl UserRepository for PgUserRepository {
         id: UserId,
         is_professional: bool,
         at: DateTime<Utc>,
+        mail: Mail,
     ) -> Result<Option<User>, RepoError> {
         let mut conn = self.conn().await?;
-        diesel::update(
-            users::table
-                .find(id.0)
-                .filter(users::is_professional.ne(is_professional)),
-        )
-        .set((
-            users::is_professional.eq(is_professional),
-            users::professional_status_updated_at.eq(at),
-            users::updated_at.eq(now),
-        ))
-        .returning(UserRow::as_returning())
-        .get_result(&mut conn)
-        .await
-        .optional()
-        .map_err(from_diesel)?
-        .map(to_user)
-        .transpose()
+        let row = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let row = diesel::update(
+                    users::table
+                        .find(id.0)
+                        .filter(users::is_professional.ne(is_professional)),
+                )
+                .set((
+                    users::is_professional.eq(is_professional),
+                    users::professional_status_updated_at.eq(at),
+                    users::updated_at.eq(now),
+                ))
+                .returning(UserRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+                if row.is_some() {
+                    queue(conn, std::slice::from_ref(&mail)).await?;
+                }
+                Ok(row)
+            })
+            .await?;
+        row.map(to_user).transpose()
     }
 
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), RepoError> {
@@ -597,39 +665,50 @@ impl UserRepository for PgUserRepository {
         &self,
         id: UserId,
         max_attempts: u32,
+        on_lock: LockNotice,
     ) -> Result<FailedLogin, RepoError> {
         let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
         let mut conn = self.conn().await?;
-        // One statement: the row lock serialises parallel failures, and a waiting UPDATE
-        // re-checks `NOT is_locked` on the row it waited for, so nothing counts past the lock.
-        let counted: Option<(i32, bool)> =
-            diesel::update(users::table.find(id.0).filter(users::is_locked.eq(false)))
-                .set((
-                    users::failed_login_attempts.eq(users::failed_login_attempts + 1),
-                    users::is_locked.eq((users::failed_login_attempts + 1).ge(max)),
-                    users::updated_at.eq(now),
-                ))
-                .returning((users::failed_login_attempts, users::is_locked))
-                .get_result(&mut conn)
-                .await
-                .optional()
-                .map_err(from_diesel)?;
-        if let Some((attempts, locked)) = counted {
-            return Ok(FailedLogin::Counted {
-                attempts: u32::try_from(attempts).unwrap_or(0),
-                locked,
-            });
-        }
-        // Nothing counted: the account is gone, or was locked when the UPDATE ran.
-        let exists: bool = diesel::select(exists(users::table.find(id.0)))
-            .get_result(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        if exists {
-            Ok(FailedLogin::AlreadyLocked)
-        } else {
-            Err(RepoError::NotFound)
-        }
+        let outcome = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                // One statement counts: the row lock serialises parallel failures, and a waiting
+                // UPDATE re-checks `NOT is_locked` on the row it waited for, so nothing counts
+                // past the lock. The lock is held until the transaction ends.
+                let counted: Option<(i32, bool)> =
+                    diesel::update(users::table.find(id.0).filter(users::is_locked.eq(false)))
+                        .set((
+                            users::failed_login_attempts.eq(users::failed_login_attempts + 1),
+                            users::is_locked.eq((users::failed_login_attempts + 1).ge(max)),
+                            users::updated_at.eq(now),
+                        ))
+                        .returning((users::failed_login_attempts, users::is_locked))
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                if let Some((attempts, locked)) = counted {
+                    // The row was unlocked before this UPDATE, so `locked` means that this very
+                    // failure locked it: only then are the unlock link and its email stored.
+                    if locked {
+                        upsert_unlock_token(conn, id.0, &on_lock.unlock_token).await?;
+                        queue(conn, std::slice::from_ref(&on_lock.mail)).await?;
+                    }
+                    return Ok(FailedLogin::Counted {
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                        locked,
+                    });
+                }
+                // Nothing counted: the account is gone, or was locked when the UPDATE ran.
+                let exists: bool = diesel::select(exists(users::table.find(id.0)))
+                    .get_result(conn)
+                    .await?;
+                if exists {
+                    Ok(FailedLogin::AlreadyLocked)
+                } else {
+                    Err(RepoError::NotFound.into())
+                }
+            })
+            .await?;
+        Ok(outcome)
     }
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<User>, RepoError> {
@@ -652,16 +731,150 @@ impl UserRepository for PgUserRepository {
         &self,
         id: UserId,
         token: PendingToken,
+        mail: Mail,
     ) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
-        match upsert_token(&mut conn, id.0, &token).await {
-            Ok(()) => Ok(()),
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                _,
-            )) => Err(RepoError::NotFound),
-            Err(e) => Err(from_diesel(e)),
-        }
+        conn.transaction::<_, TxError, _>(async |conn| {
+            upsert_token(conn, id.0, &token).await?;
+            queue(conn, std::slice::from_ref(&mail)).await
+        })
+        .await
+        .map_err(account_gone)
+    }
+
+    async fn create_password_reset(
+        &self,
+        id: UserId,
+        token: PendingToken,
+        mail: Mail,
+    ) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| {
+            diesel::insert_into(reset_tokens::table)
+                .values((
+                    reset_tokens::token_hash.eq(token.hash.as_bytes().as_slice()),
+                    reset_tokens::user_id.eq(id.0),
+                    reset_tokens::expires_at.eq(token.expires_at),
+                ))
+                .execute(conn)
+                .await?;
+            queue(conn, std::slice::from_ref(&mail)).await
+        })
+        .await
+        .map_err(account_gone)
+    }
+
+    async fn reset_password(
+        &self,
+        token: TokenHash,
+        new_hash: PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError> {
+        let hash = token.as_bytes().as_slice();
+        let mut conn = self.conn().await?;
+        let row = conn
+            .transaction::<_, DieselError, _>(async |conn| {
+                let owner: Option<Uuid> = reset_tokens::table
+                    .filter(reset_tokens::token_hash.eq(hash))
+                    .select(reset_tokens::user_id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(user_id) = owner else {
+                    return Ok(None);
+                };
+                if !lock_account(conn, user_id).await? {
+                    return Ok(None);
+                }
+                // Using the token up decides: of two resets with one token, the second finds it
+                // gone (or, with two tokens of one account, the first deleted the other's).
+                let used = diesel::delete(
+                    reset_tokens::table.filter(
+                        reset_tokens::token_hash
+                            .eq(hash)
+                            .and(reset_tokens::user_id.eq(user_id))
+                            .and(reset_tokens::expires_at.gt(at)),
+                    ),
+                )
+                .execute(conn)
+                .await?;
+                if used == 0 {
+                    return Ok(None);
+                }
+                let row = diesel::update(users::table.find(user_id))
+                    .set((
+                        users::hashed_password.eq(new_hash.expose()),
+                        users::is_locked.eq(false),
+                        users::failed_login_attempts.eq(0),
+                        users::updated_at.eq(now),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                // Every other reset token dies, and so does the unlock link of a lock this lifts.
+                diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(user_id)))
+                    .execute(conn)
+                    .await?;
+                diesel::delete(unlock_tokens::table.find(user_id))
+                    .execute(conn)
+                    .await?;
+                Ok(Some(row))
+            })
+            .await
+            .map_err(from_diesel)?;
+        row.map(to_user).transpose()
+    }
+
+    async fn unlock_with_token(
+        &self,
+        token: TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError> {
+        let hash = token.as_bytes().as_slice();
+        let mut conn = self.conn().await?;
+        let row = conn
+            .transaction::<_, DieselError, _>(async |conn| {
+                let owner: Option<Uuid> = unlock_tokens::table
+                    .filter(unlock_tokens::token_hash.eq(hash))
+                    .select(unlock_tokens::user_id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(user_id) = owner else {
+                    return Ok(None);
+                };
+                if !lock_account(conn, user_id).await? {
+                    return Ok(None);
+                }
+                let used = diesel::delete(
+                    unlock_tokens::table.filter(
+                        unlock_tokens::user_id
+                            .eq(user_id)
+                            .and(unlock_tokens::token_hash.eq(hash))
+                            .and(unlock_tokens::expires_at.gt(at)),
+                    ),
+                )
+                .execute(conn)
+                .await?;
+                if used == 0 {
+                    return Ok(None);
+                }
+                // The token is used up either way; it unlocks only an account that is locked
+                // (not one unlocked meanwhile by a reset or by staff).
+                diesel::update(users::table.find(user_id).filter(users::is_locked.eq(true)))
+                    .set((
+                        users::is_locked.eq(false),
+                        users::failed_login_attempts.eq(0),
+                        users::updated_at.eq(now),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()
+            })
+            .await
+            .map_err(from_diesel)?;
+        row.map(to_user).transpose()
     }
 
     async fn verify_email(

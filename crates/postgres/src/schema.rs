@@ -40,8 +40,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    password_reset_tokens (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    unlock_tokens (user_id) {
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Emails waiting for delivery; `payload` is erased once sent.
+    outbox (id) {
+        id -> Int8,
+        recipient -> Text,
+        kind -> Text,
+        payload -> Nullable<Jsonb>,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        given_up_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(email_verification_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, email_verification_tokens);
+diesel::joinable!(password_reset_tokens -> users (user_id));
+diesel::joinable!(unlock_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    email_verification_tokens,
+    password_reset_tokens,
+    unlock_tokens,
+    outbox,
+);
 
 /// The part of PostgreSQL's catalog the start-up and test helpers read.
 pub(crate) mod catalog {

@@ -11,7 +11,8 @@ use um_domain::{
         ProfileUrl, RawToken, Role, User, UserId,
     },
     ports::{
-        FailedLogin, NewUser, PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
+        FailedLogin, LockNotice, Mail, MailKind, NewUser, PendingToken, RepoError, UserChanges,
+        UserQuery, UserRepository,
     },
 };
 use um_postgres::{PgUserRepository, Pool, TestDatabase, connect, schema};
@@ -58,11 +59,54 @@ fn pending(token: &RawToken, expires_at: DateTime<Utc>) -> PendingToken {
     }
 }
 
-/// An ANONYMOUS, unverified account with a verification token valid for a day.
+fn mail(to: &str, kind: MailKind) -> Mail {
+    Mail {
+        to: email(to),
+        greeting_name: "someone".to_owned(),
+        kind,
+    }
+}
+
+fn verify_mail(id: UserId, token: &RawToken) -> Mail {
+    mail(
+        "someone@example.com",
+        MailKind::VerifyEmail {
+            user_id: id,
+            token: token.clone(),
+        },
+    )
+}
+
+fn pro_mail(is_professional: bool) -> Mail {
+    mail(
+        "someone@example.com",
+        MailKind::ProStatusChanged { is_professional },
+    )
+}
+
+/// What a locking failure stores: the unlock token, valid for a day, and its email.
+fn lock_notice_for(token: &RawToken) -> LockNotice {
+    LockNotice {
+        unlock_token: pending(token, now() + TimeDelta::days(1)),
+        mail: mail(
+            "someone@example.com",
+            MailKind::AccountLocked {
+                unlock_token: token.clone(),
+            },
+        ),
+    }
+}
+
+fn lock_notice() -> LockNotice {
+    lock_notice_for(&RawToken::generate())
+}
+
+/// An ANONYMOUS, unverified account with a verification token valid for a day, and its email.
 fn new_user(email_raw: &str, nickname_raw: &str) -> (NewUser, RawToken) {
     let token = RawToken::generate();
+    let id = UserId::new();
     let user = NewUser {
-        id: UserId::new(),
+        id,
         email: email(email_raw),
         nickname: nickname(nickname_raw),
         first_name: None,
@@ -77,6 +121,13 @@ fn new_user(email_raw: &str, nickname_raw: &str) -> (NewUser, RawToken) {
         email_verified: false,
         promote_if_first: false,
         verification_token: Some(pending(&token, now() + TimeDelta::days(1))),
+        verification_mail: Some(mail(
+            email_raw,
+            MailKind::VerifyEmail {
+                user_id: id,
+                token: token.clone(),
+            },
+        )),
         created_at: now(),
     };
     (user, token)
@@ -107,6 +158,24 @@ async fn token_rows(pool: &Pool) -> i64 {
         .get_result(&mut conn)
         .await
         .expect("counting token rows")
+}
+
+async fn unlock_rows(pool: &Pool) -> i64 {
+    let mut conn = pool.get().await.expect("a connection");
+    schema::unlock_tokens::table
+        .select(count_star())
+        .get_result(&mut conn)
+        .await
+        .expect("counting unlock tokens")
+}
+
+async fn reset_rows(pool: &Pool) -> i64 {
+    let mut conn = pool.get().await.expect("a connection");
+    schema::password_reset_tokens::table
+        .select(count_star())
+        .get_result(&mut conn)
+        .await
+        .expect("counting reset tokens")
 }
 
 async fn reload(repo: &PgUserRepository, id: UserId) -> User {
@@ -374,14 +443,20 @@ async fn failed_logins_count_up_and_the_one_reaching_the_limit_locks() {
     let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
 
     let outcomes = [
-        f.repo.record_failed_login(user.id, 3).await.expect("first"),
         f.repo
-            .record_failed_login(user.id, 3)
+            .record_failed_login(user.id, 3, lock_notice())
+            .await
+            .expect("first"),
+        f.repo
+            .record_failed_login(user.id, 3, lock_notice())
             .await
             .expect("second"),
-        f.repo.record_failed_login(user.id, 3).await.expect("third"),
         f.repo
-            .record_failed_login(user.id, 3)
+            .record_failed_login(user.id, 3, lock_notice())
+            .await
+            .expect("third"),
+        f.repo
+            .record_failed_login(user.id, 3, lock_notice())
             .await
             .expect("fourth"),
     ];
@@ -416,7 +491,9 @@ async fn failed_logins_count_up_and_the_one_reaching_the_limit_locks() {
 async fn a_failed_login_of_an_unknown_account_is_not_found() {
     let f = fixture().await;
     assert!(matches!(
-        f.repo.record_failed_login(UserId::new(), 3).await,
+        f.repo
+            .record_failed_login(UserId::new(), 3, lock_notice())
+            .await,
         Err(RepoError::NotFound)
     ));
 }
@@ -429,7 +506,7 @@ async fn parallel_failed_logins_never_count_past_the_lock() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..10 {
         let repo = Arc::clone(&repo);
-        tasks.spawn(async move { repo.record_failed_login(user.id, 3).await });
+        tasks.spawn(async move { repo.record_failed_login(user.id, 3, lock_notice()).await });
     }
     let mut outcomes = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -449,6 +526,11 @@ async fn parallel_failed_logins_never_count_past_the_lock() {
         "exactly one call locks the account: {outcomes:?}"
     );
     assert_eq!(
+        unlock_rows(&f.pool).await,
+        1,
+        "only the locking call stores its unlock token"
+    );
+    assert_eq!(
         counted, 3,
         "exactly three failures are counted: {outcomes:?}"
     );
@@ -465,11 +547,11 @@ async fn a_successful_login_resets_the_counter_and_records_the_time() {
     let f = fixture().await;
     let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
     f.repo
-        .record_failed_login(user.id, 3)
+        .record_failed_login(user.id, 3, lock_notice())
         .await
         .expect("failure");
     f.repo
-        .record_failed_login(user.id, 3)
+        .record_failed_login(user.id, 3, lock_notice())
         .await
         .expect("failure");
     let at = now();
@@ -491,7 +573,7 @@ async fn a_locked_or_unknown_account_does_not_log_in() {
     let f = fixture().await;
     let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
     f.repo
-        .record_failed_login(user.id, 1)
+        .record_failed_login(user.id, 1, lock_notice())
         .await
         .expect("locking failure");
 
@@ -620,7 +702,11 @@ async fn replacing_the_token_invalidates_the_old_one() {
     let fresh = RawToken::generate();
 
     f.repo
-        .replace_verification_token(user.id, pending(&fresh, now() + TimeDelta::hours(1)))
+        .replace_verification_token(
+            user.id,
+            pending(&fresh, now() + TimeDelta::hours(1)),
+            verify_mail(user.id, &fresh),
+        )
         .await
         .expect("replace");
 
@@ -641,7 +727,11 @@ async fn replacing_the_token_invalidates_the_old_one() {
     );
     assert!(matches!(
         f.repo
-            .replace_verification_token(UserId::new(), pending(&fresh, now()))
+            .replace_verification_token(
+                UserId::new(),
+                pending(&fresh, now()),
+                verify_mail(user.id, &fresh),
+            )
             .await,
         Err(RepoError::NotFound)
     ));
@@ -709,6 +799,7 @@ async fn an_update_can_change_every_updatable_field() {
                 github_profile_url: Some(ProfileUrl::parse("https://github.com/a").expect("ok")),
                 role: Some(Role::Manager),
                 verification_token: None,
+                mails: Vec::new(),
             },
         )
         .await
@@ -1304,7 +1395,7 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
 
     let upgraded = f
         .repo
-        .set_professional(user.id, true, upgraded_at)
+        .set_professional(user.id, true, upgraded_at, pro_mail(true))
         .await
         .expect("query")
         .expect("false → true is a change");
@@ -1315,7 +1406,7 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
 
     let again = f
         .repo
-        .set_professional(user.id, true, now())
+        .set_professional(user.id, true, now(), pro_mail(true))
         .await
         .expect("query");
     assert!(again.is_none(), "true → true is no change: {again:?}");
@@ -1330,7 +1421,7 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
     let revoked_at = now() - TimeDelta::hours(1);
     let revoked = f
         .repo
-        .set_professional(user.id, false, revoked_at)
+        .set_professional(user.id, false, revoked_at, pro_mail(false))
         .await
         .expect("query")
         .expect("true → false is a change");
@@ -1340,7 +1431,7 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
 
     assert!(
         f.repo
-            .set_professional(user.id, false, now())
+            .set_professional(user.id, false, now(), pro_mail(false))
             .await
             .expect("query")
             .is_none(),
@@ -1353,7 +1444,7 @@ async fn set_professional_of_an_unknown_account_is_none() {
     let f = fixture().await;
     let result = f
         .repo
-        .set_professional(UserId::new(), true, now())
+        .set_professional(UserId::new(), true, now(), pro_mail(true))
         .await
         .expect("query");
     assert!(result.is_none(), "{result:?}");
@@ -1372,8 +1463,10 @@ async fn of_two_concurrent_upgrades_exactly_one_changes_the_status() {
         let (first_at, second_at) = (now() - TimeDelta::minutes(2), now() - TimeDelta::minutes(1));
 
         let (a, b) = tokio::join!(
-            f.repo.set_professional(user.id, true, first_at),
-            f.repo.set_professional(user.id, true, second_at)
+            f.repo
+                .set_professional(user.id, true, first_at, pro_mail(true)),
+            f.repo
+                .set_professional(user.id, true, second_at, pro_mail(true))
         );
 
         let (a, b) = (a.expect("a"), b.expect("b"));
@@ -1411,4 +1504,339 @@ async fn set_password_hash_replaces_the_stored_hash_and_refuses_an_unknown_accou
 
     let unknown = f.repo.set_password_hash(UserId::new(), new_hash).await;
     assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Password reset and unlock links
+// ---------------------------------------------------------------------------------------------
+
+fn hash_of(label: &str) -> PasswordHash {
+    PasswordHash::new(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${label}"))
+}
+
+/// Stores a reset token valid for `valid_for` and returns it.
+async fn request_reset(repo: &PgUserRepository, id: UserId, valid_for: TimeDelta) -> RawToken {
+    let token = RawToken::generate();
+    repo.create_password_reset(
+        id,
+        pending(&token, now() + valid_for),
+        mail(
+            "someone@example.com",
+            MailKind::PasswordReset {
+                token: token.clone(),
+            },
+        ),
+    )
+    .await
+    .expect("create_password_reset");
+    token
+}
+
+/// Locks the account with one failure and returns the unlock token stored with the lock.
+async fn lock(repo: &PgUserRepository, id: UserId) -> RawToken {
+    let token = RawToken::generate();
+    let outcome = repo
+        .record_failed_login(id, 1, lock_notice_for(&token))
+        .await
+        .expect("record_failed_login");
+    assert!(
+        matches!(outcome, FailedLogin::Counted { locked: true, .. }),
+        "{outcome:?}"
+    );
+    token
+}
+
+/// Lifts the lock behind the repository's back, as staff would, keeping the unlock token.
+async fn unlock_by_hand(pool: &Pool, id: UserId) {
+    let mut conn = pool.get().await.expect("a connection");
+    diesel::update(schema::users::table.find(id.0))
+        .set((
+            schema::users::is_locked.eq(false),
+            schema::users::failed_login_attempts.eq(0),
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("unlocking by hand");
+}
+
+#[tokio::test]
+async fn a_reset_token_sets_the_password_once() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let token = request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+
+    let reset = f
+        .repo
+        .reset_password(token.hash(), hash_of("first"), now())
+        .await
+        .expect("query")
+        .expect("the right token resets");
+    assert_eq!(reset.password_hash, hash_of("first"));
+    assert!(reset.updated_at > user.updated_at, "updated_at moves");
+    assert_eq!(reload(&f.repo, user.id).await, reset);
+
+    let again = f
+        .repo
+        .reset_password(token.hash(), hash_of("second"), now())
+        .await
+        .expect("query");
+    assert!(again.is_none(), "a used token does not reset again");
+    assert_eq!(
+        reload(&f.repo, user.id).await.password_hash,
+        hash_of("first")
+    );
+    assert_eq!(reset_rows(&f.pool).await, 0, "the used token is gone");
+}
+
+#[tokio::test]
+async fn an_expired_or_unknown_reset_token_changes_nothing() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let token = request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+
+    for (case, candidate, at) in [
+        (
+            "an expired token",
+            token.clone(),
+            now() + TimeDelta::hours(2),
+        ),
+        ("an unknown token", RawToken::generate(), now()),
+    ] {
+        let result = f
+            .repo
+            .reset_password(candidate.hash(), hash_of("never"), at)
+            .await
+            .expect("query");
+        assert!(result.is_none(), "{case} must not reset");
+    }
+    assert_eq!(reload(&f.repo, user.id).await, user, "nothing changed");
+    assert!(
+        f.repo
+            .reset_password(token.hash(), hash_of("later"), now())
+            .await
+            .expect("query")
+            .is_some(),
+        "failed attempts use no token up"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_clears_the_lock_and_kills_every_other_token_of_the_account() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let (other, _) = insert(&f.repo, "bob@example.com", "bob_b").await;
+    let first = request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+    let second = request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+    let others = request_reset(&f.repo, other.id, TimeDelta::hours(1)).await;
+    let unlock = lock(&f.repo, user.id).await;
+    assert_eq!(reset_rows(&f.pool).await, 3, "earlier tokens stay valid");
+
+    let reset = f
+        .repo
+        .reset_password(second.hash(), hash_of("new"), now())
+        .await
+        .expect("query")
+        .expect("either token resets");
+    assert!(!reset.is_locked, "the lock clears");
+    assert_eq!(reset.failed_login_attempts, 0, "the counter clears");
+
+    assert!(
+        f.repo
+            .reset_password(first.hash(), hash_of("other"), now())
+            .await
+            .expect("query")
+            .is_none(),
+        "the other reset token died"
+    );
+    assert_eq!(unlock_rows(&f.pool).await, 0, "the unlock token died");
+    assert!(
+        f.repo
+            .unlock_with_token(unlock.hash(), now())
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(
+        f.repo
+            .reset_password(others.hash(), hash_of("bobs"), now())
+            .await
+            .expect("query")
+            .is_some(),
+        "another account's token is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_for_an_unknown_account_is_not_found() {
+    let f = fixture().await;
+    let token = RawToken::generate();
+    let result = f
+        .repo
+        .create_password_reset(
+            UserId::new(),
+            pending(&token, now() + TimeDelta::hours(1)),
+            mail(
+                "someone@example.com",
+                MailKind::PasswordReset {
+                    token: token.clone(),
+                },
+            ),
+        )
+        .await;
+    assert!(matches!(result, Err(RepoError::NotFound)), "{result:?}");
+    assert_eq!(reset_rows(&f.pool).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_resets_of_one_account_exactly_one_succeeds() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(request_reset(&f.repo, user.id, TimeDelta::hours(1)).await);
+    }
+    let repo = Arc::new(f.repo.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    // Each token twice: the same token and the other tokens of the account race.
+    for (i, token) in tokens.iter().chain(&tokens).enumerate() {
+        let repo = Arc::clone(&repo);
+        let token = token.clone();
+        tasks.spawn(async move {
+            repo.reset_password(token.hash(), hash_of(&format!("racer{i}")), now())
+                .await
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Some(user) = joined.expect("task").expect("no error, no deadlock") {
+            winners.push(user);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        reload(&f.repo, user.id).await.password_hash,
+        winners[0].password_hash
+    );
+    assert_eq!(reset_rows(&f.pool).await, 0);
+}
+
+#[tokio::test]
+async fn the_unlock_token_unlocks_a_locked_account_once() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let token = lock(&f.repo, user.id).await;
+    assert_eq!(unlock_rows(&f.pool).await, 1);
+    assert!(
+        f.repo
+            .record_login(user.id, now())
+            .await
+            .expect("query")
+            .is_none(),
+        "locked"
+    );
+
+    let unlocked = f
+        .repo
+        .unlock_with_token(token.hash(), now())
+        .await
+        .expect("query")
+        .expect("the right token unlocks");
+    assert!(!unlocked.is_locked);
+    assert_eq!(unlocked.failed_login_attempts, 0);
+    assert_eq!(reload(&f.repo, user.id).await, unlocked);
+    assert_eq!(unlock_rows(&f.pool).await, 0, "the used token is gone");
+
+    assert!(
+        f.repo
+            .unlock_with_token(token.hash(), now())
+            .await
+            .expect("query")
+            .is_none(),
+        "a used token does not unlock again"
+    );
+    assert!(
+        f.repo
+            .record_login(user.id, now())
+            .await
+            .expect("query")
+            .is_some(),
+        "the account logs in again"
+    );
+}
+
+#[tokio::test]
+async fn an_unlock_token_does_nothing_when_expired_wrong_or_the_account_is_not_locked() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let token = lock(&f.repo, user.id).await;
+
+    for (case, candidate, at) in [
+        (
+            "an expired token",
+            token.clone(),
+            now() + TimeDelta::days(2),
+        ),
+        ("an unknown token", RawToken::generate(), now()),
+    ] {
+        let result = f
+            .repo
+            .unlock_with_token(candidate.hash(), at)
+            .await
+            .expect("query");
+        assert!(result.is_none(), "{case} must not unlock");
+        assert!(reload(&f.repo, user.id).await.is_locked, "{case}");
+    }
+
+    unlock_by_hand(&f.pool, user.id).await;
+    let before = reload(&f.repo, user.id).await;
+    let result = f
+        .repo
+        .unlock_with_token(token.hash(), now())
+        .await
+        .expect("query");
+    assert!(result.is_none(), "the account is not locked: {result:?}");
+    assert_eq!(reload(&f.repo, user.id).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_new_lock_replaces_the_earlier_unlock_token() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let earlier = lock(&f.repo, user.id).await;
+    unlock_by_hand(&f.pool, user.id).await;
+    let later = lock(&f.repo, user.id).await;
+
+    assert_eq!(
+        unlock_rows(&f.pool).await,
+        1,
+        "one unlock token per account"
+    );
+    assert!(
+        f.repo
+            .unlock_with_token(earlier.hash(), now())
+            .await
+            .expect("query")
+            .is_none(),
+        "the earlier lock's link is dead"
+    );
+    assert!(
+        f.repo
+            .unlock_with_token(later.hash(), now())
+            .await
+            .expect("query")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_reset_and_unlock_tokens() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+    lock(&f.repo, user.id).await;
+
+    f.repo.delete(user.id).await.expect("delete");
+
+    assert_eq!(reset_rows(&f.pool).await, 0);
+    assert_eq!(unlock_rows(&f.pool).await, 0);
 }

@@ -8,7 +8,7 @@ use std::{
 use chrono::{TimeDelta, Utc};
 use um_domain::{
     model::{Email, Nickname, PasswordHash, RawToken, Role, UserId},
-    ports::{NewUser, PendingToken, UserRepository},
+    ports::{Mail, MailKind, NewUser, PendingToken, UserRepository},
 };
 use um_postgres::{PgUserRepository, SQL_LOG_TARGET, TestDatabase, connect};
 
@@ -57,9 +57,10 @@ async fn every_statement_is_logged_at_debug_without_its_bound_values() {
     let repo = PgUserRepository::new(connect(db.url(), 2).await.expect("a pool"));
     let secret_hash = "$argon2id$v=19$m=19456,t=2,p=1$U0VDUkVUU0FMVA$VGhpc0lzVGhlU2VjcmV0SGFzaA";
     let token = RawToken::generate();
+    let id = UserId::new();
     let user = repo
         .insert(NewUser {
-            id: UserId::new(),
+            id,
             email: Email::parse("private.person@example.com").expect("valid"),
             nickname: Nickname::parse("private_person").expect("valid"),
             first_name: None,
@@ -74,6 +75,14 @@ async fn every_statement_is_logged_at_debug_without_its_bound_values() {
             verification_token: Some(PendingToken {
                 hash: token.hash(),
                 expires_at: Utc::now() + TimeDelta::hours(1),
+            }),
+            verification_mail: Some(Mail {
+                to: Email::parse("private.person@example.com").expect("valid"),
+                greeting_name: "private_person".to_owned(),
+                kind: MailKind::VerifyEmail {
+                    user_id: id,
+                    token: token.clone(),
+                },
             }),
             created_at: Utc::now(),
         })

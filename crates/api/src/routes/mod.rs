@@ -6,6 +6,7 @@ mod health;
 mod me;
 mod nicknames;
 mod pictures;
+mod recovery;
 mod requests;
 mod users;
 
@@ -71,6 +72,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(nicknames::availability),
         )
         .route("/profiles/{nickname}", web::get().to(nicknames::profile))
+        .service(
+            web::resource("/password-reset")
+                .route(web::get().to(recovery::form))
+                .route(web::post().to(recovery::request)),
+        )
+        .route("/password-reset/confirm", web::post().to(recovery::confirm))
+        .service(
+            web::resource("/unlock")
+                .route(web::get().to(recovery::unlock_page))
+                .route(web::post().to(recovery::unlock)),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz));
 }

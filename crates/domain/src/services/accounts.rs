@@ -2,11 +2,11 @@
 
 use secrecy::SecretString;
 
-use super::{Registration, UserService};
+use super::{Registration, UserService, mail_to};
 use crate::{
     error::Error,
     model::{Email, Nickname, RawToken, Role, User, UserId, generate_nickname},
-    ports::{AccessToken, FailedLogin, Mail, MailKind, NewUser, PendingToken, RepoError},
+    ports::{AccessToken, FailedLogin, LockNotice, Mail, MailKind, NewUser, RepoError},
 };
 
 /// How many generated nicknames are tried before giving up; with ~690 million possible names
@@ -58,8 +58,9 @@ impl UserService {
             .hash(reg.password.secret().clone())
             .await
             .map_err(Error::Internal)?;
-        let token = RawToken::generate();
+        let (token, pending) = self.new_token(self.settings.verification_ttl);
         let now = self.ports.clock.now();
+        let id = UserId::new();
 
         let mut tries = 0;
         let user = loop {
@@ -67,8 +68,16 @@ impl UserService {
                 Some(n) => n.clone(),
                 None => self.free_nickname().await?,
             };
+            let verification_mail = Mail {
+                to: reg.email.clone(),
+                greeting_name: nickname.to_string(),
+                kind: MailKind::VerifyEmail {
+                    user_id: id,
+                    token: token.clone(),
+                },
+            };
             let new = NewUser {
-                id: UserId::new(),
+                id,
                 email: reg.email.clone(),
                 nickname,
                 first_name: reg.first_name.clone(),
@@ -80,10 +89,8 @@ impl UserService {
                 role,
                 email_verified: false,
                 promote_if_first,
-                verification_token: Some(PendingToken {
-                    hash: token.hash(),
-                    expires_at: now + self.settings.verification_ttl,
-                }),
+                verification_token: Some(pending.clone()),
+                verification_mail: Some(verification_mail),
                 created_at: now,
             };
             match self.ports.users.insert(new).await {
@@ -104,8 +111,6 @@ impl UserService {
 
         if user.email_verified {
             tracing::info!(user_id = %user.id, role = %user.role, "first account created as ADMIN");
-        } else {
-            self.deliver(verification_mail(&user, token)).await;
         }
         Ok(user)
     }
@@ -152,19 +157,24 @@ impl UserService {
         if user.email_verified {
             return Ok(());
         }
-        let token = RawToken::generate();
-        self.ports
+        let (token, pending) = self.new_token(self.settings.verification_ttl);
+        let mail = mail_to(
+            &user,
+            MailKind::VerifyEmail {
+                user_id: user.id,
+                token,
+            },
+        );
+        match self
+            .ports
             .users
-            .replace_verification_token(
-                user.id,
-                PendingToken {
-                    hash: token.hash(),
-                    expires_at: self.ports.clock.now() + self.settings.verification_ttl,
-                },
-            )
-            .await?;
-        self.deliver(verification_mail(&user, token)).await;
-        Ok(())
+            .replace_verification_token(user.id, pending, mail)
+            .await
+        {
+            // Deleted since the lookup: as good as never there.
+            Ok(()) | Err(RepoError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Checks the credentials and issues an access token.
@@ -198,20 +208,20 @@ impl UserService {
             .await
             .map_err(Error::Internal)?;
         if !valid {
+            // Only stored if this very failure locks the account.
+            let (unlock_token, pending) = self.new_token(self.settings.unlock_ttl);
+            let on_lock = LockNotice {
+                unlock_token: pending,
+                mail: mail_to(&user, MailKind::AccountLocked { unlock_token }),
+            };
             let outcome = self
                 .ports
                 .users
-                .record_failed_login(user.id, self.settings.max_login_attempts)
+                .record_failed_login(user.id, self.settings.max_login_attempts, on_lock)
                 .await?;
             return match outcome {
                 FailedLogin::Counted { locked: true, .. } => {
                     tracing::warn!(user_id = %user.id, "account locked after failed logins");
-                    self.deliver(Mail {
-                        to: user.email.clone(),
-                        greeting_name: user.nickname.to_string(),
-                        kind: MailKind::AccountLocked,
-                    })
-                    .await;
                     Err(Error::InvalidCredentials)
                 }
                 FailedLogin::Counted { locked: false, .. } => Err(Error::InvalidCredentials),
@@ -251,16 +261,5 @@ impl UserService {
             Some(user) if !user.is_locked => Ok(user),
             _ => Err(Error::Unauthenticated),
         }
-    }
-}
-
-fn verification_mail(user: &User, token: RawToken) -> Mail {
-    Mail {
-        to: user.email.clone(),
-        greeting_name: user.nickname.to_string(),
-        kind: MailKind::VerifyEmail {
-            user_id: user.id,
-            token,
-        },
     }
 }

@@ -1,8 +1,10 @@
 //! The use cases, one file per family, all on [`UserService`].
 
 mod accounts;
+mod outbox;
 mod pictures;
 mod profiles;
+mod recovery;
 mod users;
 
 #[cfg(test)]
@@ -14,14 +16,15 @@ use chrono::TimeDelta;
 
 use crate::{
     error::Error,
-    model::{Bio, Email, Name, Nickname, Password, ProfileUrl, Role},
+    model::{Bio, Email, Name, Nickname, Password, ProfileUrl, RawToken, Role, User},
     ports::{
-        Clock, Mail, Mailer, ObjectStore, PasswordHasher, PictureProcessor, RepoError, StoreError,
-        TokenIssuer, UserRepository,
+        Clock, Mail, MailKind, ObjectStore, PasswordHasher, PendingToken, PictureProcessor,
+        RepoError, StoreError, TokenIssuer, UserRepository,
     },
 };
 
 pub use accounts::LoginSuccess;
+pub use outbox::{DeliveryPolicy, DeliveryReport, OutboxDelivery};
 pub use pictures::{Avatar, SweepReport};
 
 /// Rules that deployments tune.
@@ -33,6 +36,10 @@ pub struct Settings {
     pub first_user_is_admin: bool,
     /// How long an email-verification link works.
     pub verification_ttl: TimeDelta,
+    /// How long a password-reset link works.
+    pub password_reset_ttl: TimeDelta,
+    /// How long the unlock link of an "account locked" email works.
+    pub unlock_ttl: TimeDelta,
 }
 
 impl Default for Settings {
@@ -41,6 +48,8 @@ impl Default for Settings {
             max_login_attempts: 3,
             first_user_is_admin: true,
             verification_ttl: TimeDelta::hours(24),
+            password_reset_ttl: TimeDelta::hours(1),
+            unlock_ttl: TimeDelta::days(7),
         }
     }
 }
@@ -51,7 +60,6 @@ pub struct Ports {
     pub users: Arc<dyn UserRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenIssuer>,
-    pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn ObjectStore>,
     pub pictures: Arc<dyn PictureProcessor>,
@@ -78,12 +86,15 @@ impl UserService {
         &self.settings
     }
 
-    /// Hands an email on. A failure is logged, not returned: the change that caused the email
-    /// stands, and the user can ask again (resend). The outbox will make delivery durable.
-    async fn deliver(&self, mail: Mail) {
-        if let Err(e) = self.ports.mailer.send(mail).await {
-            tracing::error!(error = ?e, "could not hand an email on for delivery");
-        }
+    /// A token that works until `ttl` from now: the raw form for the link, the pending form
+    /// (its hash) for storage.
+    fn new_token(&self, ttl: TimeDelta) -> (RawToken, PendingToken) {
+        let raw = RawToken::generate();
+        let pending = PendingToken {
+            hash: raw.hash(),
+            expires_at: self.ports.clock.now() + ttl,
+        };
+        (raw, pending)
     }
 }
 
@@ -154,5 +165,14 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Unavailable(cause) | StoreError::Other(cause) => Error::Unavailable(cause),
         }
+    }
+}
+
+/// An email of `kind` to `user`'s current address, greeting them by nickname.
+pub(crate) fn mail_to(user: &User, kind: MailKind) -> Mail {
+    Mail {
+        to: user.email.clone(),
+        greeting_name: user.nickname.to_string(),
+        kind,
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use secrecy::SecretString;
 
-use super::UserService;
+use super::{UserService, mail_to};
 use crate::{
     authz::Actor,
     error::Error,
@@ -93,15 +93,12 @@ impl UserService {
         if !assessment.eligible {
             return Err(Error::NotEligibleForPro(assessment.missing));
         }
-        let user = self
-            .ports
+        self.ports
             .users
-            .set_professional(me.id, true, self.ports.clock.now())
+            .set_professional(me.id, true, self.ports.clock.now(), pro_mail(me, true))
             .await?
             // Another request upgraded the account between the load and this update.
-            .ok_or(Error::AlreadyProfessional)?;
-        self.pro_mail(&user).await;
-        Ok(user)
+            .ok_or(Error::AlreadyProfessional)
     }
 
     /// Grants or revokes PRO on behalf of staff, whatever the profile holds. Setting the status
@@ -122,12 +119,16 @@ impl UserService {
         match self
             .ports
             .users
-            .set_professional(id, is_professional, self.ports.clock.now())
+            .set_professional(
+                id,
+                is_professional,
+                self.ports.clock.now(),
+                pro_mail(&target, is_professional),
+            )
             .await?
         {
             Some(user) => {
                 tracing::info!(actor = %actor.id, target = %id, is_professional, "PRO status changed by staff");
-                self.pro_mail(&user).await;
                 Ok(user)
             }
             // Changed by someone else, or deleted, since it was loaded: answer with what is
@@ -189,15 +190,8 @@ impl UserService {
             Err(Error::IncorrectPassword)
         }
     }
+}
 
-    async fn pro_mail(&self, user: &User) {
-        self.deliver(Mail {
-            to: user.email.clone(),
-            greeting_name: user.nickname.to_string(),
-            kind: MailKind::ProStatusChanged {
-                is_professional: user.is_professional,
-            },
-        })
-        .await;
-    }
+fn pro_mail(user: &User, is_professional: bool) -> Mail {
+    mail_to(user, MailKind::ProStatusChanged { is_professional })
 }

@@ -4,8 +4,8 @@ use super::{AdminChanges, ProfileChanges, Registration, UserService};
 use crate::{
     authz::Actor,
     error::Error,
-    model::{RawToken, Role, User, UserId},
-    ports::{Mail, MailKind, Page, PendingToken, UserChanges, UserQuery},
+    model::{Role, User, UserId},
+    ports::{Mail, MailKind, Page, UserChanges, UserQuery},
     validation::ValidationErrors,
 };
 
@@ -68,9 +68,9 @@ impl UserService {
         self.create_account(registration, role, false).await
     }
 
-    /// Changes an account on behalf of staff. A role change needs ADMIN. A changed email
-    /// becomes unverified (an AUTHENTICATED account drops to ANONYMOUS until it verifies again)
-    /// and is sent a new verification link.
+    /// Changes an account on behalf of staff. A role change needs ADMIN and is emailed to the
+    /// user. A changed email becomes unverified (an AUTHENTICATED account drops to ANONYMOUS
+    /// until it verifies again) and is sent a new verification link.
     ///
     /// # Errors
     /// `Forbidden`, `UserNotFound`, `EmailTaken`/`NicknameTaken` (409), `LastAdmin` (409),
@@ -92,35 +92,34 @@ impl UserService {
         let mut update = profile_update(changes.profile);
         update.role = role_change;
 
-        let mut token = None;
         if let Some(email) = changes.email {
             if email.normalized() != target.email.normalized() {
-                let raw = RawToken::generate();
-                update.verification_token = Some(PendingToken {
-                    hash: raw.hash(),
-                    expires_at: self.ports.clock.now() + self.settings.verification_ttl,
-                });
+                let (token, pending) = self.new_token(self.settings.verification_ttl);
+                update.verification_token = Some(pending);
                 update.email_verified = Some(false);
                 if update.role.is_none() && target.role == Role::Authenticated {
                     update.role = Some(Role::Anonymous);
                 }
-                token = Some(raw);
+                update.mails.push(Mail {
+                    to: email.clone(),
+                    greeting_name: target.nickname.to_string(),
+                    kind: MailKind::VerifyEmail {
+                        user_id: target.id,
+                        token,
+                    },
+                });
             }
             update.email = Some(email);
         }
+        if let Some(role) = role_change {
+            update.mails.push(Mail {
+                to: update.email.clone().unwrap_or_else(|| target.email.clone()),
+                greeting_name: target.nickname.to_string(),
+                kind: MailKind::RoleChanged { role },
+            });
+        }
 
         let user = self.ports.users.update(id, update).await?;
-        if let Some(token) = token {
-            self.deliver(Mail {
-                to: user.email.clone(),
-                greeting_name: user.nickname.to_string(),
-                kind: MailKind::VerifyEmail {
-                    user_id: user.id,
-                    token,
-                },
-            })
-            .await;
-        }
         tracing::info!(actor = %actor.id, target = %id, "account updated by staff");
         Ok(user)
     }

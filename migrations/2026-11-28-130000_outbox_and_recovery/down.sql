@@ -1,0 +1,3 @@
+DROP TABLE unlock_tokens;
+DROP TABLE password_reset_tokens;
+DROP TABLE outbox;

@@ -1,0 +1,307 @@
+//! Password reset, the unlock link, and the outbox, end to end: links are followed out of the
+//! emails the test SMTP server receives, and the HTML forms are driven like a browser would.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, assert_problem, link_in};
+
+const NEW_PASSWORD: &str = "Fresh*Passw0rd";
+
+/// Reads the hidden `token` field and the form's action out of a page.
+fn form_of(html: &str) -> (String, String) {
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form action")
+        .to_owned();
+    let token = html
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a hidden token")
+        .to_owned();
+    (action, token)
+}
+
+async fn page(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let response = app.get(path, None).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("a page"))
+}
+
+async fn post_form(app: &TestApp, action: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = app
+        .client
+        .post(app.url(action))
+        .form(fields)
+        .send()
+        .await
+        .expect("answered");
+    (response.status(), response.text().await.expect("a page"))
+}
+
+async fn lock(app: &TestApp, email: &str) {
+    for _ in 0..3 {
+        assert_eq!(
+            app.login_form(email, "Wrong*Passw0rd").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.login_form(email, PASSWORD).await.status(),
+        StatusCode::BAD_REQUEST,
+        "locked"
+    );
+}
+
+#[tokio::test]
+async fn a_user_resets_a_forgotten_password_through_the_emailed_page() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    app.verified_user("forgetful@example.com").await;
+
+    for email in ["forgetful@example.com", "ghost@example.com"] {
+        let response = app
+            .post_json("/password-reset", &json!({"email": email}), None)
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{email}");
+    }
+    let mail = app.received("forgetful@example.com").await;
+    assert!(mail.html.is_some(), "an HTML part");
+    let link = link_in(&mail.text, &app.url("/password-reset?token=")).expect("a reset link");
+    let path = &link[app.base.len()..];
+
+    // Opening the page twice uses nothing up (a mail scanner may open it first).
+    for _ in 0..2 {
+        let (status, headers, html) = page(&app, path).await;
+        assert_eq!(status, StatusCode::OK);
+        let csp = headers["content-security-policy"].to_str().expect("ascii");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("text/html")
+        );
+        assert!(!html.contains("<script"));
+    }
+    let (_, _, html) = page(&app, path).await;
+    let (action, token) = form_of(&html);
+    assert_eq!(action, "/password-reset/confirm");
+
+    let (status, body) = post_form(
+        &app,
+        &action,
+        &[("token", &token), ("new_password", "weak")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = post_form(
+        &app,
+        &action,
+        &[("token", &token), ("new_password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Password changed"));
+
+    assert_eq!(
+        app.login_form("forgetful@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login_form("forgetful@example.com", NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let (status, _) = post_form(
+        &app,
+        &action,
+        &[("token", &token), ("new_password", "An0ther*Pass")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a used link");
+}
+
+#[tokio::test]
+async fn a_reset_through_the_api_clears_a_lock_and_kills_earlier_links() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    app.verified_user("locked@example.com").await;
+    lock(&app, "locked@example.com").await;
+    let _locked_mail = app.received("locked@example.com").await;
+
+    for _ in 0..2 {
+        app.post_json(
+            "/password-reset",
+            &json!({"email": "locked@example.com"}),
+            None,
+        )
+        .await;
+    }
+    let first = app
+        .link_path("locked@example.com", "/password-reset?token=")
+        .await;
+    let second = app
+        .link_path("locked@example.com", "/password-reset?token=")
+        .await;
+    let token_of = |path: &str| path.split("token=").nth(1).expect("a token").to_owned();
+
+    let bad = app
+        .post_json(
+            "/password-reset/confirm",
+            &json!({"token": "nope", "new_password": NEW_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid_reset_token", "").await;
+    let weak = app
+        .post_json(
+            "/password-reset/confirm",
+            &json!({"token": token_of(&second), "new_password": "weak"}),
+            None,
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = app
+        .post_json(
+            "/password-reset/confirm",
+            &json!({"token": token_of(&second), "new_password": NEW_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    assert_eq!(
+        app.login_form("locked@example.com", NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK,
+        "the lock is gone"
+    );
+    let earlier = app
+        .post_json(
+            "/password-reset/confirm",
+            &json!({"token": token_of(&first), "new_password": "Other*Passw0rd"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        earlier.status(),
+        StatusCode::BAD_REQUEST,
+        "the earlier link died"
+    );
+}
+
+#[tokio::test]
+async fn a_locked_user_unlocks_through_the_link_in_the_locked_email() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    app.verified_user("unlucky@example.com").await;
+    lock(&app, "unlucky@example.com").await;
+
+    let mail = app.received("unlucky@example.com").await;
+    assert!(
+        mail.subject.to_lowercase().contains("locked"),
+        "{}",
+        mail.subject
+    );
+    assert!(mail.html.is_some(), "an HTML part");
+    let link = link_in(&mail.text, &app.url("/unlock?token=")).expect("an unlock link");
+    let path = &link[app.base.len()..];
+
+    let (status, headers, html) = page(&app, path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("content-security-policy"));
+    assert_eq!(
+        app.login_form("unlucky@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST,
+        "showing the page unlocks nothing"
+    );
+    let (action, token) = form_of(&html);
+    assert_eq!(action, "/unlock");
+    let (status, body) = post_form(&app, &action, &[("token", &token)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.login_form("unlucky@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let (status, _) = post_form(&app, &action, &[("token", &token)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the link works once");
+    let api = app
+        .post_json("/unlock", &json!({"token": token}), None)
+        .await;
+    assert_problem(api, StatusCode::BAD_REQUEST, "invalid_unlock_token", "").await;
+}
+
+#[tokio::test]
+async fn emails_queued_while_smtp_is_down_arrive_when_it_comes_back() {
+    let port = crate::helpers::free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let app = TestApp::spawn_with(&[
+        ("SMTP_URL", &smtp_url),
+        ("OUTBOX_POLL_INTERVAL_MS", "100"),
+        ("OUTBOX_RETRY_BASE_SECONDS", "1"),
+    ])
+    .await;
+    app.admin().await;
+    let emails: Vec<String> = (0..3).map(|i| format!("patient{i}@example.com")).collect();
+    for email in &emails {
+        // The outage never fails the request.
+        app.register_ok(email).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // a few failed attempts
+
+    let late = um_mail::TestSmtpServer::start_on(port);
+    for email in &emails {
+        let raw = late
+            .wait_for_message(email, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("{email} never got its email"));
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("verify-email"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn two_instances_never_send_the_same_email_twice() {
+    let app = TestApp::spawn_with(&[("OUTBOX_POLL_INTERVAL_MS", "20")]).await;
+    let _second = app
+        .spawn_second_instance(&[("OUTBOX_POLL_INTERVAL_MS", "20")])
+        .await;
+    app.admin().await;
+    let emails: Vec<String> = (0..24).map(|i| format!("twin{i}@example.com")).collect();
+    for email in &emails {
+        app.register_ok(email).await;
+    }
+    for email in &emails {
+        assert!(
+            app.smtp
+                .wait_for_message(email, Duration::from_secs(20))
+                .await
+                .is_some(),
+            "{email} got nothing"
+        );
+    }
+    // Give a duplicate every chance to show up before counting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let leftovers = app.smtp.take_messages();
+    assert!(
+        leftovers.is_empty(),
+        "duplicates: {:?}",
+        leftovers.iter().map(|m| &m.recipients).collect::<Vec<_>>()
+    );
+}
