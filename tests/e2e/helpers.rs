@@ -444,3 +444,22 @@ pub async fn assert_problem(
     assert_eq!(body["status"], status.as_u16());
     body
 }
+
+impl TestApp {
+    /// Runs `user-management <args>` like [`TestApp::run_cli`], with `stdin` piped to it.
+    pub fn run_cli_with_stdin(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = binary(&std::env::temp_dir(), &self.env)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the command starts");
+        if let Some(mut pipe) = child.stdin.take() {
+            // A command that fails before reading closes the pipe; its output tells why.
+            let _ = pipe.write_all(stdin.as_bytes());
+        }
+        child.wait_with_output().expect("the command ends")
+    }
+}

@@ -3,6 +3,8 @@
 //! to it as a client would.
 
 mod accounts;
+mod admin;
+mod cli;
 mod helpers;
 mod pictures;
 mod profiles;

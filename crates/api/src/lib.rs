@@ -2,6 +2,7 @@
 //! mapping of requests onto the domain's use cases.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod dto;
 pub mod error;

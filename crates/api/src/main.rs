@@ -1,11 +1,12 @@
 //! `user-management`: the thin composition root. Reads the configuration, builds the
 //! application, runs it.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use chrono::TimeDelta;
 use clap::{Parser, Subcommand};
 use um_api::{
+    cli::{self, Completion, CreateAdminArgs},
     config::Config,
     startup::{Application, Services},
     telemetry,
@@ -35,6 +36,64 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         grace_minutes: i64,
     },
+    /// Create a verified ADMIN and print its id.
+    ///
+    /// The password is asked for on the terminal (without echo), or read from the first line of
+    /// standard input with --password-stdin; it is never an argument. It must meet the password
+    /// policy.
+    CreateAdmin(CreateAdminArgs),
+    /// Give the account with this email a role (ANONYMOUS, AUTHENTICATED, MANAGER, ADMIN).
+    ///
+    /// The user is emailed about it (by the running service's outbox worker).
+    SetRole {
+        /// The account's email.
+        email: String,
+        /// The new role.
+        role: String,
+    },
+    /// Lift the lock of the account with this email and reset its failed-login counter.
+    Unlock {
+        /// The account's email.
+        email: String,
+    },
+    /// Import accounts from a CSV file; bad rows are reported and skipped.
+    ///
+    /// The header row names the columns, in any order: id, email (required), nickname,
+    /// first_name, last_name, bio, linkedin_profile_url, github_profile_url, role (default
+    /// AUTHENTICATED when email_verified, else ANONYMOUS), email_verified, is_professional,
+    /// hashed_password (a bcrypt hash, kept), password (hashed with Argon2id). An account without
+    /// either gets in by a password reset; a missing nickname is generated. Every row is
+    /// validated like an API request; each bad row is reported on standard error with its line
+    /// number. Rows are imported in transactions of 500. Accounts whose id or email (in any
+    /// casing) exist are skipped and counted as already present, so the import can run again.
+    /// Exits with 0 when every row was good, 3 when some were rejected, 1 on failure.
+    ImportCsv {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Copy every user of a FastAPI original's database, safe to run again.
+    ///
+    /// Ids, nicknames, roles, flags, timestamps and bcrypt password hashes are kept (a bcrypt
+    /// hash becomes Argon2id at the user's next login). Profile pictures are not copied: this
+    /// service stores pictures itself, so those users upload theirs again. A nickname that
+    /// breaks our rules or is taken is replaced by a generated one; a name, bio or profile URL
+    /// that does not pass is dropped; a user whose email is not valid here is skipped; each such
+    /// case is reported on standard error. Users whose id or email exist are skipped and counted
+    /// as already present. Exits with 0, 3 when users were skipped, 1 on failure.
+    ImportOriginal {
+        /// The original's database, postgres://user:password@host:port/name.
+        #[arg(env = "ORIGINAL_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// Write every account as CSV, ordered by email.
+    ///
+    /// The columns of import-csv without the password columns: id, email, nickname, first_name,
+    /// last_name, bio, linkedin_profile_url, github_profile_url, role, email_verified,
+    /// is_professional.
+    ExportCsv {
+        /// The file to write; standard output without it.
+        file: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -49,17 +108,48 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    let command = cli.command.unwrap_or(Command::Serve);
+    // The operator's tools log only warnings by default and report on standard error.
+    let tool = !matches!(
+        command,
+        Command::Serve | Command::Migrate | Command::SweepPictures { .. }
+    );
+    if tool {
+        cli::init_logging(config.log_format);
+    } else {
+        telemetry::init(config.log_format);
+    }
 
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&config).await,
-        Command::Migrate => migrate(&config).await,
-        Command::SweepPictures { grace_minutes } => sweep_pictures(&config, grace_minutes).await,
+    let result = match command {
+        Command::Serve => serve(&config).await.map(|()| Completion::Clean),
+        Command::Migrate => migrate(&config).await.map(|()| Completion::Clean),
+        Command::SweepPictures { grace_minutes } => sweep_pictures(&config, grace_minutes)
+            .await
+            .map(|()| Completion::Clean),
+        Command::CreateAdmin(args) => cli::create_admin(&config, args)
+            .await
+            .map(|()| Completion::Clean),
+        Command::SetRole { email, role } => cli::set_role(&config, &email, &role)
+            .await
+            .map(|()| Completion::Clean),
+        Command::Unlock { email } => cli::unlock(&config, &email)
+            .await
+            .map(|()| Completion::Clean),
+        Command::ImportCsv { file } => cli::import_csv(&config, &file).await,
+        Command::ImportOriginal { database_url } => {
+            cli::import_original(&config, &database_url).await
+        }
+        Command::ExportCsv { file } => cli::export_csv(&config, file.as_ref())
+            .await
+            .map(|()| Completion::Clean),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Completion::Clean) => ExitCode::SUCCESS,
+        Ok(Completion::WithRejects) => ExitCode::from(cli::EXIT_REJECTED),
         Err(e) => {
-            tracing::error!(error = ?e, "user-management stopped");
+            if !tool {
+                tracing::error!(error = ?e, "user-management stopped");
+            }
             eprintln!("user-management: {e:#}");
             ExitCode::FAILURE
         }

@@ -116,6 +116,7 @@ impl Services {
             clock,
             store: store.clone(),
             pictures: Arc::new(um_images::ImageProcessor::new(config.max_picture_pixels)),
+            audit: Arc::new(um_postgres::PgAuditLog::new(pool.clone())),
         };
         let users = UserService::new(
             ports,

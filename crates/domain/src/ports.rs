@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::model::{
-    Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys, ProfileUrl,
-    RawToken, Role, TokenHash, User, UserId,
+    AuditEvent, AuditKind, Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey,
+    PictureKeys, ProfileUrl, RawToken, Role, TokenHash, User, UserId,
 };
 
 /// Errors of a [`UserRepository`], translated from the storage's own at the adapter boundary.
@@ -81,6 +81,8 @@ pub struct UserChanges {
     pub verification_token: Option<PendingToken>,
     /// Queued in the outbox in the same transaction as the change.
     pub mails: Vec<Mail>,
+    /// Appended to the audit log in the same transaction as the change.
+    pub audit: Vec<AuditEvent>,
 }
 
 impl UserChanges {
@@ -91,13 +93,104 @@ impl UserChanges {
     }
 }
 
-/// Which users a listing returns, and which page of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which users a listing returns, in which order, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserQuery {
     pub skip: u64,
     pub limit: u64,
+    pub filter: UserFilter,
+    pub sort: UserSort,
+}
+
+/// Conditions a listed user meets; `None` leaves a condition out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// A case-insensitive substring of the email, nickname, first or last name.
+    pub q: Option<String>,
     /// Only users with one of these roles; `None` means every role.
     pub roles: Option<Vec<Role>>,
+    pub is_locked: Option<bool>,
+    pub is_professional: Option<bool>,
+    pub email_verified: Option<bool>,
+    /// Created at or after (inclusive).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created at or before (inclusive).
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+/// The order of a listing; ties are broken by id so that pages are stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    /// Newest first (the default).
+    #[default]
+    CreatedAtDesc,
+    CreatedAtAsc,
+    /// Case-insensitive.
+    EmailAsc,
+    EmailDesc,
+    /// Case-insensitive.
+    NicknameAsc,
+    NicknameDesc,
+}
+
+impl UserSort {
+    pub const ALL: [UserSort; 6] = [
+        Self::CreatedAtDesc,
+        Self::CreatedAtAsc,
+        Self::EmailAsc,
+        Self::EmailDesc,
+        Self::NicknameAsc,
+        Self::NicknameDesc,
+    ];
+
+    /// The contract's names: `created_at`, `-created_at`, `email`, `-email`, `nickname`,
+    /// `-nickname`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CreatedAtDesc => "-created_at",
+            Self::CreatedAtAsc => "created_at",
+            Self::EmailAsc => "email",
+            Self::EmailDesc => "-email",
+            Self::NicknameAsc => "nickname",
+            Self::NicknameDesc => "-nickname",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// Which audit events a listing returns, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub skip: u64,
+    pub limit: u64,
+    /// Events whose target or actor is this user.
+    pub user_id: Option<UserId>,
+    pub kind: Option<AuditKind>,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub event: AuditEvent,
+}
+
+/// Reading the audit log. Events are written by the [`UserRepository`] methods, in the
+/// transaction of the change they record.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// A page of events, newest first, and the number of all matches.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn list(&self, query: AuditQuery) -> Result<Page<AuditRecord>, RepoError>;
 }
 
 /// One page of a listing and the number of all matches.
@@ -114,6 +207,8 @@ pub struct LockNotice {
     pub unlock_token: PendingToken,
     /// The "account locked" email carrying the link.
     pub mail: Mail,
+    /// The `locked` audit event.
+    pub audit: AuditEvent,
 }
 
 /// What a failed login did to the account.
@@ -161,15 +256,24 @@ pub trait UserRepository: Send + Sync {
     /// `LastAdmin` when the change takes the ADMIN role from the only ADMIN (decided atomically).
     async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, RepoError>;
 
-    /// Deletes an account with its tokens and returns the keys of its picture, if it had one,
-    /// so that the caller can remove the objects.
+    /// Deletes an account with its tokens, appends `audit` in the same transaction, and returns
+    /// the keys of its picture, if it had one, so that the caller can remove the objects.
     ///
     /// # Errors
     /// MUST return `NotFound` for an unknown id and `LastAdmin` for the only ADMIN.
-    async fn delete(&self, id: UserId) -> Result<Option<PictureKeys>, RepoError>;
+    async fn delete(&self, id: UserId, audit: AuditEvent)
+    -> Result<Option<PictureKeys>, RepoError>;
+
+    /// Lifts a lock: the lock and the failure counter clear and the unlock token dies. `audit`
+    /// is appended, in the same transaction, only when the account was locked.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable`/`Other`.
+    async fn unlock(&self, id: UserId, audit: AuditEvent) -> Result<User, RepoError>;
 
     /// Points the account at a new picture (`Some`) or at none, atomically, and returns the
-    /// updated account together with the keys it pointed at before.
+    /// updated account together with the keys it pointed at before. `audit` is appended in the
+    /// same transaction.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.
@@ -177,6 +281,7 @@ pub trait UserRepository: Send + Sync {
         &self,
         id: UserId,
         picture: Option<PictureKeys>,
+        audit: Option<AuditEvent>,
     ) -> Result<(User, Option<PictureKeys>), RepoError>;
 
     /// The account with this nickname, without regard to case.
@@ -194,7 +299,7 @@ pub trait UserRepository: Send + Sync {
 
     /// Sets the PRO status and `professional_status_updated_at = at`, but only when the status
     /// really changes (decided in the database, so of two racing upgrades one wins); `mail` is
-    /// queued in the same transaction, only then. Returns the
+    /// queued and `audit` appended in the same transaction, only then. Returns the
     /// updated account, or `None` when the status was already `is_professional` or the account
     /// is gone.
     ///
@@ -206,6 +311,7 @@ pub trait UserRepository: Send + Sync {
         is_professional: bool,
         at: DateTime<Utc>,
         mail: Mail,
+        audit: AuditEvent,
     ) -> Result<Option<User>, RepoError>;
 
     /// Replaces the password hash.
@@ -275,8 +381,9 @@ pub trait UserRepository: Send + Sync {
 
     /// Uses a password-reset token: only a stored, unexpired one at `now`. In one transaction
     /// the password hash becomes `new_hash`, the lock and the failure counter clear, and every
-    /// reset token and the unlock token of the account are deleted. Returns the account, or
-    /// `None` when the token does not qualify.
+    /// reset token and the unlock token of the account are deleted; when a lock was lifted, an
+    /// `unlocked` audit event by the account itself is appended. Returns the account, or `None`
+    /// when the token does not qualify.
     ///
     /// # Errors
     /// `Unavailable`/`Other` only.
@@ -288,8 +395,9 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<Option<User>, RepoError>;
 
     /// Uses an unlock token: only the stored, unexpired one of a locked account. In one
-    /// transaction the lock and the failure counter clear and the token is deleted. Returns the
-    /// account, or `None` when the token does not qualify.
+    /// transaction the lock and the failure counter clear, the token is deleted, and an
+    /// `unlocked` audit event by the account itself is appended. Returns the account, or `None`
+    /// when the token does not qualify.
     ///
     /// # Errors
     /// `Unavailable`/`Other` only.
@@ -339,6 +447,14 @@ pub trait PasswordHasher: Send + Sync {
         candidate: SecretString,
         hash: Option<PasswordHash>,
     ) -> anyhow::Result<bool>;
+
+    /// Whether a verified hash should be replaced by a fresh one (a bcrypt hash imported from
+    /// the original, or Argon2 parameters weaker than today's).
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+
+    /// A hash that no password matches, for accounts imported without a usable password (they
+    /// get in through a password reset).
+    fn unusable_hash(&self) -> PasswordHash;
 }
 
 /// An access token handed out at login.

@@ -2,21 +2,29 @@
 //! [`PgUserRepository`], which implements the domain's
 //! [`UserRepository`](um_domain::ports::UserRepository) port with diesel-async, and
 //! [`PgOutbox`], its [`Outbox`](um_domain::ports::Outbox) port: the emails that the
-//! repository's transactions queue, delivered by a worker.
+//! repository's transactions queue, delivered by a worker. [`PgAuditLog`] reads the audit log
+//! that the repository's transactions append to.
 //!
 //! With the `test-support` feature, [`TestDatabase`] gives each test a fresh, migrated database
-//! of its own.
+//! of its own, and [`explain`] shows the plans of the listings' queries.
 
+mod audit;
 mod error;
+#[cfg(feature = "test-support")]
+pub mod explain;
+mod import;
 mod outbox;
 mod payload;
 mod pool;
 mod repository;
 pub mod schema;
+mod search;
 mod setup;
 #[cfg(feature = "test-support")]
 mod test_support;
 
+pub use audit::PgAuditLog;
+pub use import::{ExportedUser, ImportOutcome, ImportUser, OriginalUser, PgImporter, RowOutcome};
 pub use outbox::PgOutbox;
 pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
 pub use repository::PgUserRepository;

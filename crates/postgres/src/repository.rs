@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::{
     BoolExpressionMethods as _, ExpressionMethods as _, IntoSql as _, OptionalExtension as _,
     QueryDsl as _, SelectableHelper as _,
-    dsl::{case_when, count_star, exists, now},
+    dsl::{case_when, exists, now},
     pg::Pg,
     prelude::{AsChangeset, Insertable, Queryable, Selectable},
     result::{DatabaseErrorKind, Error as DieselError},
@@ -20,8 +20,8 @@ use diesel_async::{
 };
 use um_domain::{
     model::{
-        Bio, Email, Name, Nickname, PasswordHash, PictureKey, PictureKeyError, PictureKeys,
-        ProfileUrl, Role, TokenHash, User, UserId,
+        AuditEvent, Bio, Email, Name, Nickname, PasswordHash, PictureKey, PictureKeyError,
+        PictureKeys, ProfileUrl, Role, TokenHash, User, UserId,
     },
     ports::{
         FailedLogin, LockNotice, Mail, NewUser, Page, PendingToken, RepoError, UserChanges,
@@ -31,6 +31,7 @@ use um_domain::{
 use uuid::Uuid;
 
 use crate::{
+    audit::{append, unlocked_by_itself},
     error::{TxError, from_diesel, from_pool},
     outbox::queue,
     pool::Pool,
@@ -38,16 +39,11 @@ use crate::{
         email_verification_tokens as tokens, password_reset_tokens as reset_tokens, unlock_tokens,
         users,
     },
+    search::{self, lower},
 };
 
-diesel::define_sql_function! {
-    /// PostgreSQL's `lower(text)`: lookups by `lower(col) = lower($1)` use the functional
-    /// unique indexes.
-    fn lower(x: Text) -> Text;
-}
-
 /// Key of the transaction-level advisory lock that serialises "is this the first account?".
-const FIRST_ACCOUNT_LOCK: i64 = 0x756d_5f66_6972_7374; // "um_first"
+pub(crate) const FIRST_ACCOUNT_LOCK: i64 = 0x756d_5f66_6972_7374; // "um_first"
 
 /// Accounts in PostgreSQL.
 #[derive(Clone)]
@@ -77,7 +73,7 @@ impl PgUserRepository {
 /// A `users` row as stored.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     email: String,
     nickname: String,
@@ -273,20 +269,20 @@ async fn upsert_unlock_token(
     Ok(())
 }
 
-/// Locks the account's row until the transaction ends; `false` when it is gone.
+/// Locks the account's row until the transaction ends and tells whether the account is locked
+/// (`is_locked`); `None` when it is gone.
 ///
 /// Transactions that use a token lock the account before they touch its token rows, the same
 /// order as [`UserRepository::record_failed_login`] (which updates the account, then stores the
 /// unlock token): two of them on one account then wait for each other instead of deadlocking.
-async fn lock_account(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, DieselError> {
+async fn lock_account(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<bool>, DieselError> {
     users::table
         .find(id)
-        .select(users::id)
+        .select(users::is_locked)
         .for_update()
-        .first::<Uuid>(conn)
+        .first::<bool>(conn)
         .await
         .optional()
-        .map(|found| found.is_some())
 }
 
 /// A transaction's error as the port states it, a foreign-key violation (a token or an email
@@ -449,21 +445,27 @@ impl UserRepository for PgUserRepository {
                     upsert_token(conn, id.0, token).await?;
                 }
                 queue(conn, &changes.mails).await?;
+                append(conn, &changes.audit).await?;
                 Ok(row)
             })
             .await?;
         to_user(row)
     }
 
-    async fn delete(&self, id: UserId) -> Result<Option<PictureKeys>, RepoError> {
+    async fn delete(
+        &self,
+        id: UserId,
+        audit: AuditEvent,
+    ) -> Result<Option<PictureKeys>, RepoError> {
         let mut conn = self.conn().await?;
         let keys = conn
             .transaction::<_, TxError, _>(async |conn| {
                 if current_role(conn, id.0).await? == Role::Admin.as_str() {
                     ensure_not_last_admin(conn, id.0).await?;
                 }
-                // The verification token goes with the row (ON DELETE CASCADE).
-                diesel::delete(users::table.find(id.0))
+                // The tokens go with the row (ON DELETE CASCADE); the audit log, which references
+                // no account, keeps the deletion.
+                let keys = diesel::delete(users::table.find(id.0))
                     .returning((
                         users::profile_picture_key,
                         users::profile_picture_thumbnail_key,
@@ -471,16 +473,58 @@ impl UserRepository for PgUserRepository {
                     .get_result::<(Option<String>, Option<String>)>(conn)
                     .await
                     .optional()?
-                    .ok_or(TxError::Repo(RepoError::NotFound))
+                    .ok_or(TxError::Repo(RepoError::NotFound))?;
+                append(conn, std::slice::from_ref(&audit)).await?;
+                Ok(keys)
             })
             .await?;
         picture_keys(keys.0, keys.1).map_err(|e| RepoError::Other(e.into()))
+    }
+
+    async fn unlock(&self, id: UserId, audit: AuditEvent) -> Result<User, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                // The row lock first, as every transaction that touches the unlock token does.
+                let current = users::table
+                    .find(id.0)
+                    .select(UserRow::as_select())
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .ok_or(TxError::Repo(RepoError::NotFound))?;
+                let was_locked = current.is_locked;
+                let row = if was_locked || current.failed_login_attempts != 0 {
+                    diesel::update(users::table.find(id.0))
+                        .set((
+                            users::is_locked.eq(false),
+                            users::failed_login_attempts.eq(0),
+                            users::updated_at.eq(now),
+                        ))
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
+                        .await?
+                } else {
+                    current
+                };
+                diesel::delete(unlock_tokens::table.find(id.0))
+                    .execute(conn)
+                    .await?;
+                if was_locked {
+                    append(conn, std::slice::from_ref(&audit)).await?;
+                }
+                Ok(row)
+            })
+            .await?;
+        to_user(row)
     }
 
     async fn set_picture(
         &self,
         id: UserId,
         picture: Option<PictureKeys>,
+        audit: Option<AuditEvent>,
     ) -> Result<(User, Option<PictureKeys>), RepoError> {
         let mut conn = self.conn().await?;
         let (row, old) = conn
@@ -511,6 +555,7 @@ impl UserRepository for PgUserRepository {
                     .returning(UserRow::as_returning())
                     .get_result(conn)
                     .await?;
+                append(conn, audit.as_slice()).await?;
                 Ok((row, old))
             })
             .await?;
@@ -552,6 +597,7 @@ impl UserRepository for PgUserRepository {
         is_professional: bool,
         at: DateTime<Utc>,
         mail: Mail,
+        audit: AuditEvent,
     ) -> Result<Option<User>, RepoError> {
         let mut conn = self.conn().await?;
         let row = conn
@@ -572,6 +618,7 @@ impl UserRepository for PgUserRepository {
                 .optional()?;
                 if row.is_some() {
                     queue(conn, std::slice::from_ref(&mail)).await?;
+                    append(conn, std::slice::from_ref(&audit)).await?;
                 }
                 Ok(row)
             })
@@ -625,12 +672,6 @@ impl UserRepository for PgUserRepository {
     }
 
     async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError> {
-        let roles: Option<Vec<&str>> = query
-            .roles
-            .as_ref()
-            .map(|roles| roles.iter().map(|r| r.as_str()).collect());
-        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(query.skip).unwrap_or(i64::MAX);
         let mut conn = self.conn().await?;
         // One snapshot for the page and the count, so that they agree.
         let (rows, total) = conn
@@ -638,19 +679,8 @@ impl UserRepository for PgUserRepository {
             .read_only()
             .repeatable_read()
             .run::<_, diesel::result::Error, _>(async |conn| {
-                let mut page = users::table
-                    .select(UserRow::as_select())
-                    .order((users::created_at.desc(), users::id.desc()))
-                    .limit(limit)
-                    .offset(offset)
-                    .into_boxed();
-                let mut count = users::table.select(count_star()).into_boxed();
-                if let Some(roles) = &roles {
-                    page = page.filter(users::role.eq_any(roles));
-                    count = count.filter(users::role.eq_any(roles));
-                }
-                let rows: Vec<UserRow> = page.load(conn).await?;
-                let total: i64 = count.get_result(conn).await?;
+                let rows: Vec<UserRow> = search::page(&query).load(conn).await?;
+                let total: i64 = search::count(&query.filter).get_result(conn).await?;
                 Ok((rows, total))
             })
             .await
@@ -691,6 +721,7 @@ impl UserRepository for PgUserRepository {
                     if locked {
                         upsert_unlock_token(conn, id.0, &on_lock.unlock_token).await?;
                         queue(conn, std::slice::from_ref(&on_lock.mail)).await?;
+                        append(conn, std::slice::from_ref(&on_lock.audit)).await?;
                     }
                     return Ok(FailedLogin::Counted {
                         attempts: u32::try_from(attempts).unwrap_or(0),
@@ -773,7 +804,7 @@ impl UserRepository for PgUserRepository {
         let hash = token.as_bytes().as_slice();
         let mut conn = self.conn().await?;
         let row = conn
-            .transaction::<_, DieselError, _>(async |conn| {
+            .transaction::<_, TxError, _>(async |conn| {
                 let owner: Option<Uuid> = reset_tokens::table
                     .filter(reset_tokens::token_hash.eq(hash))
                     .select(reset_tokens::user_id)
@@ -783,9 +814,9 @@ impl UserRepository for PgUserRepository {
                 let Some(user_id) = owner else {
                     return Ok(None);
                 };
-                if !lock_account(conn, user_id).await? {
+                let Some(was_locked) = lock_account(conn, user_id).await? else {
                     return Ok(None);
-                }
+                };
                 // Using the token up decides: of two resets with one token, the second finds it
                 // gone (or, with two tokens of one account, the first deleted the other's).
                 let used = diesel::delete(
@@ -818,10 +849,12 @@ impl UserRepository for PgUserRepository {
                 diesel::delete(unlock_tokens::table.find(user_id))
                     .execute(conn)
                     .await?;
+                if was_locked {
+                    append(conn, &[unlocked_by_itself(user_id)]).await?;
+                }
                 Ok(Some(row))
             })
-            .await
-            .map_err(from_diesel)?;
+            .await?;
         row.map(to_user).transpose()
     }
 
@@ -833,7 +866,7 @@ impl UserRepository for PgUserRepository {
         let hash = token.as_bytes().as_slice();
         let mut conn = self.conn().await?;
         let row = conn
-            .transaction::<_, DieselError, _>(async |conn| {
+            .transaction::<_, TxError, _>(async |conn| {
                 let owner: Option<Uuid> = unlock_tokens::table
                     .filter(unlock_tokens::token_hash.eq(hash))
                     .select(unlock_tokens::user_id)
@@ -843,7 +876,7 @@ impl UserRepository for PgUserRepository {
                 let Some(user_id) = owner else {
                     return Ok(None);
                 };
-                if !lock_account(conn, user_id).await? {
+                if lock_account(conn, user_id).await?.is_none() {
                     return Ok(None);
                 }
                 let used = diesel::delete(
@@ -861,19 +894,23 @@ impl UserRepository for PgUserRepository {
                 }
                 // The token is used up either way; it unlocks only an account that is locked
                 // (not one unlocked meanwhile by a reset or by staff).
-                diesel::update(users::table.find(user_id).filter(users::is_locked.eq(true)))
-                    .set((
-                        users::is_locked.eq(false),
-                        users::failed_login_attempts.eq(0),
-                        users::updated_at.eq(now),
-                    ))
-                    .returning(UserRow::as_returning())
-                    .get_result(conn)
-                    .await
-                    .optional()
+                let row =
+                    diesel::update(users::table.find(user_id).filter(users::is_locked.eq(true)))
+                        .set((
+                            users::is_locked.eq(false),
+                            users::failed_login_attempts.eq(0),
+                            users::updated_at.eq(now),
+                        ))
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                if row.is_some() {
+                    append(conn, &[unlocked_by_itself(user_id)]).await?;
+                }
+                Ok(row)
             })
-            .await
-            .map_err(from_diesel)?;
+            .await?;
         row.map(to_user).transpose()
     }
 

@@ -73,6 +73,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The append-only audit log (a trigger refuses UPDATE, DELETE and TRUNCATE). Neither id
+    /// references `users`; `details` is `{field: {"before": .., "after": ..}}`.
+    audit_events (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor_id -> Nullable<Uuid>,
+        target_user_id -> Uuid,
+        kind -> Text,
+        details -> Jsonb,
+    }
+}
+
 diesel::joinable!(email_verification_tokens -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::joinable!(unlock_tokens -> users (user_id));
@@ -82,6 +95,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_reset_tokens,
     unlock_tokens,
     outbox,
+    audit_events,
 );
 
 /// The part of PostgreSQL's catalog the start-up and test helpers read.

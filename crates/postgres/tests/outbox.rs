@@ -9,7 +9,10 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
-    model::{Email, Nickname, PasswordHash, RawToken, Role, User, UserId},
+    model::{
+        AuditChange, AuditEvent, AuditKind, Email, Nickname, PasswordHash, RawToken, Role, User,
+        UserId,
+    },
     ports::{
         FailedLogin, LockNotice, Mail, MailKind, NewUser, Outbox, OutboxDepth, PendingToken,
         RepoError, UserChanges, UserRepository,
@@ -61,6 +64,34 @@ fn pro_mail(is_professional: bool) -> Mail {
         "ada@example.com",
         MailKind::ProStatusChanged { is_professional },
     )
+}
+
+/// The `locked` event of the login lockout (by the system).
+fn locked_event(id: UserId) -> AuditEvent {
+    AuditEvent {
+        actor: None,
+        target: id,
+        kind: AuditKind::Locked,
+        changes: vec![AuditChange::new(
+            "is_locked",
+            Some("false".into()),
+            Some("true".into()),
+        )],
+    }
+}
+
+/// The `pro_status_changed` event of setting `id`'s PRO status to `to`.
+fn pro_event(id: UserId, to: bool) -> AuditEvent {
+    AuditEvent {
+        actor: Some(id),
+        target: id,
+        kind: AuditKind::ProStatusChanged,
+        changes: vec![AuditChange::new(
+            "is_professional",
+            Some((!to).to_string()),
+            Some(to.to_string()),
+        )],
+    }
 }
 
 fn pending(token: &RawToken) -> PendingToken {
@@ -337,6 +368,7 @@ async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_unlo
     let user = verified_user(&f, "ada@example.com", "ada_l").await;
     let notice = |token: &RawToken| LockNotice {
         unlock_token: pending(token),
+        audit: locked_event(user.id),
         mail: mail(
             "ada@example.com",
             MailKind::AccountLocked {
@@ -412,7 +444,13 @@ async fn set_professional_queues_its_mail_only_when_the_status_changes() {
 
     let changed = f
         .repo
-        .set_professional(user.id, true, now(), pro_mail(true))
+        .set_professional(
+            user.id,
+            true,
+            now(),
+            pro_mail(true),
+            pro_event(user.id, true),
+        )
         .await
         .expect("query");
     assert!(changed.is_some());
@@ -424,7 +462,7 @@ async fn set_professional_queues_its_mail_only_when_the_status_changes() {
     ] {
         let result = f
             .repo
-            .set_professional(id, true, now(), pro_mail(true))
+            .set_professional(id, true, now(), pro_mail(true), pro_event(id, true))
             .await
             .expect("query");
         assert!(result.is_none(), "{case}");
@@ -554,6 +592,7 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
             1,
             LockNotice {
                 unlock_token: pending(&other),
+                audit: locked_event(user.id),
                 mail: mail(
                     "ada@example.com",
                     MailKind::AccountLocked {
@@ -568,7 +607,13 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
 
     let pro = f
         .repo
-        .set_professional(user.id, true, now(), pro_mail(true))
+        .set_professional(
+            user.id,
+            true,
+            now(),
+            pro_mail(true),
+            pro_event(user.id, true),
+        )
         .await;
     assert!(pro.is_err(), "set_professional");
 

@@ -7,12 +7,12 @@ use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{
-        Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys,
-        ProfileUrl, RawToken, Role, User, UserId,
+        AuditChange, AuditEvent, AuditKind, Bio, Email, Name, Nickname, PasswordHash,
+        PictureFormat, PictureKey, PictureKeys, ProfileUrl, RawToken, Role, User, UserId,
     },
     ports::{
         FailedLogin, LockNotice, Mail, MailKind, NewUser, PendingToken, RepoError, UserChanges,
-        UserQuery, UserRepository,
+        UserFilter, UserQuery, UserRepository,
     },
 };
 use um_postgres::{PgUserRepository, Pool, TestDatabase, connect, schema};
@@ -84,9 +84,11 @@ fn pro_mail(is_professional: bool) -> Mail {
     )
 }
 
-/// What a locking failure stores: the unlock token, valid for a day, and its email.
-fn lock_notice_for(token: &RawToken) -> LockNotice {
+/// What a locking failure of `id` stores: the unlock token, valid for a day, its email and its
+/// audit event.
+fn lock_notice_for(id: UserId, token: &RawToken) -> LockNotice {
     LockNotice {
+        audit: locked_event(id),
         unlock_token: pending(token, now() + TimeDelta::days(1)),
         mail: mail(
             "someone@example.com",
@@ -97,8 +99,46 @@ fn lock_notice_for(token: &RawToken) -> LockNotice {
     }
 }
 
-fn lock_notice() -> LockNotice {
-    lock_notice_for(&RawToken::generate())
+fn lock_notice(id: UserId) -> LockNotice {
+    lock_notice_for(id, &RawToken::generate())
+}
+
+/// The `locked` event of the login lockout (by the system).
+fn locked_event(id: UserId) -> AuditEvent {
+    AuditEvent {
+        actor: None,
+        target: id,
+        kind: AuditKind::Locked,
+        changes: vec![AuditChange::new(
+            "is_locked",
+            Some("false".into()),
+            Some("true".into()),
+        )],
+    }
+}
+
+/// The `user_deleted` event of deleting `id` (by some administrator).
+fn deletion(id: UserId) -> AuditEvent {
+    AuditEvent {
+        actor: Some(UserId::new()),
+        target: id,
+        kind: AuditKind::UserDeleted,
+        changes: Vec::new(),
+    }
+}
+
+/// The `pro_status_changed` event of setting `id`'s PRO status to `to`.
+fn pro_event(id: UserId, to: bool) -> AuditEvent {
+    AuditEvent {
+        actor: Some(id),
+        target: id,
+        kind: AuditKind::ProStatusChanged,
+        changes: vec![AuditChange::new(
+            "is_professional",
+            Some((!to).to_string()),
+            Some(to.to_string()),
+        )],
+    }
 }
 
 /// An ANONYMOUS, unverified account with a verification token valid for a day, and its email.
@@ -444,19 +484,19 @@ async fn failed_logins_count_up_and_the_one_reaching_the_limit_locks() {
 
     let outcomes = [
         f.repo
-            .record_failed_login(user.id, 3, lock_notice())
+            .record_failed_login(user.id, 3, lock_notice(user.id))
             .await
             .expect("first"),
         f.repo
-            .record_failed_login(user.id, 3, lock_notice())
+            .record_failed_login(user.id, 3, lock_notice(user.id))
             .await
             .expect("second"),
         f.repo
-            .record_failed_login(user.id, 3, lock_notice())
+            .record_failed_login(user.id, 3, lock_notice(user.id))
             .await
             .expect("third"),
         f.repo
-            .record_failed_login(user.id, 3, lock_notice())
+            .record_failed_login(user.id, 3, lock_notice(user.id))
             .await
             .expect("fourth"),
     ];
@@ -492,7 +532,7 @@ async fn a_failed_login_of_an_unknown_account_is_not_found() {
     let f = fixture().await;
     assert!(matches!(
         f.repo
-            .record_failed_login(UserId::new(), 3, lock_notice())
+            .record_failed_login(UserId::new(), 3, lock_notice(UserId::new()))
             .await,
         Err(RepoError::NotFound)
     ));
@@ -506,7 +546,10 @@ async fn parallel_failed_logins_never_count_past_the_lock() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..10 {
         let repo = Arc::clone(&repo);
-        tasks.spawn(async move { repo.record_failed_login(user.id, 3, lock_notice()).await });
+        tasks.spawn(async move {
+            repo.record_failed_login(user.id, 3, lock_notice(user.id))
+                .await
+        });
     }
     let mut outcomes = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -547,11 +590,11 @@ async fn a_successful_login_resets_the_counter_and_records_the_time() {
     let f = fixture().await;
     let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
     f.repo
-        .record_failed_login(user.id, 3, lock_notice())
+        .record_failed_login(user.id, 3, lock_notice(user.id))
         .await
         .expect("failure");
     f.repo
-        .record_failed_login(user.id, 3, lock_notice())
+        .record_failed_login(user.id, 3, lock_notice(user.id))
         .await
         .expect("failure");
     let at = now();
@@ -573,7 +616,7 @@ async fn a_locked_or_unknown_account_does_not_log_in() {
     let f = fixture().await;
     let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
     f.repo
-        .record_failed_login(user.id, 1, lock_notice())
+        .record_failed_login(user.id, 1, lock_notice(user.id))
         .await
         .expect("locking failure");
 
@@ -800,6 +843,7 @@ async fn an_update_can_change_every_updatable_field() {
                 role: Some(Role::Manager),
                 verification_token: None,
                 mails: Vec::new(),
+                audit: Vec::new(),
             },
         )
         .await
@@ -909,7 +953,7 @@ async fn updating_or_deleting_an_unknown_account_is_not_found() {
         Err(RepoError::NotFound)
     ));
     assert!(matches!(
-        f.repo.delete(UserId::new()).await,
+        f.repo.delete(UserId::new(), deletion(UserId::new())).await,
         Err(RepoError::NotFound)
     ));
 }
@@ -940,7 +984,7 @@ async fn the_only_admin_can_be_neither_demoted_nor_deleted() {
         );
     }
     assert!(matches!(
-        f.repo.delete(admin.id).await,
+        f.repo.delete(admin.id, deletion(admin.id)).await,
         Err(RepoError::LastAdmin)
     ));
     assert_eq!(
@@ -982,7 +1026,7 @@ async fn one_of_two_admins_can_be_demoted_or_deleted() {
         .await
         .expect("promoting back");
     f.repo
-        .delete(second.id)
+        .delete(second.id, deletion(second.id))
         .await
         .expect("deleting one of two ADMINs");
     assert!(f.repo.find_by_id(second.id).await.expect("query").is_none());
@@ -1021,7 +1065,7 @@ async fn of_two_admins_demoted_concurrently_one_stays() {
 
         let (ra, rb) = tokio::join!(
             f.repo.update(a.id, role_change(Role::Manager)),
-            f.repo.delete(b.id)
+            f.repo.delete(b.id, deletion(b.id))
         );
         let outcomes = [ra.map(|_| ()), rb.map(|_| ())];
         let ok = outcomes.iter().filter(|r| r.is_ok()).count();
@@ -1058,7 +1102,7 @@ async fn list_pages_newest_first_with_the_total_of_all_matches() {
         .list(UserQuery {
             skip: 1,
             limit: 2,
-            roles: None,
+            ..UserQuery::default()
         })
         .await
         .expect("list");
@@ -1074,7 +1118,7 @@ async fn list_pages_newest_first_with_the_total_of_all_matches() {
         .list(UserQuery {
             skip: 10,
             limit: 10,
-            roles: None,
+            ..UserQuery::default()
         })
         .await
         .expect("list");
@@ -1086,7 +1130,11 @@ async fn list_pages_newest_first_with_the_total_of_all_matches() {
         .list(UserQuery {
             skip: 0,
             limit: 10,
-            roles: Some(vec![Role::Manager]),
+            filter: UserFilter {
+                roles: Some(vec![Role::Manager]),
+                ..UserFilter::default()
+            },
+            ..UserQuery::default()
         })
         .await
         .expect("list");
@@ -1102,7 +1150,11 @@ async fn list_pages_newest_first_with_the_total_of_all_matches() {
         .list(UserQuery {
             skip: 0,
             limit: 10,
-            roles: Some(vec![Role::Manager, Role::Anonymous]),
+            filter: UserFilter {
+                roles: Some(vec![Role::Manager, Role::Anonymous]),
+                ..UserFilter::default()
+            },
+            ..UserQuery::default()
         })
         .await
         .expect("list");
@@ -1128,7 +1180,7 @@ async fn list_breaks_ties_in_creation_time_by_id() {
         .list(UserQuery {
             skip: 0,
             limit: 2,
-            roles: None,
+            ..UserQuery::default()
         })
         .await
         .expect("list");
@@ -1137,7 +1189,7 @@ async fn list_breaks_ties_in_creation_time_by_id() {
         .list(UserQuery {
             skip: 2,
             limit: 2,
-            roles: None,
+            ..UserQuery::default()
         })
         .await
         .expect("list");
@@ -1163,7 +1215,10 @@ async fn deleting_an_account_removes_its_token() {
     insert(&f.repo, "bob@example.com", "bob_b").await;
     assert_eq!(token_rows(&f.pool).await, 2);
 
-    f.repo.delete(ada.id).await.expect("delete");
+    f.repo
+        .delete(ada.id, deletion(ada.id))
+        .await
+        .expect("delete");
 
     assert!(f.repo.find_by_id(ada.id).await.expect("query").is_none());
     assert_eq!(
@@ -1180,7 +1235,10 @@ async fn deleting_an_account_removes_its_token() {
         .expect("count");
     assert_eq!(left, 0);
     assert!(
-        matches!(f.repo.delete(ada.id).await, Err(RepoError::NotFound)),
+        matches!(
+            f.repo.delete(ada.id, deletion(ada.id)).await,
+            Err(RepoError::NotFound)
+        ),
         "only once"
     );
 }
@@ -1235,7 +1293,7 @@ async fn set_picture_returns_the_keys_it_replaced() {
 
     let (stored, previous) = f
         .repo
-        .set_picture(user.id, Some(first.clone()))
+        .set_picture(user.id, Some(first.clone()), None)
         .await
         .expect("set");
     assert_eq!(stored.picture, Some(first.clone()));
@@ -1243,18 +1301,25 @@ async fn set_picture_returns_the_keys_it_replaced() {
 
     let (stored, previous) = f
         .repo
-        .set_picture(user.id, Some(second.clone()))
+        .set_picture(user.id, Some(second.clone()), None)
         .await
         .expect("replaced");
     assert_eq!(stored.picture, Some(second.clone()));
     assert_eq!(previous, Some(first));
 
-    let (stored, previous) = f.repo.set_picture(user.id, None).await.expect("cleared");
+    let (stored, previous) = f
+        .repo
+        .set_picture(user.id, None, None)
+        .await
+        .expect("cleared");
     assert_eq!(stored.picture, None);
     assert_eq!(previous, Some(second));
     assert_eq!(reload(&f.repo, user.id).await.picture, None);
 
-    let unknown = f.repo.set_picture(UserId::new(), Some(picture())).await;
+    let unknown = f
+        .repo
+        .set_picture(UserId::new(), Some(picture()), None)
+        .await;
     assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
 }
 
@@ -1264,8 +1329,8 @@ async fn concurrent_uploads_each_see_the_keys_the_other_replaced() {
     let (user, _) = insert(&f.repo, "race@example.com", "race_user").await;
     let (a, b) = (picture(), picture());
     let (ra, rb) = tokio::join!(
-        f.repo.set_picture(user.id, Some(a.clone())),
-        f.repo.set_picture(user.id, Some(b.clone()))
+        f.repo.set_picture(user.id, Some(a.clone()), None),
+        f.repo.set_picture(user.id, Some(b.clone()), None)
     );
     let (ra, rb) = (ra.expect("a"), rb.expect("b"));
     // One ran first and replaced nothing; the other replaced exactly what the first set.
@@ -1289,12 +1354,24 @@ async fn deleting_a_user_returns_its_picture_keys() {
     let (without, _) = insert(&f.repo, "without@example.com", "without_pic").await;
     let keys = picture();
     f.repo
-        .set_picture(with.id, Some(keys.clone()))
+        .set_picture(with.id, Some(keys.clone()), None)
         .await
         .expect("set");
 
-    assert_eq!(f.repo.delete(with.id).await.expect("deleted"), Some(keys));
-    assert_eq!(f.repo.delete(without.id).await.expect("deleted"), None);
+    assert_eq!(
+        f.repo
+            .delete(with.id, deletion(with.id))
+            .await
+            .expect("deleted"),
+        Some(keys)
+    );
+    assert_eq!(
+        f.repo
+            .delete(without.id, deletion(without.id))
+            .await
+            .expect("deleted"),
+        None
+    );
 }
 
 #[tokio::test]
@@ -1303,7 +1380,7 @@ async fn referenced_picture_keys_names_only_keys_rows_point_at() {
     let (user, _) = insert(&f.repo, "ref@example.com", "ref_user").await;
     let keys = picture();
     f.repo
-        .set_picture(user.id, Some(keys.clone()))
+        .set_picture(user.id, Some(keys.clone()), None)
         .await
         .expect("set");
     let orphan = PictureKey::generate(PictureFormat::Png);
@@ -1395,7 +1472,13 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
 
     let upgraded = f
         .repo
-        .set_professional(user.id, true, upgraded_at, pro_mail(true))
+        .set_professional(
+            user.id,
+            true,
+            upgraded_at,
+            pro_mail(true),
+            pro_event(user.id, true),
+        )
         .await
         .expect("query")
         .expect("false → true is a change");
@@ -1406,7 +1489,13 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
 
     let again = f
         .repo
-        .set_professional(user.id, true, now(), pro_mail(true))
+        .set_professional(
+            user.id,
+            true,
+            now(),
+            pro_mail(true),
+            pro_event(user.id, true),
+        )
         .await
         .expect("query");
     assert!(again.is_none(), "true → true is no change: {again:?}");
@@ -1421,7 +1510,13 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
     let revoked_at = now() - TimeDelta::hours(1);
     let revoked = f
         .repo
-        .set_professional(user.id, false, revoked_at, pro_mail(false))
+        .set_professional(
+            user.id,
+            false,
+            revoked_at,
+            pro_mail(false),
+            pro_event(user.id, false),
+        )
         .await
         .expect("query")
         .expect("true → false is a change");
@@ -1431,7 +1526,13 @@ async fn set_professional_changes_the_status_only_when_it_differs_and_stamps_the
 
     assert!(
         f.repo
-            .set_professional(user.id, false, now(), pro_mail(false))
+            .set_professional(
+                user.id,
+                false,
+                now(),
+                pro_mail(false),
+                pro_event(user.id, false)
+            )
             .await
             .expect("query")
             .is_none(),
@@ -1444,7 +1545,13 @@ async fn set_professional_of_an_unknown_account_is_none() {
     let f = fixture().await;
     let result = f
         .repo
-        .set_professional(UserId::new(), true, now(), pro_mail(true))
+        .set_professional(
+            UserId::new(),
+            true,
+            now(),
+            pro_mail(true),
+            pro_event(UserId::new(), true),
+        )
         .await
         .expect("query");
     assert!(result.is_none(), "{result:?}");
@@ -1463,10 +1570,20 @@ async fn of_two_concurrent_upgrades_exactly_one_changes_the_status() {
         let (first_at, second_at) = (now() - TimeDelta::minutes(2), now() - TimeDelta::minutes(1));
 
         let (a, b) = tokio::join!(
-            f.repo
-                .set_professional(user.id, true, first_at, pro_mail(true)),
-            f.repo
-                .set_professional(user.id, true, second_at, pro_mail(true))
+            f.repo.set_professional(
+                user.id,
+                true,
+                first_at,
+                pro_mail(true),
+                pro_event(user.id, true)
+            ),
+            f.repo.set_professional(
+                user.id,
+                true,
+                second_at,
+                pro_mail(true),
+                pro_event(user.id, true)
+            )
         );
 
         let (a, b) = (a.expect("a"), b.expect("b"));
@@ -1536,7 +1653,7 @@ async fn request_reset(repo: &PgUserRepository, id: UserId, valid_for: TimeDelta
 async fn lock(repo: &PgUserRepository, id: UserId) -> RawToken {
     let token = RawToken::generate();
     let outcome = repo
-        .record_failed_login(id, 1, lock_notice_for(&token))
+        .record_failed_login(id, 1, lock_notice_for(id, &token))
         .await
         .expect("record_failed_login");
     assert!(
@@ -1835,7 +1952,10 @@ async fn deleting_an_account_removes_its_reset_and_unlock_tokens() {
     request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
     lock(&f.repo, user.id).await;
 
-    f.repo.delete(user.id).await.expect("delete");
+    f.repo
+        .delete(user.id, deletion(user.id))
+        .await
+        .expect("delete");
 
     assert_eq!(reset_rows(&f.pool).await, 0);
     assert_eq!(unlock_rows(&f.pool).await, 0);

@@ -31,6 +31,9 @@ const _: () = assert!(
 /// Prefixes of the bcrypt hashes that accounts imported from the FastAPI original carry.
 const BCRYPT_PREFIXES: [&str; 3] = ["$2a$", "$2b$", "$2y$"];
 
+/// What [`PasswordHasher::unusable_hash`] stores: not a PHC string, so no password matches it.
+const UNUSABLE_HASH: &str = "!unusable: sign in through a password reset";
+
 /// Argon2id hashes in PHC string form (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
 ///
 /// Every hash and verification runs on tokio's blocking pool, never on an executor thread, and a
@@ -202,13 +205,14 @@ impl PasswordHasher for Argon2Hasher {
         hash: Option<PasswordHash>,
     ) -> anyhow::Result<bool> {
         match hash {
-            Some(hash) => {
+            Some(hash) if hash.expose() != UNUSABLE_HASH => {
                 self.run_blocking(move || {
                     verify_stored(hash.expose(), candidate.expose_secret().as_bytes())
                 })
                 .await
             }
-            None => {
+            // No account, or one without a usable password: same work, always no.
+            _ => {
                 let dummy = self.dummy_hash().await?.to_owned();
                 // Same work as a real verification; the answer is no whatever it says.
                 self.run_blocking(move || {
@@ -218,6 +222,65 @@ impl PasswordHasher for Argon2Hasher {
                 Ok(false)
             }
         }
+    }
+
+    /// bcrypt hashes (imported from the original) and Argon2 hashes with weaker parameters than
+    /// this hasher's are replaced at the next successful login.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let stored = hash.expose();
+        if BCRYPT_PREFIXES.iter().any(|p| stored.starts_with(p)) {
+            return true;
+        }
+        let Ok(phc) = PhcString::new(stored) else {
+            return false;
+        };
+        if phc.algorithm.as_str() != "argon2id" {
+            return true;
+        }
+        let param = |name: &str| phc.params.get_decimal(name).unwrap_or(0);
+        param("m") < self.params.m_cost()
+            || param("t") < self.params.t_cost()
+            || param("p") < self.params.p_cost()
+    }
+
+    fn unusable_hash(&self) -> PasswordHash {
+        PasswordHash::new(UNUSABLE_HASH.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod rehash_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bcrypt_and_weaker_argon2_need_a_rehash_and_todays_do_not() {
+        let hasher = Argon2Hasher::with_params(64, 1, 1).expect("params");
+        let bcrypt = bcrypt::hash("Secur3*Pass", 4).expect("bcrypt");
+        assert!(hasher.needs_rehash(&PasswordHash::new(bcrypt)));
+        let today = hasher
+            .hash(SecretString::from("Secur3*Pass"))
+            .await
+            .expect("hash");
+        assert!(!hasher.needs_rehash(&today));
+        let stronger = Argon2Hasher::with_params(128, 2, 1).expect("params");
+        assert!(
+            stronger.needs_rehash(&today),
+            "weaker parameters than today's"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_password_matches_the_unusable_hash() {
+        let hasher = Argon2Hasher::with_params(64, 1, 1).expect("params");
+        let unusable = hasher.unusable_hash();
+        for candidate in ["", "Secur3*Pass", UNUSABLE_HASH] {
+            let ok = hasher
+                .verify(SecretString::from(candidate), Some(unusable.clone()))
+                .await
+                .expect("verified");
+            assert!(!ok, "{candidate:?} matched");
+        }
+        assert!(!hasher.needs_rehash(&unusable));
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`NormalizePath` trims it before routing).
 
 mod accounts;
+mod audit;
 mod health;
 mod me;
 mod nicknames;
@@ -46,6 +47,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(pictures::delete_for_me)),
         )
         .route("/pictures/{key}", web::get().to(pictures::get_picture))
+        .route("/users/{user_id}/role", web::put().to(users::set_role))
+        .route("/users/{user_id}/unlock", web::post().to(users::unlock))
+        .route("/audit-events", web::get().to(audit::list))
         .route(
             "/users/{user_id}/professional-status",
             web::put().to(users::set_professional_status),

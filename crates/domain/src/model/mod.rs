@@ -1,5 +1,6 @@
 //! The model: value objects that are valid once they exist, and the user built from them.
 
+mod audit;
 mod avatar;
 mod email;
 mod nickname;
@@ -12,6 +13,7 @@ mod token;
 mod user;
 mod words;
 
+pub use audit::{AuditChange, AuditEvent, AuditKind, AuditKindError};
 pub use avatar::default_avatar_svg;
 pub use email::{Email, EmailError};
 pub use nickname::{Nickname, NicknameError, generate_nickname};

@@ -5,7 +5,10 @@ use secrecy::SecretString;
 use super::{Registration, UserService, mail_to};
 use crate::{
     error::Error,
-    model::{Email, Nickname, RawToken, Role, User, UserId, generate_nickname},
+    model::{
+        AuditChange, AuditEvent, AuditKind, Email, Nickname, RawToken, Role, User, UserId,
+        generate_nickname,
+    },
     ports::{AccessToken, FailedLogin, LockNotice, Mail, MailKind, NewUser, RepoError},
 };
 
@@ -204,7 +207,7 @@ impl UserService {
         let valid = self
             .ports
             .hasher
-            .verify(password, Some(user.password_hash.clone()))
+            .verify(password.clone(), Some(user.password_hash.clone()))
             .await
             .map_err(Error::Internal)?;
         if !valid {
@@ -213,6 +216,16 @@ impl UserService {
             let on_lock = LockNotice {
                 unlock_token: pending,
                 mail: mail_to(&user, MailKind::AccountLocked { unlock_token }),
+                audit: AuditEvent {
+                    actor: None,
+                    target: user.id,
+                    kind: AuditKind::Locked,
+                    changes: vec![AuditChange::new(
+                        "is_locked",
+                        Some("false".into()),
+                        Some("true".into()),
+                    )],
+                },
             };
             let outcome = self
                 .ports
@@ -238,12 +251,35 @@ impl UserService {
             .record_login(user.id, now)
             .await?
             .ok_or(Error::AccountLocked)?;
+        if self.ports.hasher.needs_rehash(&user.password_hash) {
+            self.rehash(&user, password).await;
+        }
         let access = self
             .ports
             .tokens
             .issue(&user, now)
             .map_err(Error::Internal)?;
         Ok(LoginSuccess { access, user })
+    }
+
+    /// Replaces an outdated hash (bcrypt from the original) with Argon2id after a successful
+    /// login. A failure is logged and tried again at the next login.
+    async fn rehash(&self, user: &User, password: SecretString) {
+        let result = match self.ports.hasher.hash(password).await {
+            Ok(hash) => self
+                .ports
+                .users
+                .set_password_hash(user.id, hash)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => tracing::info!(user_id = %user.id, "password re-hashed with Argon2id"),
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = ?e, "could not re-hash the password")
+            }
+        }
     }
 
     /// The account behind a bearer token, loaded fresh: a deleted or locked account is refused,

@@ -1,6 +1,7 @@
 //! The use cases, one file per family, all on [`UserService`].
 
 mod accounts;
+mod admin;
 mod outbox;
 mod pictures;
 mod profiles;
@@ -18,8 +19,8 @@ use crate::{
     error::Error,
     model::{Bio, Email, Name, Nickname, Password, ProfileUrl, RawToken, Role, User},
     ports::{
-        Clock, Mail, MailKind, ObjectStore, PasswordHasher, PendingToken, PictureProcessor,
-        RepoError, StoreError, TokenIssuer, UserRepository,
+        AuditLog, Clock, Mail, MailKind, ObjectStore, PasswordHasher, PendingToken,
+        PictureProcessor, RepoError, StoreError, TokenIssuer, UserRepository,
     },
 };
 
@@ -63,6 +64,7 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn ObjectStore>,
     pub pictures: Arc<dyn PictureProcessor>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 /// Every account use case. Cheap to clone.

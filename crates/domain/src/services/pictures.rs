@@ -13,7 +13,10 @@ use super::UserService;
 use crate::{
     authz::Actor,
     error::Error,
-    model::{PictureKey, PictureKeys, User, UserId, default_avatar_svg},
+    model::{
+        AuditChange, AuditEvent, AuditKind, PictureKey, PictureKeys, User, UserId,
+        default_avatar_svg,
+    },
     ports::{PictureError, StoredObject},
 };
 
@@ -78,10 +81,11 @@ impl UserService {
             self.remove_objects(&[&keys.main]).await;
             return Err(e.into());
         }
+        let audit = by_someone_else(actor, target, AuditKind::PictureChanged, &keys, true);
         let (user, previous) = match self
             .ports
             .users
-            .set_picture(target, Some(keys.clone()))
+            .set_picture(target, Some(keys.clone()), audit)
             .await
         {
             Ok(done) => done,
@@ -103,7 +107,13 @@ impl UserService {
     /// `Forbidden`, `UserNotFound`, `Unavailable`.
     pub async fn delete_picture(&self, actor: Actor, target: UserId) -> Result<User, Error> {
         self.may_change_picture(actor, target).await?;
-        let (user, previous) = self.ports.users.set_picture(target, None).await?;
+        let audit = (actor.id != target).then(|| AuditEvent {
+            actor: Some(actor.id),
+            target,
+            kind: AuditKind::PictureDeleted,
+            changes: Vec::new(),
+        });
+        let (user, previous) = self.ports.users.set_picture(target, None, audit).await?;
         if let Some(previous) = previous {
             self.remove_objects(&previous.both()).await;
         }
@@ -195,4 +205,24 @@ impl UserService {
             }
         }
     }
+}
+
+/// The audit event of a picture change, when someone changed another account's picture.
+fn by_someone_else(
+    actor: Actor,
+    target: UserId,
+    kind: AuditKind,
+    keys: &PictureKeys,
+    new: bool,
+) -> Option<AuditEvent> {
+    (actor.id != target).then(|| AuditEvent {
+        actor: Some(actor.id),
+        target,
+        kind,
+        changes: vec![AuditChange::new(
+            "profile_picture",
+            None,
+            new.then(|| keys.main.to_string()),
+        )],
+    })
 }

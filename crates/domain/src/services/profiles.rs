@@ -8,7 +8,10 @@ use super::{UserService, mail_to};
 use crate::{
     authz::Actor,
     error::Error,
-    model::{Nickname, Password, ProUpgrade, User, UserId, generate_nickname},
+    model::{
+        AuditChange, AuditEvent, AuditKind, Nickname, Password, ProUpgrade, User, UserId,
+        generate_nickname,
+    },
     ports::{Mail, MailKind},
 };
 
@@ -95,7 +98,13 @@ impl UserService {
         }
         self.ports
             .users
-            .set_professional(me.id, true, self.ports.clock.now(), pro_mail(me, true))
+            .set_professional(
+                me.id,
+                true,
+                self.ports.clock.now(),
+                pro_mail(me, true),
+                pro_audit(me.id, me, true),
+            )
             .await?
             // Another request upgraded the account between the load and this update.
             .ok_or(Error::AlreadyProfessional)
@@ -124,6 +133,7 @@ impl UserService {
                 is_professional,
                 self.ports.clock.now(),
                 pro_mail(&target, is_professional),
+                pro_audit(actor.id, &target, is_professional),
             )
             .await?
         {
@@ -170,7 +180,8 @@ impl UserService {
     /// `IncorrectPassword` (400); `LastAdmin` (409) for the only ADMIN.
     pub async fn delete_me(&self, me: &User, password: SecretString) -> Result<(), Error> {
         self.confirm_password(me, password).await?;
-        if let Some(picture) = self.ports.users.delete(me.id).await? {
+        let audit = deletion_audit(me.id, me);
+        if let Some(picture) = self.ports.users.delete(me.id, audit).await? {
             self.remove_objects(&picture.both()).await;
         }
         tracing::info!(user_id = %me.id, "account deleted by its owner");
@@ -194,4 +205,31 @@ impl UserService {
 
 fn pro_mail(user: &User, is_professional: bool) -> Mail {
     mail_to(user, MailKind::ProStatusChanged { is_professional })
+}
+
+fn pro_audit(actor: UserId, target: &User, is_professional: bool) -> AuditEvent {
+    AuditEvent {
+        actor: Some(actor),
+        target: target.id,
+        kind: AuditKind::ProStatusChanged,
+        changes: vec![AuditChange::new(
+            "is_professional",
+            Some(target.is_professional.to_string()),
+            Some(is_professional.to_string()),
+        )],
+    }
+}
+
+/// The audit event of deleting `target`: who it was.
+pub(super) fn deletion_audit(actor: UserId, target: &User) -> AuditEvent {
+    AuditEvent {
+        actor: Some(actor),
+        target: target.id,
+        kind: AuditKind::UserDeleted,
+        changes: vec![
+            AuditChange::new("email", Some(target.email.to_string()), None),
+            AuditChange::new("nickname", Some(target.nickname.to_string()), None),
+            AuditChange::new("role", Some(target.role.to_string()), None),
+        ],
+    }
 }

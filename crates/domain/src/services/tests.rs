@@ -14,11 +14,15 @@ use super::{AdminChanges, Ports, ProfileChanges, Registration, Settings, UserSer
 use crate::{
     authz::Actor,
     error::Error,
-    model::{Email, Name, Nickname, Password, PasswordHash, RawToken, Role, User, UserId},
+    model::{
+        AuditChange, AuditEvent, AuditKind, Email, Name, Nickname, Password, PasswordHash,
+        RawToken, Role, User, UserId,
+    },
     ports::{
-        AccessToken, FailedLogin, LockNotice, Mail, MailKind, MockClock, MockObjectStore,
-        MockPasswordHasher, MockPictureProcessor, MockTokenIssuer, MockUserRepository, NewUser,
-        Page, PendingToken, RepoError, TokenError, UserChanges, UserQuery,
+        AccessToken, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind,
+        MockAuditLog, MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor,
+        MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError,
+        UserChanges, UserFilter, UserQuery, UserSort,
     },
 };
 
@@ -174,6 +178,59 @@ fn unwrap_password_reset(kind: &MailKind) -> RawToken {
     }
 }
 
+/// One value of an audit event, before and after.
+fn change(field: &str, before: Option<&str>, after: Option<&str>) -> AuditChange {
+    AuditChange::new(field, before.map(str::to_owned), after.map(str::to_owned))
+}
+
+fn event(
+    actor: Option<UserId>,
+    target: UserId,
+    kind: AuditKind,
+    changes: Vec<AuditChange>,
+) -> AuditEvent {
+    AuditEvent {
+        actor,
+        target,
+        kind,
+        changes,
+    }
+}
+
+/// The `unlocked` event of lifting `target`'s lock, by `actor` (`None`: the command line).
+fn unlocked_event(actor: Option<UserId>, target: UserId) -> AuditEvent {
+    event(
+        actor,
+        target,
+        AuditKind::Unlocked,
+        vec![change("is_locked", Some("true"), Some("false"))],
+    )
+}
+
+/// The `role_changed` event of `target` going from `before` to `after`.
+fn role_changed_event(
+    actor: Option<UserId>,
+    target: UserId,
+    before: Role,
+    after: Role,
+) -> AuditEvent {
+    event(
+        actor,
+        target,
+        AuditKind::RoleChanged,
+        vec![change("role", Some(before.as_str()), Some(after.as_str()))],
+    )
+}
+
+/// The mail telling `to` that its role is now `role`.
+fn role_mail(to: &User, role: Role) -> Mail {
+    Mail {
+        to: to.email.clone(),
+        greeting_name: to.nickname.to_string(),
+        kind: MailKind::RoleChanged { role },
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The builder and a spy
 // ---------------------------------------------------------------------------------------------
@@ -189,6 +246,7 @@ struct Given {
     tokens: MockTokenIssuer,
     store: MockObjectStore,
     pictures: MockPictureProcessor,
+    audit: MockAuditLog,
     settings: Settings,
 }
 
@@ -200,6 +258,7 @@ impl Given {
             tokens: MockTokenIssuer::new(),
             store: MockObjectStore::new(),
             pictures: MockPictureProcessor::new(),
+            audit: MockAuditLog::new(),
             // Not the defaults, so that a value the service hard-codes shows up.
             settings: Settings {
                 max_login_attempts: 5,
@@ -211,9 +270,14 @@ impl Given {
         }
     }
 
-    fn service(self) -> UserService {
+    fn service(mut self) -> UserService {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
+        // Stored hashes are current unless a test says otherwise. Expectations are matched in
+        // the order they were set, so one set by the test comes first. (Mockall skips a
+        // saturated expectation when another exists, so `expect_needs_rehash().never()` would
+        // fall through to this one: forbid the re-hash through `hash`/`set_password_hash`.)
+        self.hasher.expect_needs_rehash().return_const(false);
         UserService::new(
             Ports {
                 users: Arc::new(self.users),
@@ -222,6 +286,7 @@ impl Given {
                 clock: Arc::new(clock),
                 store: Arc::new(self.store),
                 pictures: Arc::new(self.pictures),
+                audit: Arc::new(self.audit),
             },
             self.settings,
         )
@@ -305,6 +370,60 @@ impl Given {
                 Ok(outcome)
             });
         notices
+    }
+
+    /// Deleting `target` succeeds (it had no picture); the audit event handed over is kept.
+    fn working_delete(&mut self, target: UserId) -> Spy<AuditEvent> {
+        let events = Spy::default();
+        let spy = events.clone();
+        self.users
+            .expect_delete()
+            .with(eq(target), mockall::predicate::always())
+            .times(1)
+            .returning(move |_, audit| {
+                spy.record(audit);
+                Ok(None)
+            });
+        events
+    }
+
+    /// Unlocking `target` succeeds; the audit event handed over is kept.
+    fn working_unlock(&mut self, target: &User) -> Spy<AuditEvent> {
+        let unlocked = User {
+            is_locked: false,
+            failed_login_attempts: 0,
+            ..target.clone()
+        };
+        let events = Spy::default();
+        let spy = events.clone();
+        self.users
+            .expect_unlock()
+            .with(eq(target.id), mockall::predicate::always())
+            .times(1)
+            .returning(move |_, audit| {
+                spy.record(audit);
+                Ok(unlocked.clone())
+            });
+        events
+    }
+
+    /// The successful login of `account` is recorded and a token issued for it.
+    fn a_recorded_login_of(&mut self, account: &User) {
+        let recorded = User {
+            last_login_at: Some(now()),
+            ..account.clone()
+        };
+        self.users
+            .expect_record_login()
+            .with(eq(account.id), eq(now()))
+            .times(1)
+            .returning(move |_, _| Ok(Some(recorded.clone())));
+        self.tokens.expect_issue().times(1).returning(|_, _| {
+            Ok(AccessToken {
+                token: "signed.jwt.token".to_owned(),
+                expires_in: 1800,
+            })
+        });
     }
 }
 
@@ -1024,6 +1143,173 @@ async fn login_to_an_account_locked_between_check_and_record_answers_account_loc
     assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
 }
 
+#[tokio::test]
+async fn the_lock_notice_of_a_failed_login_carries_a_locked_event_by_no_one() {
+    // The lockout is the system's doing: the event has no actor.
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    given.a_password_that_is(false);
+    let notices = given.a_failed_login_of(
+        &account,
+        FailedLogin::Counted {
+            attempts: 5,
+            locked: true,
+        },
+    );
+    let service = given.service();
+
+    service
+        .login("ada@example.com", password("wrong"))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(
+        notices.only().audit,
+        event(
+            None,
+            account.id,
+            AuditKind::Locked,
+            vec![change("is_locked", Some("false"), Some("true"))],
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password() {
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    given.a_password_that_is(true);
+    given.a_recorded_login_of(&account);
+    let stored_hash = account.password_hash.clone();
+    given
+        .hasher
+        .expect_needs_rehash()
+        .withf(move |hash| *hash == stored_hash)
+        .times(1)
+        .return_const(true);
+    let hashed = Spy::<String>::default();
+    let spy = hashed.clone();
+    given.hasher.expect_hash().times(1).returning(move |given| {
+        spy.record(given.expose_secret().to_owned());
+        Ok(fresh_hash())
+    });
+    given
+        .users
+        .expect_set_password_hash()
+        .with(eq(account.id), eq(fresh_hash()))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let service = given.service();
+
+    let success = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await
+        .expect("logged in");
+
+    assert_eq!(hashed.only(), "Secur3*Pass");
+    assert_eq!(success.user.id, account.id);
+}
+
+#[tokio::test]
+async fn a_login_with_a_current_hash_hashes_nothing() {
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    given.a_password_that_is(true);
+    given.a_recorded_login_of(&account);
+    given
+        .hasher
+        .expect_needs_rehash()
+        .times(1)
+        .return_const(false);
+    given.hasher.expect_hash().never();
+    given.users.expect_set_password_hash().never();
+    let service = given.service();
+
+    let result = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_failing_rehash_still_logs_the_user_in() {
+    // Either step may fail: hashing, or storing the new hash. The old hash still works, so the
+    // re-hash is simply tried again at the next login.
+    for storing_fails in [false, true] {
+        let account = user(Role::Authenticated);
+        let mut given = Given::new();
+        given.an_account_found_by_email(&account);
+        given.a_password_that_is(true);
+        given.a_recorded_login_of(&account);
+        given.hasher.expect_needs_rehash().return_const(true);
+        if storing_fails {
+            given
+                .hasher
+                .expect_hash()
+                .times(1)
+                .returning(|_| Ok(fresh_hash()));
+            given
+                .users
+                .expect_set_password_hash()
+                .times(1)
+                .returning(|_, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
+        } else {
+            given
+                .hasher
+                .expect_hash()
+                .times(1)
+                .returning(|_| Err(anyhow::anyhow!("hasher pool gone")));
+            given.users.expect_set_password_hash().never();
+        }
+        let service = given.service();
+
+        let success = service
+            .login("ada@example.com", password("Secur3*Pass"))
+            .await;
+
+        let success = success.unwrap_or_else(|e| panic!("storing fails {storing_fails}: {e:?}"));
+        assert_eq!(success.access.token, "signed.jwt.token");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_login_never_rehashes() {
+    // Neither a wrong password nor an unverified email may replace the stored hash.
+    for (account, correct) in [
+        (user(Role::Authenticated), false),
+        (unverified(user(Role::Anonymous)), true),
+    ] {
+        let mut given = Given::new();
+        given.an_account_found_by_email(&account);
+        given.a_password_that_is(correct);
+        given
+            .users
+            .expect_record_failed_login()
+            .returning(|_, _, _| {
+                Ok(FailedLogin::Counted {
+                    attempts: 1,
+                    locked: false,
+                })
+            });
+        given.hasher.expect_hash().never();
+        given.users.expect_set_password_hash().never();
+        let service = given.service();
+
+        let result = service
+            .login("ada@example.com", password("Secur3*Pass"))
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::InvalidCredentials)),
+            "{result:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Password reset and the unlock link
 // ---------------------------------------------------------------------------------------------
@@ -1294,6 +1580,15 @@ async fn authenticate_takes_the_role_stored_in_the_repository_not_the_one_in_the
 
 const NON_STAFF: [Role; 2] = [Role::Anonymous, Role::Authenticated];
 
+/// A listing of every account, `limit` of them from `skip` on, in the default order.
+fn page_of(skip: u64, limit: u64) -> UserQuery {
+    UserQuery {
+        skip,
+        limit,
+        ..UserQuery::default()
+    }
+}
+
 fn a_nickname_change() -> AdminChanges {
     AdminChanges {
         profile: ProfileChanges {
@@ -1327,7 +1622,7 @@ async fn non_staff_may_not_list_accounts() {
         given.users.expect_list().never();
         let service = given.service();
 
-        let result = service.list_users(actor(role), 0, 10).await;
+        let result = service.list_users(actor(role), page_of(0, 10)).await;
 
         assert!(
             matches!(result, Err(Error::Forbidden)),
@@ -1553,8 +1848,8 @@ async fn deleting_the_last_admin_answers_last_admin() {
     given
         .users
         .expect_delete()
-        .with(eq(target.id))
-        .returning(|_| Err(RepoError::LastAdmin));
+        .with(eq(target.id), mockall::predicate::always())
+        .returning(|_, _| Err(RepoError::LastAdmin));
     let service = given.service();
 
     let result = service.delete_user(actor(Role::Admin), target.id).await;
@@ -1570,9 +1865,9 @@ async fn a_manager_deletes_a_plain_account() {
     given
         .users
         .expect_delete()
-        .with(eq(target.id))
+        .with(eq(target.id), mockall::predicate::always())
         .times(1)
-        .returning(|_| Ok(None));
+        .returning(|_, _| Ok(None));
     let service = given.service();
 
     let result = service.delete_user(actor(Role::Manager), target.id).await;
@@ -1688,7 +1983,11 @@ async fn a_manager_lists_only_plain_accounts() {
         .with(eq(UserQuery {
             skip: 20,
             limit: 10,
-            roles: Some(vec![Role::Anonymous, Role::Authenticated]),
+            filter: UserFilter {
+                roles: Some(vec![Role::Anonymous, Role::Authenticated]),
+                ..UserFilter::default()
+            },
+            sort: UserSort::CreatedAtDesc,
         }))
         .times(1)
         .returning(|_| {
@@ -1700,7 +1999,7 @@ async fn a_manager_lists_only_plain_accounts() {
     let service = given.service();
 
     let page = service
-        .list_users(actor(Role::Manager), 20, 10)
+        .list_users(actor(Role::Manager), page_of(20, 10))
         .await
         .expect("listed");
 
@@ -1717,7 +2016,11 @@ async fn an_admin_lists_every_role() {
         .with(eq(UserQuery {
             skip: 0,
             limit: 100,
-            roles: None,
+            filter: UserFilter {
+                roles: None,
+                ..UserFilter::default()
+            },
+            sort: UserSort::CreatedAtDesc,
         }))
         .times(1)
         .returning(|_| {
@@ -1728,7 +2031,9 @@ async fn an_admin_lists_every_role() {
         });
     let service = given.service();
 
-    let result = service.list_users(actor(Role::Admin), 0, 100).await;
+    let result = service
+        .list_users(actor(Role::Admin), page_of(0, 100))
+        .await;
 
     assert!(result.is_ok(), "{result:?}");
 }
@@ -1740,12 +2045,526 @@ async fn a_page_size_outside_1_to_100_is_a_validation_error() {
         given.users.expect_list().never();
         let service = given.service();
 
-        let result = service.list_users(actor(Role::Admin), 0, limit).await;
+        let result = service
+            .list_users(actor(Role::Admin), page_of(0, limit))
+            .await;
 
         assert!(
             matches!(&result, Err(Error::Validation(errors)) if errors.0[0].field == "limit"),
             "limit {limit}: {result:?}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing accounts: filters, sort and what a MANAGER sees
+// ---------------------------------------------------------------------------------------------
+
+/// A listing that uses every filter and a sort other than the default.
+fn a_filtered_query(roles: Option<Vec<Role>>) -> UserQuery {
+    UserQuery {
+        skip: 30,
+        limit: 15,
+        filter: UserFilter {
+            q: Some("lovelace".to_owned()),
+            roles,
+            is_locked: Some(true),
+            is_professional: Some(false),
+            email_verified: Some(true),
+            created_from: Some(now() - TimeDelta::days(7)),
+            created_to: Some(now()),
+        },
+        sort: UserSort::EmailDesc,
+    }
+}
+
+/// The repository lists anything and keeps the query it was given.
+fn a_listing(given: &mut Given) -> Spy<UserQuery> {
+    let queries = Spy::default();
+    let spy = queries.clone();
+    given.users.expect_list().times(1).returning(move |query| {
+        spy.record(query);
+        Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        })
+    });
+    queries
+}
+
+#[tokio::test]
+async fn a_managers_role_filter_is_narrowed_to_the_plain_roles() {
+    use Role::*;
+    let cases = [
+        (Some(vec![Admin]), Some(vec![])),
+        (Some(vec![Manager, Admin]), Some(vec![])),
+        (
+            Some(vec![Authenticated, Manager]),
+            Some(vec![Authenticated]),
+        ),
+        (
+            Some(vec![Anonymous, Authenticated, Manager, Admin]),
+            Some(vec![Anonymous, Authenticated]),
+        ),
+        (Some(vec![Anonymous]), Some(vec![Anonymous])),
+        // No role filter: every role the MANAGER may see.
+        (None, Some(vec![Anonymous, Authenticated])),
+    ];
+    for (asked, narrowed) in cases {
+        let mut given = Given::new();
+        let queries = a_listing(&mut given);
+        let service = given.service();
+
+        service
+            .list_users(actor(Manager), a_filtered_query(asked.clone()))
+            .await
+            .expect("listed");
+
+        // Only the roles change: paging, the other filters and the sort pass through.
+        assert_eq!(
+            queries.only(),
+            a_filtered_query(narrowed),
+            "asked for {asked:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_admins_query_reaches_the_repository_untouched() {
+    for roles in [
+        None,
+        Some(vec![Role::Manager, Role::Admin]),
+        Some(Vec::new()),
+    ] {
+        let mut given = Given::new();
+        let queries = a_listing(&mut given);
+        let service = given.service();
+
+        service
+            .list_users(actor(Role::Admin), a_filtered_query(roles.clone()))
+            .await
+            .expect("listed");
+
+        assert_eq!(queries.only(), a_filtered_query(roles));
+    }
+}
+
+#[tokio::test]
+async fn every_sort_reaches_the_repository() {
+    for sort in UserSort::ALL {
+        let mut given = Given::new();
+        let queries = a_listing(&mut given);
+        let service = given.service();
+
+        service
+            .list_users(
+                actor(Role::Manager),
+                UserQuery {
+                    sort,
+                    ..page_of(0, 10)
+                },
+            )
+            .await
+            .expect("listed");
+
+        assert_eq!(queries.only().sort, sort);
+    }
+}
+
+#[tokio::test]
+async fn a_listing_accepts_page_sizes_from_1_to_100_for_any_staff() {
+    for role in [Role::Manager, Role::Admin] {
+        for limit in [1, 100] {
+            let mut given = Given::new();
+            let queries = a_listing(&mut given);
+            let service = given.service();
+
+            service
+                .list_users(actor(role), page_of(0, limit))
+                .await
+                .expect("listed");
+
+            assert_eq!(queries.only().limit, limit, "{role}");
+        }
+        for limit in [0, 101] {
+            let mut given = Given::new();
+            given.users.expect_list().never();
+            let service = given.service();
+
+            let result = service.list_users(actor(role), page_of(0, limit)).await;
+
+            assert!(
+                matches!(&result, Err(Error::Validation(errors)) if errors.0[0].field == "limit"),
+                "{role} limit {limit}: {result:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log
+// ---------------------------------------------------------------------------------------------
+
+fn an_audit_query(limit: u64) -> AuditQuery {
+    AuditQuery {
+        skip: 40,
+        limit,
+        user_id: Some(UserId::new()),
+        kind: Some(AuditKind::RoleChanged),
+    }
+}
+
+#[tokio::test]
+async fn only_an_admin_reads_the_audit_log() {
+    for role in [Role::Anonymous, Role::Authenticated, Role::Manager] {
+        let mut given = Given::new();
+        given.audit.expect_list().never();
+        let service = given.service();
+
+        let result = service
+            .list_audit_events(actor(role), an_audit_query(10))
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_admin_reads_the_audit_log_with_the_query_as_given() {
+    let query = an_audit_query(20);
+    let record = AuditRecord {
+        id: 7,
+        at: now(),
+        event: role_changed_event(
+            Some(UserId::new()),
+            query.user_id.expect("a user"),
+            Role::Authenticated,
+            Role::Manager,
+        ),
+    };
+    let mut given = Given::new();
+    let answer = record.clone();
+    given
+        .audit
+        .expect_list()
+        .with(eq(query.clone()))
+        .times(1)
+        .returning(move |_| {
+            Ok(Page {
+                items: vec![answer.clone()],
+                total: 41,
+            })
+        });
+    let service = given.service();
+
+    let page = service
+        .list_audit_events(actor(Role::Admin), query)
+        .await
+        .expect("listed");
+
+    assert_eq!(page.items, vec![record]);
+    assert_eq!(page.total, 41);
+}
+
+#[tokio::test]
+async fn the_audit_log_takes_page_sizes_from_1_to_100() {
+    for limit in [1, 100] {
+        let mut given = Given::new();
+        given
+            .audit
+            .expect_list()
+            .withf(move |query| query.limit == limit)
+            .times(1)
+            .returning(|_| {
+                Ok(Page {
+                    items: Vec::new(),
+                    total: 0,
+                })
+            });
+        let service = given.service();
+
+        let result = service
+            .list_audit_events(actor(Role::Admin), an_audit_query(limit))
+            .await;
+
+        assert!(result.is_ok(), "limit {limit}: {result:?}");
+    }
+    for limit in [0, 101] {
+        let mut given = Given::new();
+        given.audit.expect_list().never();
+        let service = given.service();
+
+        let result = service
+            .list_audit_events(actor(Role::Admin), an_audit_query(limit))
+            .await;
+
+        assert!(
+            matches!(&result, Err(Error::Validation(errors)) if errors.0[0].field == "limit"),
+            "limit {limit}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_reports_an_unreachable_store_as_unavailable() {
+    let mut given = Given::new();
+    given
+        .audit
+        .expect_list()
+        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+    let service = given.service();
+
+    let result = service
+        .list_audit_events(actor(Role::Admin), an_audit_query(10))
+        .await;
+
+    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changing a role (`PUT /users/{id}/role`)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_manager_may_not_change_a_role_even_to_the_same_one() {
+    let target = user(Role::Authenticated);
+    for role in [Role::Authenticated, Role::Anonymous, Role::Admin] {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        given.users.expect_update().never();
+        let service = given.service();
+
+        let result = service
+            .change_role(actor(Role::Manager), target.id, role)
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_staff_may_not_change_a_role() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        given.users.expect_update().never();
+        let service = given.service();
+
+        let result = service
+            .change_role(actor(role), UserId::new(), Role::Admin)
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_admin_changing_a_role_mails_the_user_and_records_one_role_changed_event() {
+    let target = user(Role::Authenticated);
+    let admin = actor(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    let user = service
+        .change_role(admin, target.id, Role::Manager)
+        .await
+        .expect("changed");
+
+    assert_eq!(user.role, Role::Manager);
+    let update = updates.only();
+    assert_eq!(update.role, Some(Role::Manager));
+    assert_eq!(update.mails, vec![role_mail(&target, Role::Manager)]);
+    assert_eq!(
+        update.audit,
+        vec![role_changed_event(
+            Some(admin.id),
+            target.id,
+            Role::Authenticated,
+            Role::Manager
+        )]
+    );
+}
+
+#[tokio::test]
+async fn an_admin_setting_the_role_an_account_has_mails_and_records_nothing() {
+    let target = user(Role::Manager);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = Spy::default();
+    let spy = updates.clone();
+    let unchanged = target.clone();
+    given.users.expect_update().returning(move |_, changes| {
+        spy.record(changes);
+        Ok(unchanged.clone())
+    });
+    let service = given.service();
+
+    let user = service
+        .change_role(actor(Role::Admin), target.id, Role::Manager)
+        .await
+        .expect("answered");
+
+    assert_eq!(user.role, Role::Manager);
+    for update in updates.all() {
+        assert_eq!(update.role, None);
+        assert!(update.mails.is_empty(), "{:?}", update.mails);
+        assert!(update.audit.is_empty(), "{:?}", update.audit);
+    }
+}
+
+#[tokio::test]
+async fn changing_the_role_of_the_last_admin_answers_last_admin() {
+    let target = user(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given
+        .users
+        .expect_update()
+        .times(1)
+        .returning(|_, _| Err(RepoError::LastAdmin));
+    let service = given.service();
+
+    let result = service
+        .change_role(actor(Role::Admin), target.id, Role::Authenticated)
+        .await;
+
+    // 409 at the API.
+    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+}
+
+#[tokio::test]
+async fn changing_the_role_of_an_unknown_account_answers_user_not_found() {
+    let mut given = Given::new();
+    given.users.expect_find_by_id().returning(|_| Ok(None));
+    given.users.expect_update().never();
+    let service = given.service();
+
+    let result = service
+        .change_role(actor(Role::Admin), UserId::new(), Role::Manager)
+        .await;
+
+    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unlocking and deleting on behalf of staff, and what the audit log learns
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn non_staff_may_not_unlock_an_account() {
+    for role in NON_STAFF {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        given.users.expect_unlock().never();
+        let service = given.service();
+
+        let result = service.unlock_user(actor(role), UserId::new()).await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manager_may_not_unlock_a_staff_account() {
+    for role in [Role::Manager, Role::Admin] {
+        let target = locked(user(role));
+        let mut given = Given::new();
+        given.stored_user(&target);
+        given.users.expect_unlock().never();
+        let service = given.service();
+
+        let result = service.unlock_user(actor(Role::Manager), target.id).await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unlocking_an_unknown_account_answers_user_not_found() {
+    let mut given = Given::new();
+    given.users.expect_find_by_id().returning(|_| Ok(None));
+    given.users.expect_unlock().never();
+    let service = given.service();
+
+    let result = service.unlock_user(actor(Role::Admin), UserId::new()).await;
+
+    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+}
+
+#[tokio::test]
+async fn staff_unlocking_an_account_hands_over_an_unlocked_event_naming_them() {
+    for (staff, target_role) in [
+        (Role::Manager, Role::Authenticated),
+        (Role::Admin, Role::Manager),
+    ] {
+        let target = locked(user(target_role));
+        let staff = actor(staff);
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let events = given.working_unlock(&target);
+        let service = given.service();
+
+        let user = service
+            .unlock_user(staff, target.id)
+            .await
+            .expect("unlocked");
+
+        assert!(!user.is_locked);
+        assert_eq!(user.failed_login_attempts, 0);
+        assert_eq!(events.only(), unlocked_event(Some(staff.id), target.id));
+    }
+}
+
+/// The `user_deleted` event of `target` deleted by `actor`: who the account was.
+fn deletion_event(actor: UserId, target: &User) -> AuditEvent {
+    event(
+        Some(actor),
+        target.id,
+        AuditKind::UserDeleted,
+        vec![
+            change("email", Some(target.email.as_str()), None),
+            change("nickname", Some(target.nickname.as_str()), None),
+            change("role", Some(target.role.as_str()), None),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn staff_deleting_an_account_record_who_it_was_and_who_deleted_it() {
+    for (staff, target_role) in [
+        (Role::Manager, Role::Anonymous),
+        (Role::Admin, Role::Manager),
+    ] {
+        let target = user(target_role);
+        let staff = actor(staff);
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let events = given.working_delete(target.id);
+        let service = given.service();
+
+        service
+            .delete_user(staff, target.id)
+            .await
+            .expect("deleted");
+
+        assert_eq!(events.only(), deletion_event(staff.id, &target));
     }
 }
 
@@ -2023,6 +2842,159 @@ async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
     assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
 }
 
+// -- What an edit tells the audit log ----------------------------------------------------------
+
+/// The `user_updated` events of an update, their changes sorted by field.
+fn user_updated_events(update: &UserChanges) -> Vec<AuditEvent> {
+    update
+        .audit
+        .iter()
+        .filter(|e| e.kind == AuditKind::UserUpdated)
+        .cloned()
+        .map(|mut e| {
+            e.changes.sort_by(|a, b| a.field.cmp(&b.field));
+            e
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_changed() {
+    // ANONYMOUS, so that the new email brings no implicit role change along.
+    let target = user(Role::Anonymous);
+    let manager = actor(Role::Manager);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            manager,
+            target.id,
+            AdminChanges {
+                email: Some(email("ada@newmail.example")),
+                role: None,
+                profile: ProfileChanges {
+                    nickname: Some(nickname("countess")),
+                    // The value it has: sent again, not a change.
+                    first_name: Some(Name::parse("Ada").expect("a valid name")),
+                    // Cleared.
+                    last_name: Some(None),
+                    // Set where there was none.
+                    bio: Some(crate::model::Bio::parse("Poet of science.").expect("a valid bio")),
+                    // Empty before and after.
+                    linkedin_profile_url: Some(None),
+                    github_profile_url: None,
+                },
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.audit.len(), 1, "{:?}", update.audit);
+    assert_eq!(
+        user_updated_events(&update),
+        vec![event(
+            Some(manager.id),
+            target.id,
+            AuditKind::UserUpdated,
+            vec![
+                change("bio", None, Some("Poet of science.")),
+                change(
+                    "email",
+                    Some("ada@example.com"),
+                    Some("ada@newmail.example")
+                ),
+                change("last_name", Some("Lovelace"), None),
+                change("nickname", Some("ada_lovelace"), Some("countess")),
+            ],
+        )]
+    );
+}
+
+#[tokio::test]
+async fn an_edit_that_changes_nothing_records_no_user_updated_event() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            AdminChanges {
+                email: Some(target.email.clone()),
+                role: Some(target.role),
+                profile: ProfileChanges {
+                    nickname: Some(target.nickname.clone()),
+                    first_name: Some(target.first_name.clone()),
+                    last_name: Some(target.last_name.clone()),
+                    bio: Some(None),
+                    linkedin_profile_url: Some(None),
+                    github_profile_url: Some(None),
+                },
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert!(update.audit.is_empty(), "{:?}", update.audit);
+    assert!(update.mails.is_empty(), "{:?}", update.mails);
+}
+
+#[tokio::test]
+async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields() {
+    let target = user(Role::Authenticated);
+    let admin = actor(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            admin,
+            target.id,
+            AdminChanges {
+                role: Some(Role::Manager),
+                ..a_nickname_change()
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    let role_events: Vec<&AuditEvent> = update
+        .audit
+        .iter()
+        .filter(|e| e.kind == AuditKind::RoleChanged)
+        .collect();
+    assert_eq!(
+        role_events,
+        vec![&role_changed_event(
+            Some(admin.id),
+            target.id,
+            Role::Authenticated,
+            Role::Manager
+        )]
+    );
+    assert_eq!(
+        user_updated_events(&update),
+        vec![event(
+            Some(admin.id),
+            target.id,
+            AuditKind::UserUpdated,
+            vec![change("nickname", Some("ada_lovelace"), Some("renamed"))],
+        )]
+    );
+    assert_eq!(update.audit.len(), 2, "{:?}", update.audit);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Profile pictures
 // ---------------------------------------------------------------------------------------------
@@ -2090,9 +3062,9 @@ mod pictures {
         given
             .users
             .expect_set_picture()
-            .withf(move |id, keys| *id == me_id && keys.is_some())
+            .withf(move |id, keys, audit| *id == me_id && keys.is_some() && audit.is_none())
             .times(1)
-            .returning(move |_, keys| {
+            .returning(move |_, keys, _| {
                 sets.record("set".into());
                 updated.picture = keys;
                 Ok((updated.clone(), Some(old_for_set.clone())))
@@ -2166,7 +3138,7 @@ mod pictures {
         given
             .users
             .expect_set_picture()
-            .returning(|_, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
+            .returning(|_, _, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
         given.store.expect_delete().times(2).returning(|_| Ok(()));
         let service = given.service();
 
@@ -2236,7 +3208,7 @@ mod pictures {
         given
             .users
             .expect_set_picture()
-            .returning(move |_, _| Ok((user(Role::Authenticated), None)));
+            .returning(move |_, _, _| Ok((user(Role::Authenticated), None)));
         let service = given.service();
         let result = service
             .delete_picture(actor(Role::Manager), target.id)
@@ -2254,7 +3226,7 @@ mod pictures {
         given
             .users
             .expect_delete()
-            .returning(move |_| Ok(Some(returned.clone())));
+            .returning(move |_, _| Ok(Some(returned.clone())));
         let deleted = Spy::<String>::default();
         let d = deleted.clone();
         given.store.expect_delete().times(2).returning(move |key| {
@@ -2342,6 +3314,142 @@ mod pictures {
             super::super::Avatar::Generated(svg) => assert!(svg.contains(">AL</text>")),
             other => panic!("{other:?}"),
         }
+    }
+    // -- What a picture change tells the audit log ----------------------------------------------
+
+    /// An upload for `target` succeeds all the way; the keys and the audit event handed to
+    /// `set_picture` are kept.
+    fn a_working_upload(
+        given: &mut Given,
+        target: &User,
+    ) -> Spy<(Option<PictureKeys>, Option<AuditEvent>)> {
+        processing(given);
+        given.store.expect_put().times(2).returning(|_, _| Ok(()));
+        let sets = Spy::default();
+        let spy = sets.clone();
+        let before = target.clone();
+        given
+            .users
+            .expect_set_picture()
+            .with(
+                eq(target.id),
+                mockall::predicate::always(),
+                mockall::predicate::always(),
+            )
+            .times(1)
+            .returning(move |_, keys, audit| {
+                spy.record((keys.clone(), audit));
+                let mut after = before.clone();
+                after.picture = keys;
+                Ok((after, None))
+            });
+        sets
+    }
+
+    /// Removing `target`'s picture succeeds; the audit event handed to `set_picture` is kept.
+    fn a_working_removal(given: &mut Given, target: &User) -> Spy<Option<AuditEvent>> {
+        let sets = Spy::default();
+        let spy = sets.clone();
+        let after = User {
+            picture: None,
+            ..target.clone()
+        };
+        given
+            .users
+            .expect_set_picture()
+            .with(eq(target.id), eq(None), mockall::predicate::always())
+            .times(1)
+            .returning(move |_, _, audit| {
+                spy.record(audit);
+                Ok((after.clone(), None))
+            });
+        sets
+    }
+
+    #[tokio::test]
+    async fn changing_ones_own_picture_records_no_audit_event() {
+        // Staff changing their own picture act as its owner too.
+        for role in [Role::Authenticated, Role::Admin] {
+            let me = user(role);
+            let mut given = Given::new();
+            let sets = a_working_upload(&mut given, &me);
+            let service = given.service();
+
+            service
+                .upload_picture(Actor::from(&me), me.id, Bytes::from_static(b"img"))
+                .await
+                .expect("uploaded");
+
+            let (keys, audit) = sets.only();
+            assert!(keys.is_some());
+            assert_eq!(audit, None, "{role}");
+        }
+    }
+
+    #[tokio::test]
+    async fn staff_changing_a_picture_record_a_picture_changed_event_naming_them() {
+        let target = user(Role::Authenticated);
+        let staff = actor(Role::Manager);
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let sets = a_working_upload(&mut given, &target);
+        let service = given.service();
+
+        service
+            .upload_picture(staff, target.id, Bytes::from_static(b"img"))
+            .await
+            .expect("uploaded");
+
+        let (keys, audit) = sets.only();
+        let keys = keys.expect("new keys");
+        let audit = audit.expect("an audit event");
+        assert_eq!(audit.kind, AuditKind::PictureChanged);
+        assert_eq!(audit.actor, Some(staff.id));
+        assert_eq!(audit.target, target.id);
+        assert!(
+            audit
+                .changes
+                .iter()
+                .any(|c| c.field == "profile_picture"
+                    && c.after.as_deref() == Some(keys.main.as_str())),
+            "{audit:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn removing_ones_own_picture_records_no_audit_event() {
+        let me = user(Role::Authenticated);
+        let mut given = Given::new();
+        let sets = a_working_removal(&mut given, &me);
+        let service = given.service();
+
+        service
+            .delete_picture(Actor::from(&me), me.id)
+            .await
+            .expect("removed");
+
+        assert_eq!(sets.only(), None);
+    }
+
+    #[tokio::test]
+    async fn staff_removing_a_picture_record_a_picture_deleted_event_naming_them() {
+        let mut target = user(Role::Authenticated);
+        target.picture = Some(keys());
+        let staff = actor(Role::Admin);
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let sets = a_working_removal(&mut given, &target);
+        let service = given.service();
+
+        service
+            .delete_picture(staff, target.id)
+            .await
+            .expect("removed");
+
+        let audit = sets.only().expect("an audit event");
+        assert_eq!(audit.kind, AuditKind::PictureDeleted);
+        assert_eq!(audit.actor, Some(staff.id));
+        assert_eq!(audit.target, target.id);
     }
 }
 
@@ -2687,9 +3795,15 @@ mod profiles {
         given
             .users
             .expect_set_professional()
-            .with(eq(me.id), eq(true), eq(now()), eq(pro_mail(&me, true)))
+            .with(
+                eq(me.id),
+                eq(true),
+                eq(now()),
+                eq(pro_mail(&me, true)),
+                mockall::predicate::always(),
+            )
             .times(1)
-            .returning(move |_, _, _, _| Ok(Some(answer.clone())));
+            .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
         let service = given.service();
 
         let user = service.upgrade_to_pro(&me).await.expect("upgraded");
@@ -2709,7 +3823,7 @@ mod profiles {
             .users
             .expect_set_professional()
             .times(1)
-            .returning(|_, _, _, _| Ok(None));
+            .returning(|_, _, _, _, _| Ok(None));
         let service = given.service();
 
         let result = service.upgrade_to_pro(&me).await;
@@ -2787,9 +3901,10 @@ mod profiles {
                 eq(true),
                 eq(now()),
                 eq(pro_mail(&target, true)),
+                mockall::predicate::always(),
             )
             .times(1)
-            .returning(move |_, _, _, _| Ok(Some(answer.clone())));
+            .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
         let service = given.service();
 
         let user = service
@@ -2817,9 +3932,10 @@ mod profiles {
                 eq(false),
                 eq(now()),
                 eq(pro_mail(&target, false)),
+                mockall::predicate::always(),
             )
             .times(1)
-            .returning(move |_, _, _, _| Ok(Some(answer.clone())));
+            .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
         let service = given.service();
 
         let user = service
@@ -2867,7 +3983,7 @@ mod profiles {
             .expect_set_professional()
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_, _, _, _| Ok(None));
+            .returning(|_, _, _, _, _| Ok(None));
         let after = now_pro.clone();
         given
             .users
@@ -2980,9 +4096,9 @@ mod profiles {
         given
             .users
             .expect_delete()
-            .with(eq(me.id))
+            .with(eq(me.id), mockall::predicate::always())
             .times(1)
-            .returning(move |_| Ok(Some(returned.clone())));
+            .returning(move |_, _| Ok(Some(returned.clone())));
         let deleted = Spy::<String>::default();
         let spy = deleted.clone();
         given.store.expect_delete().times(2).returning(move |key| {
@@ -3007,7 +4123,11 @@ mod profiles {
         let me = user(Role::Authenticated);
         let mut given = Given::new();
         given.a_password_that_is(true);
-        given.users.expect_delete().times(1).returning(|_| Ok(None));
+        given
+            .users
+            .expect_delete()
+            .times(1)
+            .returning(|_, _| Ok(None));
         given.store.expect_delete().never();
         let service = given.service();
 
@@ -3026,12 +4146,308 @@ mod profiles {
             .users
             .expect_delete()
             .times(1)
-            .returning(|_| Err(RepoError::LastAdmin));
+            .returning(|_, _| Err(RepoError::LastAdmin));
         given.store.expect_delete().never();
         let service = given.service();
 
         let result = service.delete_me(&me, secret("Curr3nt*Pass")).await;
 
         assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    }
+
+    // -- What PRO changes and self-deletion tell the audit log ---------------------------------
+
+    fn pro_event(actor: UserId, target: UserId, before: bool, after: bool) -> AuditEvent {
+        event(
+            Some(actor),
+            target,
+            AuditKind::ProStatusChanged,
+            vec![change(
+                "is_professional",
+                Some(&before.to_string()),
+                Some(&after.to_string()),
+            )],
+        )
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_records_a_pro_status_change_by_the_user_themselves() {
+        let me = pro_ready();
+        let mut given = Given::new();
+        let upgraded = professional(&me, true);
+        given
+            .users
+            .expect_set_professional()
+            .with(
+                eq(me.id),
+                eq(true),
+                eq(now()),
+                eq(pro_mail(&me, true)),
+                eq(pro_event(me.id, me.id, false, true)),
+            )
+            .times(1)
+            .returning(move |_, _, _, _, _| Ok(Some(upgraded.clone())));
+        let service = given.service();
+
+        service.upgrade_to_pro(&me).await.expect("upgraded");
+    }
+
+    #[tokio::test]
+    async fn a_pro_status_change_by_staff_records_them_as_the_actor() {
+        let mut pro = pro_ready();
+        pro.is_professional = true;
+        for (target, status, staff) in [
+            (user(Role::Authenticated), true, actor(Role::Manager)),
+            (pro, false, actor(Role::Admin)),
+        ] {
+            let mut given = Given::new();
+            given.stored_user(&target);
+            let answer = professional(&target, status);
+            given
+                .users
+                .expect_set_professional()
+                .with(
+                    eq(target.id),
+                    eq(status),
+                    eq(now()),
+                    eq(pro_mail(&target, status)),
+                    eq(pro_event(staff.id, target.id, !status, status)),
+                )
+                .times(1)
+                .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
+            let service = given.service();
+
+            let user = service
+                .set_professional_status(staff, target.id, status)
+                .await
+                .expect("changed");
+
+            assert_eq!(user.is_professional, status);
+        }
+    }
+
+    #[tokio::test]
+    async fn deleting_myself_records_who_i_was_with_myself_as_the_actor() {
+        let me = user(Role::Manager);
+        let mut given = Given::new();
+        given.a_password_that_is(true);
+        let events = given.working_delete(me.id);
+        let service = given.service();
+
+        service
+            .delete_me(&me, secret("Curr3nt*Pass"))
+            .await
+            .expect("deleted");
+
+        assert_eq!(events.only(), deletion_event(me.id, &me));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line: create-admin, set-role, unlock
+// ---------------------------------------------------------------------------------------------
+
+mod command_line {
+    use super::*;
+
+    #[tokio::test]
+    async fn create_admin_inserts_a_verified_admin_without_a_verification_link() {
+        let mut given = Given::new();
+        let inserted = given.a_free_email_and_working_insert();
+        let service = given.service();
+
+        let user = service
+            .create_admin(registration_with_nickname("Grace_H"))
+            .await
+            .expect("created");
+
+        let new = inserted.only();
+        assert_eq!(new.role, Role::Admin);
+        assert!(new.email_verified);
+        assert!(!new.promote_if_first);
+        assert_eq!(new.verification_token, None);
+        assert_eq!(new.verification_mail, None);
+        assert_eq!(new.email, email("grace@example.com"));
+        assert_eq!(new.nickname, nickname("Grace_H"));
+        assert_eq!(new.password_hash, fresh_hash());
+        assert_eq!(new.created_at, now());
+        assert_eq!(user.role, Role::Admin);
+        assert!(user.email_verified);
+    }
+
+    #[tokio::test]
+    async fn create_admin_without_a_nickname_gets_a_free_generated_one() {
+        let mut given = Given::new();
+        let inserted = given.a_free_email_and_working_insert();
+        let service = given.service();
+
+        let user = service.create_admin(registration()).await.expect("created");
+
+        assert_eq!(inserted.only().nickname, user.nickname);
+    }
+
+    #[tokio::test]
+    async fn create_admin_hashes_the_given_password() {
+        let mut given = Given::new();
+        given.users.expect_find_by_email().returning(|_| Ok(None));
+        given.users.expect_nickname_taken().returning(|_| Ok(false));
+        given
+            .hasher
+            .expect_hash()
+            .withf(|password| password.expose_secret() == "Secur3*Pass")
+            .times(1)
+            .returning(|_| Ok(fresh_hash()));
+        given
+            .users
+            .expect_insert()
+            .times(1)
+            .returning(|new| Ok(stored(&new)));
+        let service = given.service();
+
+        service.create_admin(registration()).await.expect("created");
+    }
+
+    #[tokio::test]
+    async fn create_admin_with_a_taken_email_answers_email_exists_and_inserts_nothing() {
+        let mut given = Given::new();
+        given
+            .users
+            .expect_find_by_email()
+            .with(eq(email("grace@example.com")))
+            .returning(|_| Ok(Some(user(Role::Authenticated))));
+        given.hasher.expect_hash().never();
+        given.users.expect_insert().never();
+        let service = given.service();
+
+        let result = service.create_admin(registration()).await;
+
+        assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn create_admin_losing_the_email_race_at_insert_answers_email_exists() {
+        let mut given = Given::new();
+        given.users.expect_find_by_email().returning(|_| Ok(None));
+        given.users.expect_nickname_taken().returning(|_| Ok(false));
+        given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+        given
+            .users
+            .expect_insert()
+            .times(1)
+            .returning(|_| Err(RepoError::EmailTaken));
+        let service = given.service();
+
+        let result = service.create_admin(registration()).await;
+
+        assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn set_role_for_an_unknown_email_answers_user_not_found() {
+        let mut given = Given::new();
+        given.users.expect_find_by_email().returning(|_| Ok(None));
+        given.users.expect_update().never();
+        let service = given.service();
+
+        let result = service
+            .set_role_by_email(&email("nobody@example.com"), Role::Admin)
+            .await;
+
+        assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn set_role_to_the_role_an_account_has_writes_nothing() {
+        let account = user(Role::Manager);
+        let mut given = Given::new();
+        given.an_account_found_by_email(&account);
+        given.users.expect_update().never();
+        let service = given.service();
+
+        let user = service
+            .set_role_by_email(&account.email, Role::Manager)
+            .await
+            .expect("answered");
+
+        assert_eq!(user, account);
+    }
+
+    #[tokio::test]
+    async fn set_role_changes_the_role_mails_the_user_and_records_an_event_by_no_one() {
+        let account = user(Role::Authenticated);
+        let mut given = Given::new();
+        given.an_account_found_by_email(&account);
+        let updates = given.working_update(&account);
+        let service = given.service();
+
+        let user = service
+            .set_role_by_email(&account.email, Role::Admin)
+            .await
+            .expect("changed");
+
+        assert_eq!(user.role, Role::Admin);
+        let update = updates.only();
+        assert_eq!(
+            update,
+            UserChanges {
+                role: Some(Role::Admin),
+                mails: vec![role_mail(&account, Role::Admin)],
+                audit: vec![role_changed_event(
+                    None,
+                    account.id,
+                    Role::Authenticated,
+                    Role::Admin
+                )],
+                ..UserChanges::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn set_role_demoting_the_last_admin_answers_last_admin() {
+        let account = user(Role::Admin);
+        let mut given = Given::new();
+        given.an_account_found_by_email(&account);
+        given
+            .users
+            .expect_update()
+            .times(1)
+            .returning(|_, _| Err(RepoError::LastAdmin));
+        let service = given.service();
+
+        let result = service
+            .set_role_by_email(&account.email, Role::Authenticated)
+            .await;
+
+        assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn unlock_by_email_lifts_the_lock_with_an_unlocked_event_by_no_one() {
+        let account = locked(user(Role::Authenticated));
+        let mut given = Given::new();
+        given.an_account_found_by_email(&account);
+        let events = given.working_unlock(&account);
+        let service = given.service();
+
+        let user = service
+            .unlock_by_email(&account.email)
+            .await
+            .expect("unlocked");
+
+        assert!(!user.is_locked);
+        assert_eq!(events.only(), unlocked_event(None, account.id));
+    }
+
+    #[tokio::test]
+    async fn unlock_by_email_for_an_unknown_email_answers_user_not_found() {
+        let mut given = Given::new();
+        given.users.expect_find_by_email().returning(|_| Ok(None));
+        given.users.expect_unlock().never();
+        let service = given.service();
+
+        let result = service.unlock_by_email(&email("nobody@example.com")).await;
+
+        assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
     }
 }

@@ -1,11 +1,11 @@
 //! Reading and changing accounts: administration (`/users`) and self-service (`/me`).
 
-use super::{AdminChanges, ProfileChanges, Registration, UserService};
+use super::{AdminChanges, ProfileChanges, Registration, UserService, profiles::deletion_audit};
 use crate::{
     authz::Actor,
     error::Error,
-    model::{Role, User, UserId},
-    ports::{Mail, MailKind, Page, UserChanges, UserQuery},
+    model::{AuditChange, AuditEvent, AuditKind, Role, User, UserId},
+    ports::{AuditQuery, AuditRecord, Mail, MailKind, Page, UserChanges, UserQuery},
     validation::ValidationErrors,
 };
 
@@ -21,32 +21,83 @@ impl UserService {
         self.administered(actor, id).await
     }
 
-    /// A page of accounts, newest first. A MANAGER sees only ANONYMOUS and AUTHENTICATED ones.
+    /// A page of accounts matching `query`. A MANAGER sees only ANONYMOUS and AUTHENTICATED
+    /// ones: a role filter is narrowed to those (asking for ADMINs gives an empty page).
     ///
     /// # Errors
     /// `Forbidden` for non-staff; `Validation` for a page size outside 1–100.
     pub async fn list_users(
         &self,
         actor: Actor,
-        skip: u64,
-        limit: u64,
+        mut query: UserQuery,
     ) -> Result<Page<User>, Error> {
         if !actor.is_staff() {
             return Err(Error::Forbidden);
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        if !(1..=MAX_PAGE_SIZE).contains(&query.limit) {
             return Err(
                 ValidationErrors::single("limit", "limit must be between 1 and 100").into(),
             );
         }
+        if let Some(visible) = actor.visible_roles() {
+            query.filter.roles = Some(match query.filter.roles.take() {
+                Some(asked) => asked.into_iter().filter(|r| visible.contains(r)).collect(),
+                None => visible,
+            });
+        }
+        Ok(self.ports.users.list(query).await?)
+    }
+
+    /// A page of the audit log, newest first (ADMIN only).
+    ///
+    /// # Errors
+    /// `Forbidden` for anyone but an ADMIN; `Validation` for a page size outside 1–100.
+    pub async fn list_audit_events(
+        &self,
+        actor: Actor,
+        query: AuditQuery,
+    ) -> Result<Page<AuditRecord>, Error> {
+        if actor.role != Role::Admin {
+            return Err(Error::Forbidden);
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&query.limit) {
+            return Err(
+                ValidationErrors::single("limit", "limit must be between 1 and 100").into(),
+            );
+        }
+        Ok(self.ports.audit.list(query).await?)
+    }
+
+    /// Changes an account's role (ADMIN only); the user is emailed. The last ADMIN keeps its
+    /// role (409), decided in the database under concurrent requests.
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`, `LastAdmin`.
+    pub async fn change_role(&self, actor: Actor, id: UserId, role: Role) -> Result<User, Error> {
+        if !actor.may_change_roles() {
+            return Err(Error::Forbidden);
+        }
+        self.update_user(
+            actor,
+            id,
+            AdminChanges {
+                role: Some(role),
+                ..AdminChanges::default()
+            },
+        )
+        .await
+    }
+
+    /// Lifts a lock on behalf of staff: the lock and the failure counter clear.
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`.
+    pub async fn unlock_user(&self, actor: Actor, id: UserId) -> Result<User, Error> {
+        self.administered(actor, id).await?;
         Ok(self
             .ports
             .users
-            .list(UserQuery {
-                skip,
-                limit,
-                roles: actor.visible_roles(),
-            })
+            .unlock(id, unlock_audit(Some(actor.id), id))
             .await?)
     }
 
@@ -91,6 +142,7 @@ impl UserService {
         }
         let mut update = profile_update(changes.profile);
         update.role = role_change;
+        let mut changed = field_changes(&target, &update);
 
         if let Some(email) = changes.email {
             if email.normalized() != target.email.normalized() {
@@ -98,7 +150,13 @@ impl UserService {
                 update.verification_token = Some(pending);
                 update.email_verified = Some(false);
                 if update.role.is_none() && target.role == Role::Authenticated {
+                    // Not verified any more: recorded with the edit that caused it.
                     update.role = Some(Role::Anonymous);
+                    changed.push(AuditChange::new(
+                        "role",
+                        Some(Role::Authenticated.to_string()),
+                        Some(Role::Anonymous.to_string()),
+                    ));
                 }
                 update.mails.push(Mail {
                     to: email.clone(),
@@ -109,6 +167,13 @@ impl UserService {
                     },
                 });
             }
+            if email.as_str() != target.email.as_str() {
+                changed.push(AuditChange::new(
+                    "email",
+                    Some(target.email.to_string()),
+                    Some(email.to_string()),
+                ));
+            }
             update.email = Some(email);
         }
         if let Some(role) = role_change {
@@ -116,6 +181,24 @@ impl UserService {
                 to: update.email.clone().unwrap_or_else(|| target.email.clone()),
                 greeting_name: target.nickname.to_string(),
                 kind: MailKind::RoleChanged { role },
+            });
+            update.audit.push(AuditEvent {
+                actor: Some(actor.id),
+                target: id,
+                kind: AuditKind::RoleChanged,
+                changes: vec![AuditChange::new(
+                    "role",
+                    Some(target.role.to_string()),
+                    Some(role.to_string()),
+                )],
+            });
+        }
+        if !changed.is_empty() {
+            update.audit.push(AuditEvent {
+                actor: Some(actor.id),
+                target: id,
+                kind: AuditKind::UserUpdated,
+                changes: changed,
             });
         }
 
@@ -129,8 +212,9 @@ impl UserService {
     /// # Errors
     /// `Forbidden`, `UserNotFound`, `LastAdmin` (409).
     pub async fn delete_user(&self, actor: Actor, id: UserId) -> Result<(), Error> {
-        self.administered(actor, id).await?;
-        if let Some(picture) = self.ports.users.delete(id).await? {
+        let target = self.administered(actor, id).await?;
+        let audit = deletion_audit(actor.id, &target);
+        if let Some(picture) = self.ports.users.delete(id, audit).await? {
             self.remove_objects(&picture.both()).await;
         }
         tracing::info!(actor = %actor.id, target = %id, "account deleted by staff");
@@ -168,6 +252,73 @@ impl UserService {
         }
         Ok(target)
     }
+}
+
+/// The audit event of lifting a lock (`actor` `None`: the command line).
+pub(super) fn unlock_audit(actor: Option<UserId>, target: UserId) -> AuditEvent {
+    AuditEvent {
+        actor,
+        target,
+        kind: AuditKind::Unlocked,
+        changes: vec![AuditChange::new(
+            "is_locked",
+            Some("true".into()),
+            Some("false".into()),
+        )],
+    }
+}
+
+/// Before and after of every profile field `update` really changes (the role is recorded as a
+/// `role_changed` event of its own, the email by the caller).
+fn field_changes(target: &User, update: &UserChanges) -> Vec<AuditChange> {
+    fn text<T: ToString>(v: Option<&T>) -> Option<String> {
+        v.map(ToString::to_string)
+    }
+    let mut changes = Vec::new();
+    let mut record = |field: &str, before: Option<String>, after: Option<String>| {
+        if before != after {
+            changes.push(AuditChange::new(field, before, after));
+        }
+    };
+    if let Some(n) = &update.nickname {
+        record(
+            "nickname",
+            Some(target.nickname.to_string()),
+            Some(n.to_string()),
+        );
+    }
+    if let Some(v) = &update.first_name {
+        record(
+            "first_name",
+            text(target.first_name.as_ref()),
+            text(v.as_ref()),
+        );
+    }
+    if let Some(v) = &update.last_name {
+        record(
+            "last_name",
+            text(target.last_name.as_ref()),
+            text(v.as_ref()),
+        );
+    }
+    if let Some(v) = &update.bio {
+        record("bio", text(target.bio.as_ref()), text(v.as_ref()));
+    }
+    if let Some(v) = &update.linkedin_profile_url {
+        record(
+            "linkedin_profile_url",
+            text(target.linkedin_profile_url.as_ref()),
+            text(v.as_ref()),
+        );
+    }
+    if let Some(v) = &update.github_profile_url {
+        record(
+            "github_profile_url",
+            text(target.github_profile_url.as_ref()),
+            text(v.as_ref()),
+        );
+    }
+    changes
 }
 
 fn nothing_to_change() -> Error {
