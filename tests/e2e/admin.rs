@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_problem, id_of, image_bytes, upload};
 
+/// The JSON body of a successful response. Unlike `helpers::json_of`, asserts the success.
 async fn json_of(response: reqwest::Response) -> Value {
     let status = response.status();
     let body: Value = response.json().await.expect("JSON");

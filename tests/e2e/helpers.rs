@@ -120,6 +120,8 @@ impl TestApp {
             ("RUST_LOG".into(), "warn".into()),
             // Emails go out within a poll; keep the tests from waiting on it.
             ("OUTBOX_POLL_INTERVAL_MS".into(), "50".into()),
+            // Tests log in far more often than a person; the limit has tests of its own.
+            ("RATE_LIMIT_PER_MINUTE".into(), "0".into()),
             ("DATA_DIR".into(), data_dir.display().to_string()),
         ];
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -202,6 +204,26 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         instance
+    }
+
+    /// Sends SIGTERM to the service and waits (at most `within`) for it to exit.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the service did not stop within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Runs `user-management <args>` with this instance's environment and returns its output.
@@ -462,4 +484,9 @@ impl TestApp {
         }
         child.wait_with_output().expect("the command ends")
     }
+}
+
+/// The JSON body of `response`, whatever its status.
+pub async fn json_of(response: Response) -> Value {
+    response.json().await.expect("JSON")
 }

@@ -6,6 +6,8 @@ mod accounts;
 mod admin;
 mod cli;
 mod helpers;
+mod openapi;
+mod operations;
 mod pictures;
 mod profiles;
 mod recovery;

@@ -4,11 +4,7 @@ use image::ImageFormat;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem, id_of, image_bytes, upload};
-
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
+use crate::helpers::{TestApp, assert_problem, id_of, image_bytes, json_of, upload};
 
 /// The path part of a picture URL (`/pictures/<key>`) when it points at this service.
 fn path_of<'a>(app: &TestApp, url: &'a Value) -> &'a str {
@@ -28,7 +24,7 @@ async fn a_picture_lives_and_dies(app: &TestApp) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let me = json(response).await;
+    let me = json_of(response).await;
     let main = path_of(app, &me["profile_picture_url"]).to_owned();
     let thumb = path_of(app, &me["profile_picture_thumbnail_url"]).to_owned();
     assert!(
@@ -83,7 +79,7 @@ async fn a_picture_lives_and_dies(app: &TestApp) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let replaced = json(response).await;
+    let replaced = json_of(response).await;
     let new_main = path_of(app, &replaced["profile_picture_url"]).to_owned();
     assert_ne!(new_main, main);
     assert_eq!(app.get(&new_main, None).await.status(), StatusCode::OK);
@@ -102,7 +98,7 @@ async fn a_picture_lives_and_dies(app: &TestApp) {
             .status(),
         StatusCode::NO_CONTENT
     );
-    let me = json(app.get("/me", Some(&admin)).await).await;
+    let me = json_of(app.get("/me", Some(&admin)).await).await;
     assert_eq!(me["profile_picture_url"], Value::Null);
     assert_eq!(me["profile_picture_thumbnail_url"], Value::Null);
     assert_eq!(
@@ -197,7 +193,7 @@ async fn uploads_are_judged_by_their_bytes_size_and_pixels() {
         .expect("answered");
     assert_eq!(not_multipart.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let me = json(app.get("/me", Some(&admin)).await).await;
+    let me = json_of(app.get("/me", Some(&admin)).await).await;
     assert_eq!(me["profile_picture_url"], Value::Null, "nothing was stored");
     let stored = std::fs::read_dir(&app.data_dir)
         .map(|d| d.count())
@@ -227,7 +223,7 @@ async fn only_the_user_and_staff_change_a_picture() {
     );
     let by_admin = upload(&app, &path, picture(), &admin).await;
     assert_eq!(by_admin.status(), StatusCode::OK);
-    assert_eq!(id_of(&json(by_admin).await), owner_id);
+    assert_eq!(id_of(&json_of(by_admin).await), owner_id);
     assert_eq!(
         app.delete(&path, Some(&admin)).await.status(),
         StatusCode::NO_CONTENT
@@ -254,7 +250,7 @@ async fn deleting_a_user_removes_its_picture_objects() {
     let app = TestApp::spawn().await;
     let (_, admin) = app.admin().await;
     let (id, token) = app.verified_user("leaving@example.com").await;
-    let me = json(
+    let me = json_of(
         upload(
             &app,
             "/me/profile-picture",
@@ -292,7 +288,7 @@ async fn a_store_outage_answers_503_and_keeps_the_old_picture() {
     let mut s3 = um_storage::TestS3Server::start().await;
     let app = TestApp::spawn_with_s3(&s3, &[]).await;
     let (_, admin) = app.admin().await;
-    let before = json(
+    let before = json_of(
         upload(
             &app,
             "/me/profile-picture",
@@ -314,9 +310,9 @@ async fn a_store_outage_answers_503_and_keeps_the_old_picture() {
     .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
-    let after = json(app.get("/me", Some(&admin)).await).await;
+    let after = json_of(app.get("/me", Some(&admin)).await).await;
     assert_eq!(after["profile_picture_url"], before["profile_picture_url"]);
-    let readiness = json(app.get("/readyz", None).await).await;
+    let readiness = json_of(app.get("/readyz", None).await).await;
     assert_eq!(readiness["checks"]["object_store"], "unavailable");
     assert_eq!(readiness["checks"]["database"], "ok");
 }
@@ -327,7 +323,7 @@ async fn with_a_public_bucket_url_pictures_point_straight_at_the_bucket() {
     let public = format!("{}/e2e-pictures", s3.endpoint());
     let app = TestApp::spawn_with_s3(&s3, &[("S3_PUBLIC_URL", &public)]).await;
     let (_, admin) = app.admin().await;
-    let me = json(
+    let me = json_of(
         upload(
             &app,
             "/me/profile-picture",
@@ -373,7 +369,7 @@ async fn unknown_and_malformed_picture_keys_are_404() {
 async fn the_sweep_command_removes_objects_no_account_points_at() {
     let app = TestApp::spawn().await;
     let (_, admin) = app.admin().await;
-    let me = json(
+    let me = json_of(
         upload(
             &app,
             "/me/profile-picture",

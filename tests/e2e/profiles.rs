@@ -3,13 +3,9 @@
 use futures_util::future::join_all;
 use image::ImageFormat;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, id_of, image_bytes, upload};
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON")
-}
+use crate::helpers::{PASSWORD, TestApp, assert_problem, id_of, image_bytes, json_of, upload};
 
 #[tokio::test]
 async fn suggestions_are_free_valid_nicknames() {

@@ -33,6 +33,9 @@
 //! | `MAX_PICTURE_BYTES` | `5242880` (5 MiB) | largest accepted upload |
 //! | `MAX_PICTURE_PIXELS` | `40000000` | largest accepted width × height |
 //! | `ORPHAN_SWEEP_INTERVAL_MINUTES` | `60` | how often unreferenced picture objects are removed (0: never) |
+//! | `CORS_ALLOWED_ORIGINS` | unset (no cross-origin access) | comma-separated origins (`https://app.example.com`), or `*` for any; never with credentials |
+//! | `RATE_LIMIT_PER_MINUTE` | `30` | POSTs per minute and client address to `/login`, `/register`, `/password-reset(/confirm)`; 0 switches it off |
+//! | `SHUTDOWN_GRACE_SECONDS` | `30` | on SIGTERM, how long in-flight requests may finish |
 //! | `LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -92,6 +95,10 @@ pub struct Config {
     pub max_picture_bytes: usize,
     pub max_picture_pixels: u64,
     pub orphan_sweep_interval_minutes: u64,
+    /// `None`: no cross-origin access; `Some([])`: any origin (`*`).
+    pub cors_allowed_origins: Option<Vec<String>>,
+    pub rate_limit_per_minute: u32,
+    pub shutdown_grace_seconds: u64,
     pub log_format: LogFormat,
 }
 
@@ -300,6 +307,48 @@ impl Config {
                 60,
                 0..=7 * 24 * 60,
             )?,
+            cors_allowed_origins: match get("CORS_ALLOWED_ORIGINS") {
+                None => None,
+                Some(raw) if raw.trim() == "*" => Some(Vec::new()),
+                Some(raw) => Some(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(|origin| {
+                            let url = Url::parse(origin).map_err(|_| {
+                                bad(
+                                    "CORS_ALLOWED_ORIGINS",
+                                    format!("{origin:?} is not an origin"),
+                                )
+                            })?;
+                            if !matches!(url.scheme(), "http" | "https")
+                                || url.path() != "/"
+                                || origin.ends_with('/')
+                            {
+                                return Err(bad(
+                                    "CORS_ALLOWED_ORIGINS",
+                                    format!(
+                                        "{origin:?} must be scheme://host[:port] without a path"
+                                    ),
+                                ));
+                            }
+                            Ok(origin.to_owned())
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            },
+            rate_limit_per_minute: in_range(
+                "RATE_LIMIT_PER_MINUTE",
+                get("RATE_LIMIT_PER_MINUTE"),
+                30,
+                0..=100_000,
+            )?,
+            shutdown_grace_seconds: in_range(
+                "SHUTDOWN_GRACE_SECONDS",
+                get("SHUTDOWN_GRACE_SECONDS"),
+                30,
+                0..=3600,
+            )?,
             log_format: match get("LOG_FORMAT")
                 .as_deref()
                 .map(str::to_ascii_lowercase)
@@ -470,6 +519,9 @@ mod tests {
             ("S3_PUBLIC_URL", "ftp://x"),
             ("MAX_PICTURE_BYTES", "12"),
             ("MAX_PICTURE_PIXELS", "lots"),
+            ("CORS_ALLOWED_ORIGINS", "app.example.com"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/path"),
+            ("RATE_LIMIT_PER_MINUTE", "-1"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));

@@ -3,14 +3,23 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use um_domain::model::{PictureKey, User};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A hypermedia link: what can be done next and how.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct Link {
+    /// `self`, `update`, `delete` on a user; `self`, `first`, `last`, `next`, `prev` on a page.
+    #[schema(value_type = String, example = "self")]
     pub rel: &'static str,
+    /// An absolute URL, built from `PUBLIC_BASE_URL`.
+    #[schema(format = Uri)]
     pub href: String,
+    /// The HTTP method to use.
+    #[schema(value_type = String, example = "GET")]
     pub method: &'static str,
+    /// `view`, `update`, `delete` or `list`.
+    #[schema(value_type = String, example = "view")]
     pub action: &'static str,
 }
 
@@ -30,19 +39,32 @@ impl Urls {
     }
 }
 
-/// The user resource of the contract.
-#[derive(Debug, Serialize)]
+/// The user resource of the contract. Never carries a password, a hash or a token.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
     pub id: Uuid,
+    #[schema(format = Email, max_length = 255)]
     pub email: String,
+    #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
     pub nickname: String,
+    #[schema(max_length = 100)]
     pub first_name: Option<String>,
+    #[schema(max_length = 100)]
     pub last_name: Option<String>,
+    #[schema(max_length = 500)]
     pub bio: Option<String>,
+    /// Read-only: set by uploading a picture; null when there is none. Points at
+    /// `GET /pictures/{key}`, or at `{S3_PUBLIC_URL}/{key}` when that is configured.
+    #[schema(format = Uri)]
     pub profile_picture_url: Option<String>,
+    /// Read-only: the 128×128 thumbnail; null when there is no picture.
+    #[schema(format = Uri)]
     pub profile_picture_thumbnail_url: Option<String>,
+    #[schema(format = Uri, max_length = 255)]
     pub linkedin_profile_url: Option<String>,
+    #[schema(format = Uri, max_length = 255)]
     pub github_profile_url: Option<String>,
+    #[schema(value_type = crate::openapi::Role)]
     pub role: &'static str,
     pub is_professional: bool,
     pub professional_status_updated_at: Option<DateTime<Utc>>,
@@ -105,8 +127,8 @@ impl UserResponse {
     }
 }
 
-/// What anyone may see of an account, by its nickname.
-#[derive(Debug, Serialize)]
+/// What anyone may see of an account, by its nickname: never its email, role or id.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PublicProfile {
     pub nickname: String,
     pub first_name: Option<String>,
@@ -140,18 +162,24 @@ impl PublicProfile {
 }
 
 /// A page of a listing with navigation links.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageResponse<T> {
     pub items: Vec<T>,
+    /// Every match, not only this page's.
     pub total: u64,
+    /// `skip / limit + 1`.
     pub page: u64,
+    /// The number of items on this page.
     pub size: usize,
+    /// Absolute links `self`, `first`, `last`, and `next`/`prev` where they exist, keeping every
+    /// filter.
     pub links: Vec<Link>,
 }
 
 /// A message answer such as `{"message": "Email verified successfully"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MessageResponse {
+    #[schema(value_type = String, example = "Email verified successfully")]
     pub message: &'static str,
 }
 

@@ -10,6 +10,7 @@ use um_domain::{
     Error as DomainError,
     validation::{FieldError, ValidationErrors},
 };
+use utoipa::ToSchema;
 
 /// Every error a handler can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum ApiError {
     RouteNotFound,
     #[error("Method not allowed")]
     MethodNotAllowed,
+    #[error("Too many requests; try again later")]
+    TooManyRequests,
 }
 
 impl From<ValidationErrors> for ApiError {
@@ -68,29 +71,60 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::RouteNotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooManyRequests => "too_many_requests",
         }
     }
 }
 
-/// The body of every error response.
-#[derive(Debug, Serialize)]
+/// The body of every error response: RFC 9457 problem details
+/// (`application/problem+json`) with a human `detail` and a stable snake_case `code`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    as = Problem,
+    example = json!({"type": "about:blank", "title": "Bad Request", "status": 400,
+        "code": "email_taken", "detail": "Email already exists"})
+)]
 pub struct Problem<'a> {
+    /// Always `about:blank`: the status and `code` say what happened.
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "about:blank")]
     pub kind: &'static str,
+    /// The status's reason phrase.
+    #[schema(value_type = String, example = "Bad Request")]
     pub title: &'static str,
+    /// The HTTP status code.
+    #[schema(example = 400)]
     pub status: u16,
+    /// A stable snake_case code, e.g. `validation_error`, `email_taken`, `nickname_taken`,
+    /// `invalid_credentials`, `account_locked`, `not_authenticated`, `forbidden`,
+    /// `user_not_found`, `last_admin`, `unsupported_image_format`, `invalid_image`,
+    /// `not_eligible_for_pro`, `already_professional`, `payload_too_large`,
+    /// `unsupported_media_type`, `service_unavailable`, `internal_error`.
+    #[schema(value_type = String, example = "email_taken")]
     pub code: &'a str,
+    /// A human explanation, kept from the FastAPI original where it had one.
+    #[schema(example = "Email already exists")]
     pub detail: String,
+    /// Validation errors (422): one entry per bad field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<ProblemField>>, nullable = false)]
     pub errors: Option<Vec<ProblemField<'a>>>,
-    /// For a refused PRO upgrade: what the profile still lacks.
+    /// For a refused PRO upgrade (422 `not_eligible_for_pro`): what the profile still lacks, in
+    /// this order: `email_verified`, `first_name`, `last_name`, `bio`, `profile_picture`,
+    /// `linkedin_or_github_url`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::openapi::ProRequirement>>, nullable = false)]
     pub missing: Option<Vec<&'static str>>,
 }
 
-#[derive(Debug, Serialize)]
+/// One bad field of a validation error.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProblemField)]
 pub struct ProblemField<'a> {
+    /// The field's name (`body` when the body as a whole is wrong).
+    #[schema(value_type = String, example = "email")]
     pub field: &'a str,
+    #[schema(value_type = String)]
     pub message: &'a str,
 }
 
@@ -124,6 +158,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 

@@ -7,9 +7,7 @@ use actix_web::{
     App, HttpResponse, HttpServer, ResponseError,
     dev::{Server, ServiceResponse},
     http::StatusCode,
-    middleware::{
-        DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, NormalizePath, TrailingSlash, from_fn,
-    },
+    middleware::{ErrorHandlerResponse, ErrorHandlers, NormalizePath, TrailingSlash, from_fn},
     web,
 };
 use chrono::TimeDelta;
@@ -19,10 +17,14 @@ use um_domain::{
     services::{DeliveryPolicy, OutboxDelivery, Ports, Settings, UserService},
 };
 
+use actix_cors::Cors;
+
 use crate::{
     config::{Config, StorageConfig},
     dto::Urls,
     error::ApiError,
+    limits::{self, RateLimits},
+    metrics::Metrics,
     routes, telemetry,
 };
 
@@ -159,12 +161,21 @@ fn spawn_orphan_sweep(users: UserService, minutes: u64) {
 }
 
 /// Works off the outbox in the background: a round whenever the last one was full, else one
-/// per `poll`. Database trouble is logged and retried; nothing is lost. The depth is logged
-/// once a minute while emails wait or were given up on.
-fn spawn_outbox_worker(outbox: OutboxDelivery, poll: Duration) {
+/// per `poll`. Database trouble is logged and retried; nothing is lost. The depth goes to the
+/// metrics every 10 s and to the log once a minute while emails wait or were given up on. When
+/// `stop` fires it finishes the round under way plus one more, so that what it claimed is sent
+/// or released, and ends.
+fn spawn_outbox_worker(
+    outbox: OutboxDelivery,
+    poll: Duration,
+    metrics: web::Data<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_depth = tokio::time::Instant::now() - Duration::from_secs(60);
         let mut last_depth_log = tokio::time::Instant::now();
         loop {
+            let stopping = *stop.borrow();
             let busy = match outbox.run_once().await {
                 Ok(report) => report.claimed > 0 && report.claimed == report.sent,
                 Err(e) => {
@@ -172,31 +183,43 @@ fn spawn_outbox_worker(outbox: OutboxDelivery, poll: Duration) {
                     false
                 }
             };
-            if last_depth_log.elapsed() >= Duration::from_secs(60) {
-                last_depth_log = tokio::time::Instant::now();
+            if stopping {
+                tracing::info!("outbox worker stopped");
+                return;
+            }
+            if last_depth.elapsed() >= Duration::from_secs(10) {
+                last_depth = tokio::time::Instant::now();
                 match outbox.depth().await {
-                    Ok(depth) if depth.pending > 0 || depth.dead > 0 => {
-                        tracing::info!(
-                            pending = depth.pending,
-                            given_up = depth.dead,
-                            "outbox depth"
-                        );
+                    Ok(depth) => {
+                        metrics.set_outbox_depth(depth.pending, depth.dead);
+                        if (depth.pending > 0 || depth.dead > 0)
+                            && last_depth_log.elapsed() >= Duration::from_secs(60)
+                        {
+                            last_depth_log = tokio::time::Instant::now();
+                            tracing::info!(
+                                pending = depth.pending,
+                                given_up = depth.dead,
+                                "outbox depth"
+                            );
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = ?e, "could not read the outbox depth"),
                 }
             }
             if !busy {
-                tokio::time::sleep(poll).await;
+                // Wake early when shutdown begins.
+                let _ = tokio::time::timeout(poll, stop.changed()).await;
             }
         }
-    });
+    })
 }
 
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
     server: Server,
+    stop_outbox: tokio::sync::watch::Sender<bool>,
+    outbox_worker: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -217,10 +240,16 @@ impl Application {
             outbox,
         } = Services::build(config).await?;
         spawn_orphan_sweep(users.clone(), config.orphan_sweep_interval_minutes);
-        spawn_outbox_worker(
+        let metrics = web::Data::new(Metrics::default());
+        let (stop_outbox, stop) = tokio::sync::watch::channel(false);
+        let outbox_worker = spawn_outbox_worker(
             outbox,
             Duration::from_millis(config.outbox_poll_interval_ms),
+            metrics.clone(),
+            stop,
         );
+        let rate_limits = web::Data::new(RateLimits::per_minute(config.rate_limit_per_minute));
+        let cors_origins = config.cors_allowed_origins.clone();
         let base = config.base_url();
         let state = web::Data::new(AppState {
             users,
@@ -241,6 +270,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(rate_limits.clone())
+                .route("/metrics", web::get().to(crate::metrics::metrics))
                 .app_data(
                     web::QueryConfig::default()
                         .error_handler(|e, _| ApiError::invalid("query", e.to_string()).into()),
@@ -251,14 +283,22 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
+                .wrap(from_fn(limits::rate_limit))
+                .wrap(cors(cors_origins.as_deref()))
+                .wrap(from_fn(limits::security_headers))
                 .wrap(from_fn(telemetry::log_requests))
-                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
+        .shutdown_timeout(config.shutdown_grace_seconds)
         .listen(listener)?
         .run();
         tracing::info!(addr = %config.bind_addr, port, base_url = %config.base_url(), "listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            stop_outbox,
+            outbox_worker,
+        })
     }
 
     /// The bound port (useful with port 0).
@@ -267,12 +307,45 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM end it gracefully).
+    /// Serves until the process is told to stop. On SIGTERM/SIGINT the server stops accepting,
+    /// lets in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`, and then the outbox worker
+    /// finishes its round and one more, so that no claimed email is left hanging.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let _ = self.stop_outbox.send(true);
+        if tokio::time::timeout(Duration::from_secs(30), self.outbox_worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the outbox worker did not finish in 30 s");
+        }
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// CORS: no cross-origin access unless `CORS_ALLOWED_ORIGINS` names origins (or `*`). Bearer
+/// tokens travel in a header, so credentials (cookies) are never allowed, and so `*` is never
+/// combined with them.
+fn cors(origins: Option<&[String]>) -> Cors {
+    let base = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderName::from_static(telemetry::REQUEST_ID),
+        ])
+        .expose_headers([telemetry::REQUEST_ID, "retry-after"])
+        .max_age(600);
+    match origins {
+        None => base,
+        Some([]) => base.allow_any_origin(),
+        Some(list) => list
+            .iter()
+            .fold(base, |cors, origin| cors.allowed_origin(origin)),
     }
 }
 

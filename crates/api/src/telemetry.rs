@@ -6,11 +6,14 @@ use actix_web::{
     Error,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
     middleware::Next,
+    web,
 };
+use tracing::Instrument as _;
 use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::config::LogFormat;
+use crate::{config::LogFormat, metrics::Metrics};
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default filter (`info`).
 pub fn init(format: LogFormat) {
@@ -23,8 +26,27 @@ pub fn init(format: LogFormat) {
     };
 }
 
-/// Logs one line per request with the route *pattern* (`/verify-email/{user_id}/{token}`),
-/// never the concrete path or query, so that tokens in URLs stay out of the logs.
+/// The header that carries a request's id, in and out.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A request id from the client is kept when it is short and plain; otherwise one is made.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Gives every request an id (from `X-Request-Id` or new, returned in the response), runs it
+/// inside a span carrying that id, logs one line per request with the route *pattern*
+/// (`/verify-email/{user_id}/{token}`) — never the concrete path or query, so that tokens in
+/// URLs stay out of the logs — and records the request in the metrics.
 ///
 /// # Errors
 /// Whatever the inner service answers.
@@ -37,9 +59,22 @@ pub async fn log_requests(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    let response = next.call(req).await?;
+    let id = request_id(&req);
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), value);
+    }
+    if let Some(metrics) = metrics {
+        metrics.observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    }
+    let _entered = span.enter();
     if status >= 500 {
         tracing::warn!(%method, %route, status, elapsed_ms, "request");
     } else {

@@ -2,97 +2,34 @@
 //! repository method appends (in its own transaction, so a refused change appends none), and
 //! how `PgAuditLog` lists them.
 
-use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
-use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star, sql_query};
+mod common;
+
+use chrono::TimeDelta;
+use diesel::{ExpressionMethods as _, QueryDsl as _, sql_query};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{
-        AuditChange, AuditEvent, AuditKind, Email, Nickname, PasswordHash, PictureFormat,
-        PictureKey, PictureKeys, RawToken, Role, User, UserId,
+        AuditChange, AuditEvent, AuditKind, Nickname, PasswordHash, PictureFormat, PictureKey,
+        PictureKeys, RawToken, Role, User, UserId,
     },
     ports::{
-        AuditLog, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind, NewUser,
-        PendingToken, RepoError, UserChanges, UserRepository,
+        AuditLog, AuditQuery, AuditRecord, FailedLogin, RepoError, UserChanges, UserRepository,
     },
 };
-use um_postgres::{
-    PgAuditLog, PgUserRepository, Pool, TestDatabase, connect,
-    schema::{audit_events, unlock_tokens, users},
+use um_postgres::schema::{audit_events, users};
+
+use common::{
+    Fixture, fixture_with_pool_size, insert_with_role, lock_notice, lock_notice_for, locked_event,
+    now, pro_mail, request_reset, unlock_rows,
 };
 
-/// The repository and the audit log over a database of this test's own. Fields drop in order:
-/// the pool before the database.
-struct Fixture {
-    repo: PgUserRepository,
-    log: PgAuditLog,
-    pool: Pool,
-    _db: TestDatabase,
-}
-
+/// The shared fixture over a pool of up to 8 connections.
 async fn fixture() -> Fixture {
-    let db = TestDatabase::new().await;
-    let pool = connect(db.url(), 8)
-        .await
-        .expect("a pool for the test database");
-    Fixture {
-        repo: PgUserRepository::new(pool.clone()),
-        log: PgAuditLog::new(pool.clone()),
-        pool,
-        _db: db,
-    }
-}
-
-/// Now, at the microsecond precision PostgreSQL stores.
-fn now() -> DateTime<Utc> {
-    Utc::now()
-        .duration_trunc(TimeDelta::microseconds(1))
-        .expect("truncating now to microseconds")
-}
-
-fn email(raw: &str) -> Email {
-    Email::parse(raw).expect("a valid test email")
-}
-
-fn mail(kind: MailKind) -> Mail {
-    Mail {
-        to: email("someone@example.com"),
-        greeting_name: "someone".to_owned(),
-        kind,
-    }
-}
-
-fn pending(token: &RawToken) -> PendingToken {
-    PendingToken {
-        hash: token.hash(),
-        expires_at: now() + TimeDelta::days(1),
-    }
-}
-
-async fn user_with_role(f: &Fixture, email_raw: &str, nickname: &str, role: Role) -> User {
-    f.repo
-        .insert(NewUser {
-            id: UserId::new(),
-            email: email(email_raw),
-            nickname: Nickname::parse(nickname).expect("a valid test nickname"),
-            first_name: None,
-            last_name: None,
-            bio: None,
-            linkedin_profile_url: None,
-            github_profile_url: None,
-            password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
-            role,
-            email_verified: true,
-            promote_if_first: false,
-            verification_token: None,
-            verification_mail: None,
-            created_at: now(),
-        })
-        .await
-        .expect("inserting a test account")
+    fixture_with_pool_size(8).await
 }
 
 async fn user(f: &Fixture, email_raw: &str, nickname: &str) -> User {
-    user_with_role(f, email_raw, nickname, Role::Authenticated).await
+    insert_with_role(&f.repo, email_raw, nickname, Role::Authenticated).await
 }
 
 fn event(
@@ -123,25 +60,6 @@ fn unlocked_by_itself(id: UserId) -> AuditEvent {
     )
 }
 
-fn locked_by_the_system(id: UserId) -> AuditEvent {
-    event(
-        None,
-        id,
-        AuditKind::Locked,
-        &[("is_locked", Some("false"), Some("true"))],
-    )
-}
-
-fn lock_notice(id: UserId, token: &RawToken) -> LockNotice {
-    LockNotice {
-        unlock_token: pending(token),
-        mail: mail(MailKind::AccountLocked {
-            unlock_token: token.clone(),
-        }),
-        audit: locked_by_the_system(id),
-    }
-}
-
 /// Every stored event, oldest first.
 async fn events(f: &Fixture) -> Vec<AuditEvent> {
     let mut records = f
@@ -163,7 +81,7 @@ async fn lock(f: &Fixture, id: UserId) -> RawToken {
     let token = RawToken::generate();
     let outcome = f
         .repo
-        .record_failed_login(id, 1, lock_notice(id, &token))
+        .record_failed_login(id, 1, lock_notice_for(id, &token))
         .await
         .expect("record_failed_login");
     assert_eq!(
@@ -176,22 +94,13 @@ async fn lock(f: &Fixture, id: UserId) -> RawToken {
     token
 }
 
-async fn unlock_rows(pool: &Pool) -> i64 {
-    let mut conn = pool.get().await.expect("a connection");
-    unlock_tokens::table
-        .select(count_star())
-        .get_result(&mut conn)
-        .await
-        .expect("counting unlock tokens")
-}
-
 // ---------------------------------------------------------------------------------------------
 // What each method appends
 
 #[tokio::test]
 async fn an_update_appends_its_events_in_order_and_a_refused_one_appends_none() {
     let f = fixture().await;
-    let admin = user_with_role(&f, "admin@example.com", "the_admin", Role::Admin).await;
+    let admin = insert_with_role(&f.repo, "admin@example.com", "the_admin", Role::Admin).await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     let bob = user(&f, "bob@example.com", "bob_b").await;
     let role_changed = event(
@@ -295,7 +204,7 @@ async fn an_event_that_cannot_be_stored_undoes_the_change_it_records() {
 #[tokio::test]
 async fn a_deletion_is_recorded_although_the_account_is_gone() {
     let f = fixture().await;
-    let admin = user_with_role(&f, "admin@example.com", "the_admin", Role::Admin).await;
+    let admin = insert_with_role(&f.repo, "admin@example.com", "the_admin", Role::Admin).await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     let deleted = event(
         Some(admin.id),
@@ -337,7 +246,7 @@ fn keys() -> PictureKeys {
 #[tokio::test]
 async fn set_picture_appends_its_event_only_when_it_has_one() {
     let f = fixture().await;
-    let manager = user_with_role(&f, "m@example.com", "the_manager", Role::Manager).await;
+    let manager = insert_with_role(&f.repo, "m@example.com", "the_manager", Role::Manager).await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     let picture = keys();
     let changed = event(
@@ -378,13 +287,10 @@ async fn set_professional_appends_its_event_only_on_a_real_change() {
         AuditKind::ProStatusChanged,
         &[("is_professional", Some("false"), Some("true"))],
     );
-    let pro_mail = mail(MailKind::ProStatusChanged {
-        is_professional: true,
-    });
     for (id, changes) in [(ada.id, true), (ada.id, false), (UserId::new(), false)] {
         let outcome = f
             .repo
-            .set_professional(id, true, now(), pro_mail.clone(), upgrade.clone())
+            .set_professional(id, true, now(), pro_mail(true), upgrade.clone())
             .await
             .expect("set_professional");
         assert_eq!(outcome.is_some(), changes);
@@ -398,14 +304,14 @@ async fn only_the_failed_login_that_locks_appends_locked() {
     let ada = user(&f, "ada@example.com", "ada_l").await;
     for _ in 0..2 {
         f.repo
-            .record_failed_login(ada.id, 3, lock_notice(ada.id, &RawToken::generate()))
+            .record_failed_login(ada.id, 3, lock_notice(ada.id))
             .await
             .expect("record_failed_login");
         assert!(events(&f).await.is_empty(), "no lock, no event");
     }
     let outcome = f
         .repo
-        .record_failed_login(ada.id, 3, lock_notice(ada.id, &RawToken::generate()))
+        .record_failed_login(ada.id, 3, lock_notice(ada.id))
         .await
         .expect("record_failed_login");
     assert_eq!(
@@ -417,26 +323,11 @@ async fn only_the_failed_login_that_locks_appends_locked() {
     );
     let outcome = f
         .repo
-        .record_failed_login(ada.id, 3, lock_notice(ada.id, &RawToken::generate()))
+        .record_failed_login(ada.id, 3, lock_notice(ada.id))
         .await
         .expect("record_failed_login");
     assert_eq!(outcome, FailedLogin::AlreadyLocked);
-    assert_eq!(events(&f).await, vec![locked_by_the_system(ada.id)]);
-}
-
-async fn request_reset(f: &Fixture, id: UserId) -> RawToken {
-    let token = RawToken::generate();
-    f.repo
-        .create_password_reset(
-            id,
-            pending(&token),
-            mail(MailKind::PasswordReset {
-                token: token.clone(),
-            }),
-        )
-        .await
-        .expect("create_password_reset");
-    token
+    assert_eq!(events(&f).await, vec![locked_event(ada.id)]);
 }
 
 fn new_hash() -> PasswordHash {
@@ -448,7 +339,7 @@ async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock() {
     let f = fixture().await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
 
-    let token = request_reset(&f, ada.id).await;
+    let token = request_reset(&f.repo, ada.id, TimeDelta::days(1)).await;
     let reset = f
         .repo
         .reset_password(token.hash(), new_hash(), now())
@@ -458,7 +349,7 @@ async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock() {
     assert!(events(&f).await.is_empty(), "nothing was locked");
 
     lock(&f, ada.id).await;
-    let token = request_reset(&f, ada.id).await;
+    let token = request_reset(&f.repo, ada.id, TimeDelta::days(1)).await;
     let reset = f
         .repo
         .reset_password(token.hash(), new_hash(), now())
@@ -468,7 +359,7 @@ async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock() {
     assert!(!reset.is_locked);
     assert_eq!(
         events(&f).await,
-        vec![locked_by_the_system(ada.id), unlocked_by_itself(ada.id)]
+        vec![locked_event(ada.id), unlocked_by_itself(ada.id)]
     );
 
     let used = f
@@ -494,7 +385,7 @@ async fn the_unlock_link_appends_unlocked_by_the_account() {
     assert!(!unlocked.is_locked);
     assert_eq!(
         events(&f).await,
-        vec![locked_by_the_system(ada.id), unlocked_by_itself(ada.id)]
+        vec![locked_event(ada.id), unlocked_by_itself(ada.id)]
     );
 
     let again = f
@@ -512,7 +403,7 @@ async fn the_unlock_link_appends_unlocked_by_the_account() {
 #[tokio::test]
 async fn unlock_clears_a_lock_kills_the_token_and_appends_its_event() {
     let f = fixture().await;
-    let manager = user_with_role(&f, "m@example.com", "the_manager", Role::Manager).await;
+    let manager = insert_with_role(&f.repo, "m@example.com", "the_manager", Role::Manager).await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     let token = lock(&f, ada.id).await;
     assert_eq!(unlock_rows(&f.pool).await, 1);
@@ -543,10 +434,7 @@ async fn unlock_clears_a_lock_kills_the_token_and_appends_its_event() {
             .expect("unlock_with_token")
             .is_none()
     );
-    assert_eq!(
-        events(&f).await,
-        vec![locked_by_the_system(ada.id), by_staff]
-    );
+    assert_eq!(events(&f).await, vec![locked_event(ada.id), by_staff]);
 }
 
 #[tokio::test]
@@ -554,7 +442,7 @@ async fn unlocking_an_unlocked_account_clears_the_counter_and_appends_nothing() 
     let f = fixture().await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     f.repo
-        .record_failed_login(ada.id, 3, lock_notice(ada.id, &RawToken::generate()))
+        .record_failed_login(ada.id, 3, lock_notice(ada.id))
         .await
         .expect("record_failed_login");
     let staff = event(
@@ -583,15 +471,15 @@ async fn unlocking_an_unlocked_account_clears_the_counter_and_appends_nothing() 
 async fn of_two_concurrent_demotions_of_the_last_two_admins_one_is_refused_and_unrecorded() {
     let f = fixture().await;
     for round in 0..5 {
-        let a = user_with_role(
-            &f,
+        let a = insert_with_role(
+            &f.repo,
             &format!("a{round}@example.com"),
             &format!("adm_a{round}"),
             Role::Admin,
         )
         .await;
-        let b = user_with_role(
-            &f,
+        let b = insert_with_role(
+            &f.repo,
             &format!("b{round}@example.com"),
             &format!("adm_b{round}"),
             Role::Admin,
@@ -660,7 +548,7 @@ async fn record(f: &Fixture, event: AuditEvent) {
 #[tokio::test]
 async fn the_log_lists_newest_first_by_user_and_kind_with_the_total() {
     let f = fixture().await;
-    let admin = user_with_role(&f, "admin@example.com", "the_admin", Role::Admin).await;
+    let admin = insert_with_role(&f.repo, "admin@example.com", "the_admin", Role::Admin).await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     let bob = user(&f, "bob@example.com", "bob_b").await;
     let recorded = vec![

@@ -1,105 +1,28 @@
 //! The outbox against a real PostgreSQL, one fresh database per test: what each repository
 //! method queues (in its own transaction), and how `PgOutbox` hands the messages out.
 
+mod common;
+
 use std::{collections::HashSet, sync::Arc};
 
-use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
-use diesel::{
-    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, dsl::count_star, sql_query,
-};
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, sql_query};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
-    model::{
-        AuditChange, AuditEvent, AuditKind, Email, Nickname, PasswordHash, RawToken, Role, User,
-        UserId,
-    },
+    model::{RawToken, Role, User, UserId},
     ports::{
-        FailedLogin, LockNotice, Mail, MailKind, NewUser, Outbox, OutboxDepth, PendingToken,
-        RepoError, UserChanges, UserRepository,
+        FailedLogin, LockNotice, Mail, MailKind, Outbox, OutboxDepth, RepoError, UserChanges,
+        UserRepository,
     },
 };
-use um_postgres::{PgOutbox, PgUserRepository, Pool, TestDatabase, connect, schema::outbox};
+use um_postgres::{PgOutbox, Pool, schema::outbox};
 
-/// The repository and the outbox over a database of this test's own. Fields drop in order: the
-/// pool before the database.
-struct Fixture {
-    repo: PgUserRepository,
-    outbox: PgOutbox,
-    pool: Pool,
-    _db: TestDatabase,
-}
-
-async fn fixture() -> Fixture {
-    let db = TestDatabase::new().await;
-    let pool = connect(db.url(), 24)
-        .await
-        .expect("a pool for the test database");
-    Fixture {
-        repo: PgUserRepository::new(pool.clone()),
-        outbox: PgOutbox::new(pool.clone()),
-        pool,
-        _db: db,
-    }
-}
-
-/// Now, at the microsecond precision PostgreSQL stores.
-fn now() -> DateTime<Utc> {
-    Utc::now()
-        .duration_trunc(TimeDelta::microseconds(1))
-        .expect("truncating now to microseconds")
-}
+use common::{
+    Fixture, fixture, insert_with_role, locked_event, mail, new_user, now, pending, pro_event,
+    pro_mail, unlock_rows,
+};
 
 const LEASE: TimeDelta = TimeDelta::minutes(5);
-
-fn mail(to: &str, kind: MailKind) -> Mail {
-    Mail {
-        to: Email::parse(to).expect("a valid test email"),
-        greeting_name: "Ada_L".to_owned(),
-        kind,
-    }
-}
-
-fn pro_mail(is_professional: bool) -> Mail {
-    mail(
-        "ada@example.com",
-        MailKind::ProStatusChanged { is_professional },
-    )
-}
-
-/// The `locked` event of the login lockout (by the system).
-fn locked_event(id: UserId) -> AuditEvent {
-    AuditEvent {
-        actor: None,
-        target: id,
-        kind: AuditKind::Locked,
-        changes: vec![AuditChange::new(
-            "is_locked",
-            Some("false".into()),
-            Some("true".into()),
-        )],
-    }
-}
-
-/// The `pro_status_changed` event of setting `id`'s PRO status to `to`.
-fn pro_event(id: UserId, to: bool) -> AuditEvent {
-    AuditEvent {
-        actor: Some(id),
-        target: id,
-        kind: AuditKind::ProStatusChanged,
-        changes: vec![AuditChange::new(
-            "is_professional",
-            Some((!to).to_string()),
-            Some(to.to_string()),
-        )],
-    }
-}
-
-fn pending(token: &RawToken) -> PendingToken {
-    PendingToken {
-        hash: token.hash(),
-        expires_at: now() + TimeDelta::days(1),
-    }
-}
 
 /// Every kind of email, with every value a variant can carry.
 fn every_kind_of_mail() -> Vec<Mail> {
@@ -134,37 +57,9 @@ fn every_kind_of_mail() -> Vec<Mail> {
     mails
 }
 
-/// An account to insert, with its verification token and email.
-fn new_user(email: &str, nickname: &str) -> NewUser {
-    let token = RawToken::generate();
-    let id = UserId::new();
-    NewUser {
-        id,
-        email: Email::parse(email).expect("a valid test email"),
-        nickname: Nickname::parse(nickname).expect("a valid test nickname"),
-        first_name: None,
-        last_name: None,
-        bio: None,
-        linkedin_profile_url: None,
-        github_profile_url: None,
-        password_hash: PasswordHash::new(
-            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".into(),
-        ),
-        role: Role::Anonymous,
-        email_verified: false,
-        promote_if_first: false,
-        verification_token: Some(pending(&token)),
-        verification_mail: Some(mail(email, MailKind::VerifyEmail { user_id: id, token })),
-        created_at: now(),
-    }
-}
-
 /// A verified account, inserted without queueing anything.
 async fn verified_user(f: &Fixture, email: &str, nickname: &str) -> User {
-    let mut user = new_user(email, nickname);
-    user.email_verified = true;
-    user.role = Role::Authenticated;
-    let user = f.repo.insert(user).await.expect("insert");
+    let user = insert_with_role(&f.repo, email, nickname, Role::Authenticated).await;
     assert_eq!(f.outbox.depth().await.expect("depth").pending, 0);
     user
 }
@@ -201,15 +96,6 @@ async fn drain(outbox: &PgOutbox) -> Vec<Mail> {
 
 async fn pending_count(outbox: &PgOutbox) -> u64 {
     outbox.depth().await.expect("depth").pending
-}
-
-async fn unlock_rows(pool: &Pool) -> i64 {
-    let mut conn = pool.get().await.expect("a connection");
-    um_postgres::schema::unlock_tokens::table
-        .select(count_star())
-        .get_result(&mut conn)
-        .await
-        .expect("counting unlock tokens")
 }
 
 /// What the outbox row of message `id` holds, as an operator would look at it.
@@ -266,7 +152,7 @@ struct OutboxRow {
 #[tokio::test]
 async fn insert_queues_the_verification_mail_only_for_an_unverified_account() {
     let f = fixture().await;
-    let mut first = new_user("first@example.com", "first_one");
+    let (mut first, _) = new_user("first@example.com", "first_one");
     first.promote_if_first = true;
     let first = f.repo.insert(first).await.expect("insert");
     assert_eq!(first.role, Role::Admin);
@@ -276,14 +162,14 @@ async fn insert_queues_the_verification_mail_only_for_an_unverified_account() {
         "the promoted first ADMIN is verified and gets no email"
     );
 
-    let mut second = new_user("second@example.com", "second_one");
+    let (mut second, _) = new_user("second@example.com", "second_one");
     second.promote_if_first = true;
     let expected = second.verification_mail.clone().expect("a mail");
     let second = f.repo.insert(second).await.expect("insert");
     assert_eq!(second.role, Role::Anonymous);
     assert_eq!(drain(&f.outbox).await, vec![expected]);
 
-    let mut verified = new_user("verified@example.com", "verified_one");
+    let (mut verified, _) = new_user("verified@example.com", "verified_one");
     verified.email_verified = true;
     f.repo.insert(verified).await.expect("insert");
     assert_eq!(
@@ -292,7 +178,7 @@ async fn insert_queues_the_verification_mail_only_for_an_unverified_account() {
         "a verified account gets none"
     );
 
-    let refused = new_user("SECOND@example.com", "third_one");
+    let (refused, _) = new_user("SECOND@example.com", "third_one");
     assert!(matches!(
         f.repo.insert(refused).await,
         Err(RepoError::EmailTaken)
@@ -554,7 +440,7 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
     drain(&f.outbox).await;
     refuse_outbox_inserts(&f.pool).await;
 
-    let newcomer = new_user("new@example.com", "newcomer");
+    let (newcomer, _) = new_user("new@example.com", "newcomer");
     let newcomer_id = newcomer.id;
     assert!(f.repo.insert(newcomer).await.is_err(), "insert");
     assert!(

@@ -1,71 +1,27 @@
 //! `PgUserRepository` against a real PostgreSQL, one fresh database per test.
 
+mod common;
+
 use std::{collections::HashSet, sync::Arc};
 
-use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use chrono::TimeDelta;
 use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{
-        AuditChange, AuditEvent, AuditKind, Bio, Email, Name, Nickname, PasswordHash,
-        PictureFormat, PictureKey, PictureKeys, ProfileUrl, RawToken, Role, User, UserId,
+        AuditEvent, AuditKind, Bio, Name, PasswordHash, PictureFormat, PictureKey, PictureKeys,
+        ProfileUrl, RawToken, Role, User, UserId,
     },
     ports::{
-        FailedLogin, LockNotice, Mail, MailKind, NewUser, PendingToken, RepoError, UserChanges,
-        UserFilter, UserQuery, UserRepository,
+        FailedLogin, Mail, MailKind, RepoError, UserChanges, UserFilter, UserQuery, UserRepository,
     },
 };
-use um_postgres::{PgUserRepository, Pool, TestDatabase, connect, schema};
+use um_postgres::{PgUserRepository, Pool, connect, schema};
 
-/// The repository over a database of this test's own. Fields drop in order: the pool before
-/// the database.
-struct Fixture {
-    repo: PgUserRepository,
-    pool: Pool,
-    _db: TestDatabase,
-}
-
-async fn fixture() -> Fixture {
-    let db = TestDatabase::new().await;
-    let pool = connect(db.url(), 24)
-        .await
-        .expect("a pool for the test database");
-    Fixture {
-        repo: PgUserRepository::new(pool.clone()),
-        pool,
-        _db: db,
-    }
-}
-
-/// Now, at the microsecond precision PostgreSQL stores.
-fn now() -> DateTime<Utc> {
-    Utc::now()
-        .duration_trunc(TimeDelta::microseconds(1))
-        .expect("truncating now to microseconds")
-}
-
-fn email(raw: &str) -> Email {
-    Email::parse(raw).expect("a valid test email")
-}
-
-fn nickname(raw: &str) -> Nickname {
-    Nickname::parse(raw).expect("a valid test nickname")
-}
-
-fn pending(token: &RawToken, expires_at: DateTime<Utc>) -> PendingToken {
-    PendingToken {
-        hash: token.hash(),
-        expires_at,
-    }
-}
-
-fn mail(to: &str, kind: MailKind) -> Mail {
-    Mail {
-        to: email(to),
-        greeting_name: "someone".to_owned(),
-        kind,
-    }
-}
+use common::{
+    email, fixture, insert_with_role, lock_notice, lock_notice_for, mail, new_user, nickname, now,
+    pending_until, pro_event, pro_mail, request_reset, unlock_rows,
+};
 
 fn verify_mail(id: UserId, token: &RawToken) -> Mail {
     mail(
@@ -75,46 +31,6 @@ fn verify_mail(id: UserId, token: &RawToken) -> Mail {
             token: token.clone(),
         },
     )
-}
-
-fn pro_mail(is_professional: bool) -> Mail {
-    mail(
-        "someone@example.com",
-        MailKind::ProStatusChanged { is_professional },
-    )
-}
-
-/// What a locking failure of `id` stores: the unlock token, valid for a day, its email and its
-/// audit event.
-fn lock_notice_for(id: UserId, token: &RawToken) -> LockNotice {
-    LockNotice {
-        audit: locked_event(id),
-        unlock_token: pending(token, now() + TimeDelta::days(1)),
-        mail: mail(
-            "someone@example.com",
-            MailKind::AccountLocked {
-                unlock_token: token.clone(),
-            },
-        ),
-    }
-}
-
-fn lock_notice(id: UserId) -> LockNotice {
-    lock_notice_for(id, &RawToken::generate())
-}
-
-/// The `locked` event of the login lockout (by the system).
-fn locked_event(id: UserId) -> AuditEvent {
-    AuditEvent {
-        actor: None,
-        target: id,
-        kind: AuditKind::Locked,
-        changes: vec![AuditChange::new(
-            "is_locked",
-            Some("false".into()),
-            Some("true".into()),
-        )],
-    }
 }
 
 /// The `user_deleted` event of deleting `id` (by some administrator).
@@ -127,68 +43,10 @@ fn deletion(id: UserId) -> AuditEvent {
     }
 }
 
-/// The `pro_status_changed` event of setting `id`'s PRO status to `to`.
-fn pro_event(id: UserId, to: bool) -> AuditEvent {
-    AuditEvent {
-        actor: Some(id),
-        target: id,
-        kind: AuditKind::ProStatusChanged,
-        changes: vec![AuditChange::new(
-            "is_professional",
-            Some((!to).to_string()),
-            Some(to.to_string()),
-        )],
-    }
-}
-
-/// An ANONYMOUS, unverified account with a verification token valid for a day, and its email.
-fn new_user(email_raw: &str, nickname_raw: &str) -> (NewUser, RawToken) {
-    let token = RawToken::generate();
-    let id = UserId::new();
-    let user = NewUser {
-        id,
-        email: email(email_raw),
-        nickname: nickname(nickname_raw),
-        first_name: None,
-        last_name: None,
-        bio: None,
-        linkedin_profile_url: None,
-        github_profile_url: None,
-        password_hash: PasswordHash::new(
-            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".into(),
-        ),
-        role: Role::Anonymous,
-        email_verified: false,
-        promote_if_first: false,
-        verification_token: Some(pending(&token, now() + TimeDelta::days(1))),
-        verification_mail: Some(mail(
-            email_raw,
-            MailKind::VerifyEmail {
-                user_id: id,
-                token: token.clone(),
-            },
-        )),
-        created_at: now(),
-    };
-    (user, token)
-}
-
 async fn insert(repo: &PgUserRepository, email_raw: &str, nickname_raw: &str) -> (User, RawToken) {
     let (user, token) = new_user(email_raw, nickname_raw);
     let user = repo.insert(user).await.expect("inserting a fresh account");
     (user, token)
-}
-
-async fn insert_with_role(
-    repo: &PgUserRepository,
-    email_raw: &str,
-    nickname_raw: &str,
-    role: Role,
-) -> User {
-    let (mut user, _) = new_user(email_raw, nickname_raw);
-    user.role = role;
-    user.email_verified = true;
-    repo.insert(user).await.expect("inserting a fresh account")
 }
 
 async fn token_rows(pool: &Pool) -> i64 {
@@ -198,15 +56,6 @@ async fn token_rows(pool: &Pool) -> i64 {
         .get_result(&mut conn)
         .await
         .expect("counting token rows")
-}
-
-async fn unlock_rows(pool: &Pool) -> i64 {
-    let mut conn = pool.get().await.expect("a connection");
-    schema::unlock_tokens::table
-        .select(count_star())
-        .get_result(&mut conn)
-        .await
-        .expect("counting unlock tokens")
 }
 
 async fn reset_rows(pool: &Pool) -> i64 {
@@ -747,7 +596,7 @@ async fn replacing_the_token_invalidates_the_old_one() {
     f.repo
         .replace_verification_token(
             user.id,
-            pending(&fresh, now() + TimeDelta::hours(1)),
+            pending_until(&fresh, now() + TimeDelta::hours(1)),
             verify_mail(user.id, &fresh),
         )
         .await
@@ -772,7 +621,7 @@ async fn replacing_the_token_invalidates_the_old_one() {
         f.repo
             .replace_verification_token(
                 UserId::new(),
-                pending(&fresh, now()),
+                pending_until(&fresh, now()),
                 verify_mail(user.id, &fresh),
             )
             .await,
@@ -874,7 +723,7 @@ async fn an_update_with_a_verification_token_replaces_the_old_one() {
             UserChanges {
                 email: Some(email("ada.new@example.com")),
                 email_verified: Some(false),
-                verification_token: Some(pending(&fresh, now() + TimeDelta::hours(1))),
+                verification_token: Some(pending_until(&fresh, now() + TimeDelta::hours(1))),
                 ..UserChanges::default()
             },
         )
@@ -1631,24 +1480,6 @@ fn hash_of(label: &str) -> PasswordHash {
     PasswordHash::new(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${label}"))
 }
 
-/// Stores a reset token valid for `valid_for` and returns it.
-async fn request_reset(repo: &PgUserRepository, id: UserId, valid_for: TimeDelta) -> RawToken {
-    let token = RawToken::generate();
-    repo.create_password_reset(
-        id,
-        pending(&token, now() + valid_for),
-        mail(
-            "someone@example.com",
-            MailKind::PasswordReset {
-                token: token.clone(),
-            },
-        ),
-    )
-    .await
-    .expect("create_password_reset");
-    token
-}
-
 /// Locks the account with one failure and returns the unlock token stored with the lock.
 async fn lock(repo: &PgUserRepository, id: UserId) -> RawToken {
     let token = RawToken::generate();
@@ -1791,7 +1622,7 @@ async fn a_reset_for_an_unknown_account_is_not_found() {
         .repo
         .create_password_reset(
             UserId::new(),
-            pending(&token, now() + TimeDelta::hours(1)),
+            pending_until(&token, now() + TimeDelta::hours(1)),
             mail(
                 "someone@example.com",
                 MailKind::PasswordReset {

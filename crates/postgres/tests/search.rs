@@ -1,33 +1,22 @@
 //! `PgUserRepository::list`: every filter alone and combined, every order, paging and the
 //! total, against a real PostgreSQL, one fresh database per test.
 
+mod common;
+
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
-    model::{Email, Name, Nickname, PasswordHash, Role, User, UserId},
+    model::{Name, PasswordHash, Role, User, UserId},
     ports::{NewUser, Page, UserFilter, UserQuery, UserRepository, UserSort},
 };
-use um_postgres::{PgUserRepository, Pool, TestDatabase, connect, schema::users};
+use um_postgres::schema::users;
 
-/// The repository over a database of this test's own. Fields drop in order: the pool before
-/// the database.
-struct Fixture {
-    repo: PgUserRepository,
-    pool: Pool,
-    _db: TestDatabase,
-}
+use common::{Fixture, email, fixture_with_pool_size, nickname};
 
+/// The shared fixture over a pool of up to 4 connections.
 async fn fixture() -> Fixture {
-    let db = TestDatabase::new().await;
-    let pool = connect(db.url(), 4)
-        .await
-        .expect("a pool for the test database");
-    Fixture {
-        repo: PgUserRepository::new(pool.clone()),
-        pool,
-        _db: db,
-    }
+    fixture_with_pool_size(4).await
 }
 
 /// A fixed instant at the microsecond precision PostgreSQL stores.
@@ -106,8 +95,8 @@ async fn store(f: &Fixture, spec: Spec) -> User {
         .repo
         .insert(NewUser {
             id: UserId::new(),
-            email: Email::parse(&spec.email).expect("a valid test email"),
-            nickname: Nickname::parse(&spec.nickname).expect("a valid test nickname"),
+            email: email(&spec.email),
+            nickname: nickname(&spec.nickname),
             first_name: spec
                 .first_name
                 .as_deref()

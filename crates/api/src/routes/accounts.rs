@@ -4,16 +4,36 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Serialize;
 use um_domain::model::Email;
+use utoipa::ToSchema;
 
 use super::requests::{LoginForm, LoginJson, NewUserRequest, ResendRequest};
 use crate::{
     dto::{MessageResponse, UserResponse},
-    error::ApiError,
+    error::{ApiError, Problem},
     extract::{JSON_LIMIT, JsonBody, content_type, is_json, parse_json, parse_user_id},
     startup::AppState,
 };
 
 /// `POST /register`: 201 with the new account.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "accounts",
+    summary = "Register an account",
+    description = "The first account ever created becomes `ADMIN` with its email already verified \
+        (`FIRST_USER_IS_ADMIN`, on by default); every later one starts `ANONYMOUS` and is sent a \
+        verification email. A `role` in the body is accepted and ignored (the original's clients \
+        always send one).",
+    request_body(content = NewUserRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new account.", body = UserResponse),
+        (status = 400, description = "Email already exists (`email_taken`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nickname already taken (`nickname_taken`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields (`validation_error`), each named in `errors`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn register(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<NewUserRequest>,
@@ -24,14 +44,45 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserResponse::new(user, &state.urls)))
 }
 
-#[derive(Debug, Serialize)]
+/// A bearer token.
+#[derive(Debug, Serialize, ToSchema)]
 struct TokenResponse {
+    /// A JWT with `sub` (the user's id), `role`, `iat`, `exp` and `iss`.
     access_token: String,
+    /// Always `bearer`.
+    #[schema(value_type = String, example = "bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires (`ACCESS_TOKEN_TTL_MINUTES`, default 30 minutes).
+    #[schema(example = 1800)]
     expires_in: i64,
 }
 
 /// `POST /login`: an OAuth2 password form (`username`, `password`) or JSON (`email`, `password`).
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "accounts",
+    summary = "Log in",
+    description = "Takes an OAuth2 password form (`username` = the email, `password`; the form's \
+        other OAuth2 fields are ignored) or the same as JSON (`email`, `password`). Unknown email, \
+        wrong password and unverified email all answer the same 401 in about the same time. At \
+        `MAX_LOGIN_ATTEMPTS` (default 3) consecutive wrong passwords the account locks and an \
+        email with a one-time unlock link is sent (that attempt still answers 401). A successful \
+        login resets the counter and sets `last_login_at`. Answers `Cache-Control: no-store`.",
+    request_body(content(
+        (LoginForm = "application/x-www-form-urlencoded"),
+        (LoginJson = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "A bearer token.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "Account locked due to too many failed login attempts (`account_locked`).", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Incorrect email or password (`invalid_credentials`); also for an unverified email.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is neither the form nor JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or unknown fields, or a body that is not a JSON object (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -74,6 +125,23 @@ pub async fn login(
 }
 
 /// `GET /verify-email/{user_id}/{token}`: 200 once, 400 for a wrong, used or expired token.
+#[utoipa::path(
+    get,
+    path = "/verify-email/{user_id}/{token}",
+    tag = "accounts",
+    summary = "Verify an email address",
+    description = "The link of the verification email. Success makes an `ANONYMOUS` account \
+        `AUTHENTICATED`. Tokens are single-use and expire after 24 hours by default.",
+    params(
+        ("user_id" = Uuid, Path, description = "The account's id."),
+        ("token" = String, Path, description = "The token from the email."),
+    ),
+    responses(
+        (status = 200, description = "Email verified successfully.", body = MessageResponse),
+        (status = 400, description = "Invalid or expired verification token (`invalid_verification_token`): wrong, used or expired.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn verify_email(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -87,6 +155,21 @@ pub async fn verify_email(
 }
 
 /// `POST /verify-email/resend`: always 202, whether or not the account exists.
+#[utoipa::path(
+    post,
+    path = "/verify-email/resend",
+    tag = "accounts",
+    summary = "Send a fresh verification link",
+    description = "Always 202 for a well-formed email, so it tells nothing about which accounts \
+        exist; an unverified account gets a new link.",
+    request_body(content = ResendRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted.", body = MessageResponse),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid email or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn resend_verification(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ResendRequest>,

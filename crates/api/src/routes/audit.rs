@@ -9,34 +9,46 @@ use um_domain::{
     ports::{AuditQuery, AuditRecord},
     validation::Validator,
 };
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::users::page_href;
 use crate::{
     auth::CurrentUser,
     dto::{PageResponse, page_links},
-    error::ApiError,
+    error::{ApiError, Problem},
     extract::parse_user_id,
     startup::AppState,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// How many events to skip.
+    #[param(value_type = Option<u64>, minimum = 0, default = 0)]
     skip: Option<String>,
+    /// The page size.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100, default = 10)]
     limit: Option<String>,
+    /// Events whose target or actor is this account.
+    #[param(value_type = Option<Uuid>)]
     user_id: Option<String>,
+    #[param(value_type = Option<crate::openapi::AuditKind>)]
     kind: Option<String>,
 }
 
 /// One event as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventResponse {
     id: i64,
     at: DateTime<Utc>,
+    /// Who did it; null for the command line or the system.
     actor_id: Option<Uuid>,
     target_user_id: Uuid,
+    #[schema(value_type = crate::openapi::AuditKind)]
     kind: &'static str,
-    /// `{field: {"before": …, "after": …}}`.
+    /// `{field: {"before": …, "after": …}}` for the values that matter; never secrets.
+    #[schema(value_type = Object, example = json!({"role": {"before": "AUTHENTICATED", "after": "MANAGER"}}))]
     details: Value,
 }
 
@@ -61,6 +73,20 @@ impl From<AuditRecord> for AuditEventResponse {
 
 /// `GET /audit-events?skip&limit&user_id&kind`: newest first; `user_id` matches the target or
 /// the actor.
+#[utoipa::path(
+    get,
+    path = "/audit-events",
+    tag = "audit",
+    summary = "The audit log",
+    description = "Every role change, lock, unlock, PRO change, deletion and admin edit, newest first, paginated like `GET /users`. `ADMIN` only.",
+    params(AuditParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events.", body = PageResponse<AuditEventResponse>),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `ADMIN`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad query parameter (`validation_error`), each named in `errors`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     me: CurrentUser,

@@ -1,17 +1,72 @@
 //! Liveness and readiness.
 
 use actix_web::{HttpResponse, http::header, web};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use crate::startup::AppState;
+use crate::{error::Problem, startup::AppState};
+
+/// The answer of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
+}
+
+/// The answer of `GET /readyz` when everything answers.
+#[derive(Debug, Serialize, ToSchema)]
+struct Readiness {
+    #[schema(value_type = String, example = "ready")]
+    status: &'static str,
+    checks: Checks,
+}
+
+/// Each backing service: `ok` or `unavailable`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Checks {
+    #[schema(value_type = CheckState)]
+    database: &'static str,
+    #[schema(value_type = CheckState)]
+    object_store: &'static str,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(dead_code, reason = "only a schema")]
+enum CheckState {
+    Ok,
+    Unavailable,
+}
 
 /// `GET /healthz`: 200 while the process runs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "The process runs.", body = Health),
+    )
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: 200 when the database and the object store answer, else 503 naming what is
 /// down. Both are asked at once.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness",
+    description = "Asks the database and the object store at once.",
+    responses(
+        (status = 200, description = "Both answer.", body = Readiness),
+        (status = 503, description = "Something is down (`service_unavailable`): `detail` names it and `checks` (as in the 200) says which; carries `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String))),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, store) = tokio::join!(state.repo.ping(), state.store.ping());
     if let Err(e) = &database {
@@ -21,8 +76,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = ?e, "readiness check failed: object store");
     }
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let checks =
-        json!({"database": status(database.is_ok()), "object_store": status(store.is_ok())});
+    let checks = Checks {
+        database: status(database.is_ok()),
+        object_store: status(store.is_ok()),
+    };
     let down: Vec<&str> = [
         ("database", database.is_ok()),
         ("object store", store.is_ok()),
@@ -32,7 +89,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     .map(|(name, _)| name)
     .collect();
     match down.as_slice() {
-        [] => HttpResponse::Ok().json(json!({"status": "ready", "checks": checks})),
+        [] => HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            checks,
+        }),
         _ => HttpResponse::ServiceUnavailable()
             .insert_header((header::RETRY_AFTER, "5"))
             .content_type("application/problem+json")

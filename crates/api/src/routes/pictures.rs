@@ -14,11 +14,33 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use um_domain::{model::UserId, services::Avatar};
 
 use crate::{
-    auth::CurrentUser, dto::UserResponse, error::ApiError, extract::parse_user_id,
+    auth::CurrentUser,
+    dto::UserResponse,
+    error::{ApiError, Problem},
+    extract::parse_user_id,
+    openapi::{Binary, PictureUpload},
     startup::AppState,
 };
 
 /// `POST /users/{id}/profile-picture`.
+#[utoipa::path(
+    post,
+    path = "/users/{user_id}/profile-picture",
+    tag = "pictures",
+    summary = "Upload a profile picture for an account",
+    description = "Allowed: the user themselves, `MANAGER` (on `ANONYMOUS`/`AUTHENTICATED` accounts) and `ADMIN`. The format is detected from the bytes, never from the file name or the part's content type: JPEG, PNG and WebP (GIF: first frame). The image is decoded, EXIF orientation applied, and re-encoded (which strips every metadata block) into a main picture within 512×512 keeping its aspect ratio and a 128×128 centre-cropped thumbnail, stored under fresh unguessable keys; then the previous objects are deleted. A failed upload leaves the previous picture in place.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    request_body(content = PictureUpload, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account with `profile_picture_url` and `profile_picture_thumbnail_url` set.", body = UserResponse),
+        (status = 403, description = "Operation not permitted (`forbidden`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB) (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a Content-Type other than `multipart/form-data` (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID, no part named `file`, an empty, undecodable or truncated image, or more than `MAX_PICTURE_PIXELS` (default 40 megapixels) (`validation_error`, `invalid_image`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn upload_for_user(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -30,6 +52,21 @@ pub async fn upload_for_user(
 }
 
 /// `POST /me/profile-picture`.
+#[utoipa::path(
+    post,
+    path = "/me/profile-picture",
+    tag = "pictures",
+    summary = "Upload one's own profile picture",
+    description = "The format is detected from the bytes, never from the file name or the part's content type: JPEG, PNG and WebP (GIF: first frame). The image is decoded, EXIF orientation applied, and re-encoded (which strips every metadata block) into a main picture within 512×512 keeping its aspect ratio and a 128×128 centre-cropped thumbnail, stored under fresh unguessable keys; then the previous objects are deleted. A failed upload leaves the previous picture in place.",
+    request_body(content = PictureUpload, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account with `profile_picture_url` and `profile_picture_thumbnail_url` set.", body = UserResponse),
+        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB) (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a Content-Type other than `multipart/form-data` (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No part named `file`, an empty, undecodable or truncated image, or more than `MAX_PICTURE_PIXELS` (default 40 megapixels) (`validation_error`, `invalid_image`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn upload_for_me(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -59,6 +96,21 @@ async fn upload(
 }
 
 /// `DELETE /users/{id}/profile-picture`: 204.
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}/profile-picture",
+    tag = "pictures",
+    summary = "Remove an account's profile picture",
+    description = "Same permissions as the upload; the objects are removed and the URLs become null.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "Operation not permitted (`forbidden`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn delete_for_user(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -70,6 +122,17 @@ pub async fn delete_for_user(
 }
 
 /// `DELETE /me/profile-picture`: 204.
+#[utoipa::path(
+    delete,
+    path = "/me/profile-picture",
+    tag = "pictures",
+    summary = "Remove one's own profile picture",
+    description = "The objects are removed and the URLs become null.",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+    )
+)]
 pub async fn delete_for_me(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -80,6 +143,20 @@ pub async fn delete_for_me(
 
 /// `GET /pictures/{key}`: streams the object. Keys are never reused, so the answer is cached
 /// for a year and revalidation (`If-None-Match`) is cheap.
+#[utoipa::path(
+    get,
+    path = "/pictures/{key}",
+    tag = "pictures",
+    summary = "A stored picture",
+    description = "Streams a stored picture from the object store with its content type and `ETag`. Keys are never reused, so the answer may be cached for a year; `If-None-Match` with the ETag answers 304. This is what `profile_picture_url` points at unless `S3_PUBLIC_URL` is configured.",
+    params(("key" = String, Path, description = "The object key from a picture URL."), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer.")),
+    responses(
+        (status = 200, description = "The picture.", content((Binary = "image/jpeg"), (Binary = "image/png"), (Binary = "image/webp")),
+            headers(("ETag" = String), ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"))),
+        (status = 304, description = "Not modified (the `If-None-Match` ETag matches)."),
+        (status = 404, description = "Unknown key (`picture_not_found`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_picture(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -108,6 +185,22 @@ pub async fn get_picture(
 }
 
 /// `GET /users/{id}/avatar`: the uploaded picture (a redirect to it) or a generated SVG.
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}/avatar",
+    tag = "pictures",
+    summary = "An account's avatar",
+    description = "The uploaded picture, by a redirect to it; when none was uploaded, a generated SVG of the nickname's initials on a colour derived from the id.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The generated avatar.", content_type = "image/svg+xml", body = String,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = 302, description = "The uploaded picture.",
+            headers(("Location" = String, description = "The URL of the main picture."))),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn avatar(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -8,22 +8,39 @@ use um_domain::{
     Error,
     model::{Email, Password},
 };
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     dto::MessageResponse,
-    error::ApiError,
+    error::{ApiError, Problem},
     extract::{JSON_LIMIT, JsonBody, content_type, is_json, parse_json},
     html::{escape, page},
     startup::AppState,
 };
 
-#[derive(Debug, Deserialize)]
+/// `POST /password-reset`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    #[schema(format = Email)]
     email: String,
 }
 
 /// `POST /password-reset`: always 202; a known account is emailed a one-time link.
+#[utoipa::path(
+    post,
+    path = "/password-reset",
+    tag = "recovery",
+    summary = "Ask for a password reset",
+    description = "Always 202 for a well-formed email, so it tells nothing about which accounts exist; a known account is emailed a single-use link (valid 1 hour by default) to `GET /password-reset?token=…`.",
+    request_body(content = ResetRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted.", body = MessageResponse),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid email or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn request(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ResetRequest>,
@@ -35,12 +52,28 @@ pub async fn request(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The token from the email's link.
     token: Option<String>,
 }
 
 /// `GET /password-reset?token=…`: the form that sets a new password. Showing it uses nothing up.
+#[utoipa::path(
+    get,
+    path = "/password-reset",
+    tag = "recovery",
+    summary = "The password reset page",
+    description = "The link in the reset email opens this small HTML page with a form that posts the new password to `POST /password-reset/confirm`. Showing it never uses the token up, so a mail scanner that follows links cannot spoil it.",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "The form.", content_type = "text/html", body = String,
+            headers(("Content-Security-Policy" = String, description = "A restrictive policy: no scripts, forms post back here only."))),
+        (status = 400, description = "The link has no token.", content_type = "text/html", body = String,
+            headers(("Content-Security-Policy" = String, description = "A restrictive policy: no scripts, forms post back here only."))),
+    )
+)]
 pub async fn form(query: web::Query<TokenQuery>) -> HttpResponse {
     let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) else {
         return page(
@@ -65,21 +98,41 @@ pub async fn form(query: web::Query<TokenQuery>) -> HttpResponse {
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /password-reset/confirm` as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmJson {
     token: String,
+    /// 8–128 characters with an upper-case letter, a lower-case letter, a digit and a symbol.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     new_password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /password-reset/confirm` from the page's form.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ConfirmForm {
     token: String,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     new_password: String,
 }
 
 /// `POST /password-reset/confirm`: JSON `{token, new_password}` answers JSON; the page's form
 /// answers with a page.
+#[utoipa::path(
+    post,
+    path = "/password-reset/confirm",
+    tag = "recovery",
+    summary = "Set a new password with a reset token",
+    description = "The password changes, the lock and failed-attempt counter clear, and every earlier reset token dies. JSON is answered with JSON; the page's form (`application/x-www-form-urlencoded`) is answered with an HTML page (200, or 400/422 explaining what to do).",
+    request_body(content((ConfirmJson = "application/json"), (ConfirmForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Password has been reset (JSON), or a confirmation page (form).", content((MessageResponse = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Invalid, used or expired token (`invalid_reset_token`); a page for the form.", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is neither JSON nor the form (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A new password that breaks the rules, or missing or unknown fields (`validation_error`); a page for the form.", content((Problem = "application/problem+json"), (String = "text/html"))),
+    )
+)]
 pub async fn confirm(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -144,6 +197,20 @@ pub async fn confirm(
 }
 
 /// `GET /unlock?token=…`: asks for confirmation; showing it uses nothing up.
+#[utoipa::path(
+    get,
+    path = "/unlock",
+    tag = "recovery",
+    summary = "The unlock page",
+    description = "The one-time link of the \"account locked\" email opens this small HTML confirmation page whose button posts to `POST /unlock`. Showing it uses nothing up.",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "The confirmation page.", content_type = "text/html", body = String,
+            headers(("Content-Security-Policy" = String, description = "A restrictive policy: no scripts, forms post back here only."))),
+        (status = 400, description = "The link has no token.", content_type = "text/html", body = String,
+            headers(("Content-Security-Policy" = String, description = "A restrictive policy: no scripts, forms post back here only."))),
+    )
+)]
 pub async fn unlock_page(query: web::Query<TokenQuery>) -> HttpResponse {
     let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) else {
         return page(
@@ -167,19 +234,36 @@ pub async fn unlock_page(query: web::Query<TokenQuery>) -> HttpResponse {
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /unlock` as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnlockJson {
     token: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /unlock` from the page's form.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct UnlockForm {
     token: String,
 }
 
 /// `POST /unlock`: JSON `{token}` → 200 `{message}`; a bad or used token → 400. The page's form
 /// answers with a page.
+#[utoipa::path(
+    post,
+    path = "/unlock",
+    tag = "recovery",
+    summary = "Unlock one's account with the emailed token",
+    description = "Clears the lock and the failed-attempt counter. JSON is answered with JSON; the page's form (`application/x-www-form-urlencoded`) is answered with an HTML page.",
+    request_body(content((UnlockJson = "application/json"), (UnlockForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Account unlocked (JSON), or a confirmation page (form).", content((MessageResponse = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Invalid, used or expired token, or the account is not locked (`invalid_unlock_token`); a page for the form.", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is neither JSON nor the form (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn unlock(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -8,27 +8,48 @@ use um_domain::{
     services::{AdminChanges, ProfileChanges, Registration},
     validation::{ValidationErrors, Validator},
 };
+use utoipa::ToSchema;
 
 use crate::extract::double_option;
 
-/// `POST /register` and `POST /users`.
-#[derive(Debug, Deserialize)]
+/// `POST /register` and `POST /users`. Unknown fields are a 422; so are
+/// `profile_picture_url` and `profile_picture_thumbnail_url`, which only an upload sets. Blank
+/// names, bios and URLs count as none (`null`). Without a nickname one is generated
+/// (`adjective_animal_number`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
+    #[schema(value_type = String, required = true, format = Email, max_length = 255)]
     email: Option<String>,
+    /// 8–128 characters with an upper-case letter, a lower-case letter, a digit and a symbol.
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, format = Password)]
     password: Option<String>,
+    /// 3–30 characters of `A–Z a–z 0–9 _ -`, unique without regard to case, not a reserved
+    /// word (`admin`, `root`, `me`, `system`, `support`, `api`, `staff`, …).
+    #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
     nickname: Option<String>,
+    #[schema(max_length = 100)]
     first_name: Option<String>,
+    #[schema(max_length = 100)]
     last_name: Option<String>,
+    #[schema(max_length = 500)]
     bio: Option<String>,
+    /// An absolute `http`/`https` URL.
+    #[schema(format = Uri, max_length = 255)]
     linkedin_profile_url: Option<String>,
+    /// An absolute `http`/`https` URL.
+    #[schema(format = Uri, max_length = 255)]
     github_profile_url: Option<String>,
-    /// Registration ignores it (clients of the original always send one); `POST /users` uses it.
+    /// `POST /register` accepts and ignores it (the original's clients always send one);
+    /// `POST /users` uses it (default `ANONYMOUS`; only an `ADMIN` may create `MANAGER`/`ADMIN`).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<crate::openapi::Role>)]
     role: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(ignore)]
     profile_picture_url: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(ignore)]
     profile_picture_thumbnail_url: Option<Option<Value>>,
 }
 
@@ -95,51 +116,87 @@ impl NewUserRequest {
     }
 }
 
-/// `PATCH /me`.
-#[derive(Debug, Deserialize)]
+/// `PATCH /me`: a partial update; an absent field is left as it is, at least one field is
+/// needed (422 otherwise). Unknown fields and the read-only picture URLs are a 422.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    /// Can be changed, not removed (`null` is a 422).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
     nickname: Option<Option<String>>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     first_name: Option<Option<String>>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     last_name: Option<Option<String>>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 500)]
     bio: Option<Option<String>>,
+    /// An absolute `http`/`https` URL; `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
     linkedin_profile_url: Option<Option<String>>,
+    /// An absolute `http`/`https` URL; `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
     github_profile_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(ignore)]
     profile_picture_url: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(ignore)]
     profile_picture_thumbnail_url: Option<Option<Value>>,
 }
 
-/// `PUT /users/{id}`: the fields of `PATCH /me`, plus `email` and `role`.
-#[derive(Debug, Deserialize)]
+/// `PUT /users/{id}`: the fields of `PATCH /me`, plus `email` and `role`; a partial update,
+/// at least one field (422 otherwise).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    /// A changed email becomes unverified and gets a new verification link; an `AUTHENTICATED`
+    /// account drops back to `ANONYMOUS` until it verifies again (`MANAGER` and `ADMIN` keep
+    /// their role). Can be changed, not removed.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Email, max_length = 255)]
     email: Option<Option<String>>,
+    /// Changing it needs `ADMIN`. Can be changed, not removed.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<crate::openapi::Role>)]
     role: Option<Option<String>>,
+    /// Can be changed, not removed (`null` is a 422).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
     nickname: Option<Option<String>>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     first_name: Option<Option<String>>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     last_name: Option<Option<String>>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 500)]
     bio: Option<Option<String>>,
+    /// An absolute `http`/`https` URL; `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
     linkedin_profile_url: Option<Option<String>>,
+    /// An absolute `http`/`https` URL; `null` or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
     github_profile_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(ignore)]
     profile_picture_url: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(ignore)]
     profile_picture_thumbnail_url: Option<Option<Value>>,
 }
 
@@ -253,47 +310,57 @@ impl UpdateUserRequest {
 }
 
 /// `POST /verify-email/resend`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendRequest {
+    #[schema(format = Email)]
     pub email: String,
 }
 
 /// `PUT /me/password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(format = Password)]
     pub current_password: String,
+    /// 8–128 characters with an upper-case letter, a lower-case letter, a digit and a symbol.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
 /// `DELETE /me`: the password confirms the deletion.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeRequest {
+    #[schema(format = Password)]
     pub password: String,
 }
 
 /// `PUT /users/{id}/professional-status`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfessionalStatusRequest {
     pub is_professional: bool,
 }
 
 /// `POST /login` as JSON.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginJson {
+    #[schema(format = Email)]
     pub email: String,
+    #[schema(format = Password)]
     pub password: String,
 }
 
 /// `POST /login` as an OAuth2 password form. The form's other fields (`grant_type`, `scope`,
 /// `client_id`, `client_secret`) are accepted and ignored, as OAuth2 clients send them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginForm {
+    /// The email.
+    #[schema(format = Email)]
     pub username: String,
+    #[schema(format = Password)]
     pub password: String,
 }
 

@@ -8,30 +8,66 @@ use um_domain::{
     ports::{UserFilter, UserQuery, UserSort},
     validation::Validator,
 };
+use utoipa::{IntoParams, ToSchema};
 
 use super::requests::{NewUserRequest, ProfessionalStatusRequest, UpdateUserRequest};
 use crate::{
     auth::CurrentUser,
     dto::{PageResponse, UserResponse, page_links},
-    error::ApiError,
+    error::{ApiError, Problem},
     extract::{JsonBody, parse_user_id},
     startup::AppState,
 };
 
 /// The query of `GET /users`. Every value arrives as text so that each bad one is named in the
 /// 422.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// How many matches to skip.
+    #[param(value_type = Option<u64>, minimum = 0, default = 0)]
     skip: Option<String>,
+    /// The page size.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100, default = 10)]
     limit: Option<String>,
+    /// A case-insensitive substring of the email, nickname, first or last name.
+    #[param(max_length = 100)]
     q: Option<String>,
+    #[param(value_type = Option<crate::openapi::Role>)]
     role: Option<String>,
+    #[param(value_type = Option<bool>)]
     is_locked: Option<String>,
+    #[param(value_type = Option<bool>)]
     is_professional: Option<String>,
+    #[param(value_type = Option<bool>)]
     email_verified: Option<String>,
+    /// Created at or after (inclusive), RFC 3339.
+    #[param(value_type = Option<DateTime<Utc>>)]
     created_from: Option<String>,
+    /// Created at or before (inclusive), RFC 3339.
+    #[param(value_type = Option<DateTime<Utc>>)]
     created_to: Option<String>,
+    #[param(value_type = Option<UserSortParam>)]
     sort: Option<String>,
+}
+
+/// The order of `GET /users`; `-` means descending.
+#[derive(ToSchema)]
+#[schema(default = "-created_at")]
+#[expect(dead_code, reason = "only a schema")]
+pub enum UserSortParam {
+    #[schema(rename = "created_at")]
+    CreatedAt,
+    #[schema(rename = "-created_at")]
+    CreatedAtDesc,
+    #[schema(rename = "email")]
+    Email,
+    #[schema(rename = "-email")]
+    EmailDesc,
+    #[schema(rename = "nickname")]
+    Nickname,
+    #[schema(rename = "-nickname")]
+    NicknameDesc,
 }
 
 /// Query parameters a page link repeats, already normalised.
@@ -143,6 +179,20 @@ fn time(v: &mut Validator, field: &str, raw: Option<&str>) -> Option<DateTime<Ut
 }
 
 /// `GET /users`: a page of accounts with filters and sorting; every link keeps the filters.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    summary = "List accounts",
+    description = "Newest first by default, paginated; `total` counts every match. A `MANAGER` sees only `ANONYMOUS` and `AUTHENTICATED` accounts, the ones it may act on, and `total` counts those. Page links are absolute and keep every filter.",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of accounts.", body = PageResponse<UserResponse>),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad query parameter (`validation_error`), each named in `errors`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -186,6 +236,24 @@ pub(crate) fn page_href(
 }
 
 /// `POST /users`: 201 with the new account.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    summary = "Create an account",
+    description = "The body of `POST /register` plus an optional `role` (default `ANONYMOUS`); only an `ADMIN` may create `MANAGER`/`ADMIN` accounts. The account gets a verification email like a registered one.",
+    request_body(content = NewUserRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new account.", body = UserResponse),
+        (status = 400, description = "Email already exists (`email_taken`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Operation not permitted (`forbidden`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nickname already taken (`nickname_taken`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -200,6 +268,20 @@ pub async fn create(
 }
 
 /// `GET /users/{id}`.
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}",
+    tag = "users",
+    summary = "Get an account",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account.", body = UserResponse),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -211,6 +293,25 @@ pub async fn get(
 }
 
 /// `PUT /users/{id}`: a partial update.
+#[utoipa::path(
+    put,
+    path = "/users/{user_id}",
+    tag = "users",
+    summary = "Update an account",
+    description = "A partial update (at least one field). A `role` change needs `ADMIN`. A changed email becomes unverified and is sent a new verification link; an `AUTHENTICATED` account drops back to `ANONYMOUS` until it verifies again, `MANAGER` and `ADMIN` keep their role.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    request_body(content = UpdateUserRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated account.", body = UserResponse),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email or nickname already taken (`email_taken`, `nickname_taken`), or the last `ADMIN` would be demoted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID, no field, or invalid or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -224,6 +325,22 @@ pub async fn update(
 }
 
 /// `DELETE /users/{id}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}",
+    tag = "users",
+    summary = "Delete an account",
+    description = "Removes the account and its pictures.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last `ADMIN` cannot be deleted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -235,6 +352,24 @@ pub async fn delete(
 }
 
 /// `PUT /users/{id}/professional-status`: staff grant or revoke PRO regardless of the profile.
+#[utoipa::path(
+    put,
+    path = "/users/{user_id}/professional-status",
+    tag = "users",
+    summary = "Grant or revoke PRO status",
+    description = "`MANAGER`/`ADMIN` grant or revoke regardless of the profile's completeness. Setting the status the account already has changes nothing and sends no email; every real change sets `professional_status_updated_at` and emails the user.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    request_body(content = ProfessionalStatusRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account.", body = UserResponse),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID, or a missing or unknown field (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn set_professional_status(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -249,13 +384,34 @@ pub async fn set_professional_status(
     Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }
 
-#[derive(Debug, Deserialize)]
+/// `PUT /users/{id}/role`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
+    #[schema(value_type = crate::openapi::Role)]
     role: String,
 }
 
 /// `PUT /users/{id}/role`: ADMIN only; the user is emailed; the last ADMIN keeps its role (409).
+#[utoipa::path(
+    put,
+    path = "/users/{user_id}/role",
+    tag = "users",
+    summary = "Change an account's role",
+    description = "`ADMIN` only. The user is emailed. The last remaining `ADMIN` cannot be demoted (409).",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    request_body(content = RoleRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account.", body = UserResponse),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `ADMIN`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last `ADMIN` cannot be demoted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID, or an unknown role or field (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn set_role(
     state: web::Data<AppState>,
     me: CurrentUser,
@@ -272,6 +428,21 @@ pub async fn set_role(
 }
 
 /// `POST /users/{id}/unlock`: clears the lock and the failure counter.
+#[utoipa::path(
+    post,
+    path = "/users/{user_id}/unlock",
+    tag = "users",
+    summary = "Unlock an account",
+    description = "Clears the lock and the failed-attempt counter.",
+    params(("user_id" = Uuid, Path, description = "The account's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account.", body = UserResponse),
+        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn unlock(
     state: web::Data<AppState>,
     me: CurrentUser,

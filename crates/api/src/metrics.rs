@@ -1,0 +1,195 @@
+//! `GET /metrics`: Prometheus text format. Request counts and latency per route and status,
+//! login outcomes, picture uploads, and the outbox depth.
+
+use actix_web::{HttpResponse, web};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    /// The route pattern (`/users/{user_id}`), never the concrete path.
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+type HistogramFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
+
+/// Every series the service exports. Cheap to share (`Arc` inside each family).
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    logins: Family<OutcomeLabels, Counter>,
+    uploads: Family<OutcomeLabels, Counter>,
+    outbox: Family<OutcomeLabels, Gauge>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = HistogramFamily::new_with_constructor(latency_histogram);
+        let logins = Family::<OutcomeLabels, Counter>::default();
+        let uploads = Family::<OutcomeLabels, Counter>::default();
+        let outbox = Family::<OutcomeLabels, Gauge>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route",
+            latency.clone(),
+        );
+        registry.register(
+            "logins",
+            "Login attempts by outcome: success, failure (wrong credentials), locked",
+            logins.clone(),
+        );
+        registry.register(
+            "picture_uploads",
+            "Profile picture uploads by outcome: stored, rejected, failed",
+            uploads.clone(),
+        );
+        registry.register(
+            "outbox_emails",
+            "Emails in the outbox by state: pending, given_up",
+            outbox.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            logins,
+            uploads,
+            outbox,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one finished request, and what it says about logins and uploads.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&LatencyLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+        if method == "POST" && route == "/login" {
+            let outcome = match status {
+                200 => Some("success"),
+                401 => Some("failure"),
+                400 => Some("locked"),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                self.count(&self.logins, outcome);
+            }
+        }
+        if method == "POST" && route.ends_with("/profile-picture") {
+            let outcome = match status {
+                200 => "stored",
+                500.. => "failed",
+                _ => "rejected",
+            };
+            self.count(&self.uploads, outcome);
+        }
+    }
+
+    /// Sets the outbox gauges.
+    pub fn set_outbox_depth(&self, pending: u64, given_up: u64) {
+        for (state, value) in [("pending", pending), ("given_up", given_up)] {
+            self.outbox
+                .get_or_create(&OutcomeLabels {
+                    outcome: state.to_owned(),
+                })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn count(&self, family: &Family<OutcomeLabels, Counter>, outcome: &str) {
+        family
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(metrics.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_logins_and_uploads_are_counted() {
+        let m = Metrics::default();
+        m.observe("GET", "/users/{user_id}", 200, 0.002);
+        m.observe("POST", "/login", 200, 0.05);
+        m.observe("POST", "/login", 401, 0.05);
+        m.observe("POST", "/login", 400, 0.01);
+        m.observe("POST", "/me/profile-picture", 415, 0.01);
+        m.set_outbox_depth(3, 1);
+        let text = m.render();
+        for line in [
+            r#"http_requests_total{method="GET",route="/users/{user_id}",status="200"} 1"#,
+            r#"logins_total{outcome="success"} 1"#,
+            r#"logins_total{outcome="failure"} 1"#,
+            r#"logins_total{outcome="locked"} 1"#,
+            r#"picture_uploads_total{outcome="rejected"} 1"#,
+            r#"outbox_emails{outcome="pending"} 3"#,
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        assert!(text.contains("http_request_duration_seconds_bucket"));
+    }
+}

@@ -1,0 +1,337 @@
+//! The OpenAPI 3.1 description of the API, generated from the handlers' `#[utoipa::path]`
+//! annotations, served at `GET /openapi.json`, and Swagger UI at `GET /docs` from assets built
+//! into the binary (it works offline).
+//!
+//! Every handler that `routes::configure` registers is listed in [`ApiDoc`]; the end-to-end test
+//! `openapi` compares the document with `routes::registered()` in both directions, so a route
+//! added without documentation fails it.
+
+use std::sync::Arc;
+
+use actix_web::{
+    HttpResponse,
+    http::{Method, header},
+    middleware::DefaultHeaders,
+    web,
+};
+use utoipa::{
+    Modify, OpenApi, PartialSchema, ToSchema,
+    openapi::{
+        self, ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder, Schema,
+        schema::{ObjectBuilder, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::{error::Problem, routes};
+
+/// The name of the bearer security scheme in the document.
+pub const BEARER: &str = "bearer";
+
+/// The Content-Security-Policy of `/docs` and its assets: Swagger UI's scripts, styles and
+/// images come from this server only; it sets inline styles and uses `data:` images for its
+/// icons; it fetches `/openapi.json` and, with "Try it out", the API itself.
+pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+const DESCRIPTION: &str = r#"User management: registration with email verification, login with JWT bearer tokens, password reset and unlock links, self-service profiles with pictures and unique nicknames, PRO (professional) status, and administration with an audit log. A re-implementation of the NJIT "User Management System" (FastAPI): paths, status codes, JSON field names and the `detail` of error bodies are kept where the original had them.
+
+**Conventions.** JSON in and out, UTF-8; times are RFC 3339. Every path works with and without its trailing slash. Ids are UUIDs: a malformed id in a path is a 422, an unknown one a 404. Unknown JSON fields are a 422. Errors are RFC 9457 problem details (`application/problem+json`) with a human `detail` and a stable snake_case `code`; validation errors (422) add `errors`, one entry per bad field. A `Content-Type` other than JSON (or, where accepted, a form) is a 415; a body over 64 KiB a 413. While the database or the object store is unreachable, affected endpoints answer 503 with `Retry-After`.
+
+**Authentication.** Protected endpoints take `Authorization: Bearer <token>` from `POST /login`. A missing, malformed, expired or badly signed token, or one whose account is deleted or locked, is a 401 with `WWW-Authenticate: Bearer`. The role stored in the database, not the one in the token, decides permissions; too few rights is a 403 `Operation not permitted`. A `MANAGER` acts only on `ANONYMOUS` and `AUTHENTICATED` accounts; only an `ADMIN` acts on `MANAGER`/`ADMIN` accounts or changes roles.
+
+**Choices where the contract is silent.**
+- A `MANAGER`'s listing shows only `ANONYMOUS` and `AUTHENTICATED` accounts, the ones it may act on; `total` counts those.
+- Accounts created through `POST /users` get a verification email like registered ones; their role defaults to `ANONYMOUS`.
+- Changing an account's email (`PUT /users/{user_id}`) makes it unverified and sends a link to the new address; an `AUTHENTICATED` account drops back to `ANONYMOUS` until it verifies again. `MANAGER` and `ADMIN` keep their role.
+- Blank names, bios and URLs count as none (`null`). A nickname or email can be changed, not removed.
+- `role` in a registration body is accepted and ignored (the original's clients always send one).
+- Nicknames are 3–30 characters of `A–Z a–z 0–9 _ -`, unique without regard to case (the database decides races: of two concurrent claims one gets 409), and not a reserved word (`admin`, `root`, `me`, `system`, `support`, `api`, `staff`, …). A generated nickname is `adjective_animal_number` from ~690 million combinations.
+- PRO: eligible means email verified, not locked, and first name, last name, bio, a picture and a LinkedIn or GitHub URL. `missing` lists the unmet ones in that order. A staff member setting the status an account already has changes nothing and sends no email; every real change sets `professional_status_updated_at` and emails the user. Two racing upgrades: one 200, one 409.
+- `DELETE /me` by the only ADMIN is refused (409), like any deletion of the last ADMIN.
+- Public profiles show accounts whatever their verification state; they never show email, role or id.
+- Login answers `Cache-Control: no-store`. A body that is not a JSON object is a 422; a `Content-Type` other than JSON (or the login form) is a 415.
+- A known path with another method is a 405 problem; an unknown path a 404 problem."#;
+
+/// The document. `paths(...)` lists every registered handler (the `openapi` end-to-end test
+/// holds it to `routes::registered()`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "User Management API",
+        description = DESCRIPTION,
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        routes::accounts::register,
+        routes::accounts::login,
+        routes::accounts::resend_verification,
+        routes::accounts::verify_email,
+        routes::users::list,
+        routes::users::create,
+        routes::users::get,
+        routes::users::update,
+        routes::users::delete,
+        routes::pictures::upload_for_user,
+        routes::pictures::delete_for_user,
+        routes::pictures::avatar,
+        routes::pictures::upload_for_me,
+        routes::pictures::delete_for_me,
+        routes::pictures::get_picture,
+        routes::users::set_role,
+        routes::users::unlock,
+        routes::audit::list,
+        routes::users::set_professional_status,
+        routes::me::get,
+        routes::me::update,
+        routes::me::delete,
+        routes::me::change_password,
+        routes::me::pro_upgrade_status,
+        routes::me::upgrade_to_pro,
+        routes::nicknames::suggestions,
+        routes::nicknames::availability,
+        routes::nicknames::profile,
+        routes::recovery::form,
+        routes::recovery::request,
+        routes::recovery::confirm,
+        routes::recovery::unlock_page,
+        routes::recovery::unlock,
+        routes::health::healthz,
+        routes::health::readyz,
+    ),
+    components(schemas(Problem, Role, ProRequirement)),
+    modifiers(&CommonResponses),
+    tags(
+        (name = "accounts", description = "Registration, email verification and login (public)."),
+        (name = "recovery", description = "Password reset and the unlock link (public); the links open small HTML pages first, so a mail scanner that follows links cannot use a token up."),
+        (name = "me", description = "Self-service for any signed-in user."),
+        (name = "pictures", description = "Profile pictures (stored in an S3-compatible store or a local directory), serving and default avatars."),
+        (name = "nicknames", description = "Nickname suggestions and availability, public profiles (public)."),
+        (name = "users", description = "Administration of accounts (`MANAGER` and `ADMIN` unless noted)."),
+        (name = "audit", description = "The audit log (`ADMIN` only)."),
+        (name = "operations", description = "Liveness and readiness."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served.
+#[must_use]
+pub fn document() -> openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// A role, as stored and shown.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// Registered, email not verified.
+    Anonymous,
+    /// Email verified.
+    Authenticated,
+    Manager,
+    Admin,
+}
+
+/// A requirement of the PRO upgrade that the profile does not meet yet.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ProRequirement {
+    EmailVerified,
+    FirstName,
+    LastName,
+    Bio,
+    ProfilePicture,
+    LinkedinOrGithubUrl,
+}
+
+/// The kind of an audit event.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AuditKind {
+    RoleChanged,
+    Locked,
+    Unlocked,
+    ProStatusChanged,
+    UserDeleted,
+    UserUpdated,
+    PictureChanged,
+    PictureDeleted,
+}
+
+/// The body of a picture upload: one part named `file` (other parts are ignored). The format is
+/// detected from the bytes, never from the file name or the part's content type.
+#[derive(ToSchema)]
+pub struct PictureUpload {
+    /// A JPEG, PNG, WebP or GIF (first frame) image, at most `MAX_PICTURE_BYTES` (default
+    /// 5 MiB) and `MAX_PICTURE_PIXELS` (default 40 megapixels).
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    pub file: Vec<u8>,
+}
+
+/// Raw bytes (a picture).
+pub struct Binary;
+
+impl PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
+
+/// Adds what every operation shares instead of repeating it on each: the bearer scheme, a 401
+/// on every protected operation, and the 500 and 503 that any operation touching the database
+/// or the object store can answer. Also `minProperties: 1` on the partial-update bodies
+/// (utoipa 5.5's `#[schema(min_properties = …)]` emits `maxProperties`).
+struct CommonResponses;
+
+/// Operations that touch neither the database nor the object store (or, like `/readyz`,
+/// document their 503 themselves).
+const NO_BACKEND: &[(&str, HttpMethod)] = &[
+    ("/healthz", HttpMethod::Get),
+    ("/readyz", HttpMethod::Get),
+    ("/password-reset", HttpMethod::Get),
+    ("/unlock", HttpMethod::Get),
+];
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The `access_token` from `POST /login`: a JWT (HS256 by default) with \
+                         `sub`, `role`, `iat`, `exp` and `iss`, valid 30 minutes by default.",
+                    ))
+                    .build(),
+            ),
+        );
+        for name in ["UpdateMeRequest", "UpdateUserRequest"] {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                object.min_properties = Some(1);
+            }
+        }
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(Problem::name())))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut doc.paths.paths {
+            let operations = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Delete, &mut item.delete),
+                (HttpMethod::Patch, &mut item.patch),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let responses = &mut operation.responses.responses;
+                if operation.security.is_some() && !responses.contains_key("401") {
+                    responses.insert(
+                        "401".into(),
+                        problem(
+                            "No valid bearer token (`not_authenticated`): missing, malformed, \
+                             expired or badly signed, or its account is deleted or locked. \
+                             Carries `WWW-Authenticate: Bearer`.",
+                        )
+                        .into(),
+                    );
+                }
+                if NO_BACKEND.contains(&(path.as_str(), method)) {
+                    continue;
+                }
+                responses.entry("500".into()).or_insert_with(|| {
+                    problem("Unexpected failure (`internal_error`); the cause is only logged.")
+                        .into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    problem(
+                        "The database or the object store is unreachable \
+                         (`service_unavailable`); retry after `Retry-After` seconds.",
+                    )
+                    .into()
+                });
+            }
+        }
+    }
+}
+
+/// Registers `GET /openapi.json` and Swagger UI under `/docs` with its own
+/// Content-Security-Policy.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let document = web::Data::new(Arc::new(document()));
+    cfg.service(
+        web::resource("/openapi.json")
+            .app_data(document)
+            .route(web::get().to(openapi_json)),
+    )
+    .service(
+        web::scope("/docs")
+            .wrap(DefaultHeaders::new().add((header::CONTENT_SECURITY_POLICY, DOCS_CSP)))
+            // `/docs/` is trimmed to `/docs` before routing; serve the page there too.
+            .route("", web::get().to(docs_page))
+            .service(SwaggerUi::new("/{_:.*}").config(swagger_config())),
+    );
+}
+
+/// The (method, path) pairs [`configure`] adds besides the API routes; they are not
+/// operations of the document.
+pub const OWN_ROUTES: &[(Method, &str)] = &[(Method::GET, "/openapi.json"), (Method::GET, "/docs")];
+
+fn swagger_config() -> Config<'static> {
+    // No validator badge: it would load an image from validator.swagger.io.
+    Config::new(["/openapi.json"])
+        .validator_url("none")
+        .try_it_out_enabled(false)
+}
+
+async fn openapi_json(document: web::Data<Arc<openapi::OpenApi>>) -> HttpResponse {
+    HttpResponse::Ok().json(document.as_ref().as_ref())
+}
+
+/// Swagger UI's `index.html` at `/docs`, whose relative asset links are made to point under
+/// `/docs/`.
+async fn docs_page() -> HttpResponse {
+    match utoipa_swagger_ui::serve("index.html", Arc::new(swagger_config())) {
+        Ok(Some(file)) => {
+            let html = String::from_utf8_lossy(&file.bytes).replacen(
+                "<head>",
+                r#"<head><base href="/docs/">"#,
+                1,
+            );
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .body(html)
+        }
+        _ => HttpResponse::NotFound().finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1() {
+        let json = serde_json::to_value(document()).expect("serializable");
+        if let Ok(path) = std::env::var("OPENAPI_DUMP") {
+            std::fs::write(path, serde_json::to_string_pretty(&json).expect("JSON"))
+                .expect("written");
+        }
+        assert_eq!(json["openapi"], "3.1.0");
+    }
+}

@@ -1,0 +1,286 @@
+//! The OpenAPI 3.1 document at `GET /openapi.json` and Swagger UI at `GET /docs`.
+
+use std::collections::BTreeSet;
+
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+use um_api::{openapi, routes};
+
+use crate::helpers::TestApp;
+
+/// The official OpenAPI 3.1 JSON Schema (origin and license: `fixtures/openapi-3.1-schema.NOTICE.md`).
+const OPENAPI_3_1_SCHEMA: &str = include_str!("fixtures/openapi-3.1-schema.json");
+
+/// Paths the contract lists under "Public endpoints" (`/metrics`, `/openapi.json` and `/docs`
+/// are no operations of the document).
+fn is_public(path: &str) -> bool {
+    [
+        "/register",
+        "/login",
+        "/verify-email/",
+        "/password-reset",
+        "/unlock",
+        "/nicknames/",
+        "/profiles/",
+        "/pictures/",
+        "/healthz",
+        "/readyz",
+    ]
+    .iter()
+    .any(|prefix| path == prefix.trim_end_matches('/') || path.starts_with(prefix))
+        || path == "/users/{user_id}/avatar"
+}
+
+async fn document(app: &TestApp) -> Value {
+    let response = app.get("/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ASCII")
+            .starts_with("application/json")
+    );
+    response.json().await.expect("a JSON document")
+}
+
+/// Every (METHOD, path) operation of the document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("a path item")
+                .keys()
+                .filter(|key| {
+                    ["get", "put", "post", "delete", "patch", "head", "options"]
+                        .contains(&key.as_str())
+                })
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_registered_route_is_documented_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    let registered: BTreeSet<(String, String)> = routes::registered()
+        .into_iter()
+        .map(|(method, path)| (method.to_string(), path.to_owned()))
+        .collect();
+    let documented = operations(&doc);
+
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "registered in routes::configure but missing from /openapi.json (add #[utoipa::path] \
+         and list it in openapi::ApiDoc): {undocumented:?}"
+    );
+    let unregistered: Vec<_> = documented.difference(&registered).collect();
+    assert!(
+        unregistered.is_empty(),
+        "documented in /openapi.json but not registered: {unregistered:?}"
+    );
+    assert_eq!(
+        registered.len(),
+        routes::registered().len(),
+        "a route twice"
+    );
+
+    // The document's own routes are served too, and are no operations of it.
+    for (method, path) in openapi::OWN_ROUTES {
+        assert_eq!(method.as_str(), "GET");
+        assert_eq!(
+            app.get(path, None).await.status(),
+            StatusCode::OK,
+            "GET {path}"
+        );
+        assert!(!documented.contains(&(method.to_string(), (*path).to_owned())));
+    }
+}
+
+#[tokio::test]
+async fn protected_operations_need_the_bearer_scheme_and_public_ones_nothing() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    let scheme = &doc["components"]["securitySchemes"][openapi::BEARER];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+    assert_eq!(scheme["bearerFormat"], "JWT");
+    assert!(doc.get("security").is_none(), "no global security");
+
+    for (method, path) in operations(&doc) {
+        let operation = &doc["paths"][&path][method.to_lowercase()];
+        let responses = operation["responses"].as_object().expect("responses");
+        if is_public(&path) {
+            assert!(
+                operation.get("security").is_none(),
+                "{method} {path} is public"
+            );
+        } else {
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{ openapi::BEARER: [] }]),
+                "{method} {path} needs a token"
+            );
+            assert!(responses.contains_key("401"), "{method} {path}: 401");
+        }
+        // Every error answer is a problem (the HTML pages' form posts may answer a page).
+        for (status, response) in responses {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let content = response["content"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
+            let types: BTreeSet<&str> = content.keys().map(String::as_str).collect();
+            // The pages and the form posts they make answer HTML to a browser.
+            let page =
+                ["/password-reset", "/password-reset/confirm", "/unlock"].contains(&path.as_str());
+            assert!(
+                types == BTreeSet::from(["application/problem+json"])
+                    || (page
+                        && types
+                            .iter()
+                            .all(|t| ["application/problem+json", "text/html"].contains(t))),
+                "{method} {path} {status}: {types:?}"
+            );
+            if let Some(problem) = content.get("application/problem+json") {
+                assert_eq!(
+                    problem["schema"]["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+
+    let problem = &doc["components"]["schemas"]["Problem"];
+    let required: BTreeSet<&str> = problem["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        required,
+        BTreeSet::from(["type", "title", "status", "code", "detail"])
+    );
+    assert!(problem["properties"]["errors"].is_object());
+    assert!(problem["properties"]["missing"].is_object());
+}
+
+#[tokio::test]
+async fn the_document_validates_against_the_openapi_3_1_schema() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let schema: Value = serde_json::from_str(OPENAPI_3_1_SCHEMA).expect("the schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles offline");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "invalid OpenAPI 3.1: {errors:#?}");
+
+    // The validator does reject what is not OpenAPI 3.1.
+    let mut broken = doc.clone();
+    broken["openapi"] = "3.0.3".into();
+    assert!(!validator.is_valid(&broken));
+    let mut broken = doc;
+    broken["paths"]["/me"]["get"]["responses"]["200"]
+        .as_object_mut()
+        .expect("a response")
+        .remove("description");
+    assert!(!validator.is_valid(&broken));
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary_with_its_own_policy() {
+    let app = TestApp::spawn().await;
+
+    for path in ["/docs", "/docs/"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .expect("ASCII")
+                .starts_with("text/html")
+        );
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            openapi::DOCS_CSP
+        );
+        let html = response.text().await.expect("a page");
+        assert!(html.contains(r#"<div id="swagger-ui">"#), "{html}");
+        assert!(html.contains(r#"<base href="/docs/">"#), "{html}");
+    }
+    assert!(
+        !openapi::DOCS_CSP.contains("http"),
+        "only 'self': {}",
+        openapi::DOCS_CSP
+    );
+
+    let html = app.get("/docs", None).await.text().await.expect("a page");
+    let assets: Vec<&str> = ["href=\"", "src=\""]
+        .iter()
+        .flat_map(|attr| html.split(attr).skip(1))
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|url| *url != "/docs/")
+        .collect();
+    for needed in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
+        assert!(
+            assets.iter().any(|a| a.ends_with(needed)),
+            "{needed} in {assets:?}"
+        );
+    }
+    for asset in assets {
+        assert!(!asset.contains("://"), "{asset} must come from the binary");
+        let path = format!("/docs/{}", asset.trim_start_matches("./"));
+        let response = app.get(&path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            openapi::DOCS_CSP,
+            "GET {path}"
+        );
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        let expected = match path.rsplit('.').next() {
+            Some("js") => "javascript",
+            Some("css") => "text/css",
+            Some("png") => "image/png",
+            other => panic!("unexpected asset {path} ({other:?})"),
+        };
+        assert!(content_type.contains(expected), "{path}: {content_type}");
+        let body = response.bytes().await.expect("a body");
+        assert!(!body.is_empty(), "{path}");
+        if path.ends_with("swagger-initializer.js") {
+            let script = String::from_utf8_lossy(&body);
+            assert!(script.contains("\"/openapi.json\""), "{script}");
+            assert!(!script.contains("petstore"), "{script}");
+        }
+    }
+
+    // The policy is Swagger UI's only; the API's answers are not given it.
+    let health = app.get("/healthz", None).await;
+    assert_ne!(
+        health
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok()),
+        Some(openapi::DOCS_CSP)
+    );
+}
