@@ -25,6 +25,8 @@ pub struct TestApp {
     env: Vec<(String, String)>,
     /// Where the service's log goes when started with [`TestApp::spawn_logging`].
     pub log_file: Option<std::path::PathBuf>,
+    /// Between the service and PostgreSQL when started with [`TestApp::spawn_behind_db_proxy`].
+    pub db_proxy: Option<DbProxy>,
     child: Child,
 }
 
@@ -73,7 +75,13 @@ impl TestApp {
 
     /// Starts the service with extra environment variables.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
-        Self::start(env, None).await
+        Self::start(env, None, false).await
+    }
+
+    /// Starts the service with its database connections going through a [`DbProxy`] that the
+    /// test can cut, as if PostgreSQL stopped or stopped answering.
+    pub async fn spawn_behind_db_proxy(env: &[(&str, &str)]) -> Self {
+        Self::start(env, None, true).await
     }
 
     /// Starts the service with its log (JSON lines, filtered by `rust_log`) going to a file.
@@ -82,6 +90,7 @@ impl TestApp {
         Self::start(
             &[("RUST_LOG", rust_log), ("LOG_FORMAT", "json")],
             Some(path),
+            false,
         )
         .await
     }
@@ -96,15 +105,23 @@ impl TestApp {
             .collect()
     }
 
-    async fn start(env: &[(&str, &str)], log_file: Option<std::path::PathBuf>) -> Self {
+    async fn start(
+        env: &[(&str, &str)],
+        log_file: Option<std::path::PathBuf>,
+        behind_proxy: bool,
+    ) -> Self {
         let db = TestDatabase::new().await;
+        let db_proxy = behind_proxy.then(|| DbProxy::start(db.url()));
+        let database_url = db_proxy
+            .as_ref()
+            .map_or_else(|| db.url().to_owned(), |p| p.url.clone());
         let smtp = TestSmtpServer::start();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let workdir = std::env::temp_dir();
         let data_dir = workdir.join(format!("um-e2e-data-{}", uuid::Uuid::new_v4()));
         let mut vars: Vec<(String, String)> = vec![
-            ("DATABASE_URL".into(), db.url().to_owned()),
+            ("DATABASE_URL".into(), database_url),
             ("DATABASE_POOL_SIZE".into(), "8".into()),
             ("BIND_ADDR".into(), format!("127.0.0.1:{port}")),
             ("PUBLIC_BASE_URL".into(), base.clone()),
@@ -122,6 +139,7 @@ impl TestApp {
             ("OUTBOX_POLL_INTERVAL_MS".into(), "50".into()),
             // Tests log in far more often than a person; the limit has tests of its own.
             ("RATE_LIMIT_PER_MINUTE".into(), "0".into()),
+            ("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE".into(), "0".into()),
             ("DATA_DIR".into(), data_dir.display().to_string()),
         ];
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -165,6 +183,7 @@ impl TestApp {
             data_dir,
             env: vars,
             log_file,
+            db_proxy,
             child,
         }
     }
@@ -409,6 +428,97 @@ pub fn image_bytes(width: u32, height: u32, format: image::ImageFormat) -> Vec<u
         .write_to(&mut out, format)
         .expect("encodes");
     out.into_inner()
+}
+
+/// What a cut [`DbProxy`] does to connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// Closes every connection and every new one at once, as a stopped server does.
+    Refuse,
+    /// Accepts connections and never answers, as an overloaded or cut-off server does.
+    Stall,
+}
+
+/// A TCP proxy on loopback between the service and PostgreSQL, on plain threads so that it
+/// runs whatever the test's runtime does. [`DbProxy::cut`] drops every live connection and
+/// refuses or stalls new ones; [`DbProxy::restore`] forwards again.
+pub struct DbProxy {
+    /// The database URL that goes through the proxy.
+    pub url: String,
+    state: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+}
+
+struct ProxyState {
+    outage: Option<Outage>,
+    /// Every socket of every connection, to close them on a cut.
+    live: Vec<std::net::TcpStream>,
+}
+
+impl DbProxy {
+    fn start(database_url: &str) -> Self {
+        let (before, rest) = database_url.split_once('@').expect("a URL with a user");
+        let (upstream, after) = rest.split_once('/').expect("a URL with a database");
+        let upstream = upstream.to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("bound").port();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState {
+            outage: None,
+            live: Vec::new(),
+        }));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let mut state = shared.lock().expect("not poisoned");
+                match state.outage {
+                    Some(Outage::Refuse) => drop(client),
+                    Some(Outage::Stall) => state.live.push(client),
+                    None => {
+                        let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                            continue;
+                        };
+                        for stream in [&client, &server] {
+                            state
+                                .live
+                                .push(stream.try_clone().expect("a socket handle"));
+                        }
+                        let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                            });
+                        };
+                        pipe(
+                            client.try_clone().expect("a socket handle"),
+                            server.try_clone().expect("a socket handle"),
+                        );
+                        pipe(server, client);
+                    }
+                }
+            }
+        });
+        Self {
+            url: format!("{before}@127.0.0.1:{port}/{after}"),
+            state,
+        }
+    }
+
+    /// Closes every live connection; new ones are refused or stall until [`Self::restore`].
+    pub fn cut(&self, outage: Outage) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state.outage = Some(outage);
+        for stream in state.live.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Forwards new connections again (stalled ones are closed).
+    pub fn restore(&self) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state.outage = None;
+        for stream in state.live.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// A further running instance of the service; killed on drop.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, link_in};
+use crate::helpers::{Outage, PASSWORD, TestApp, json_of, link_in};
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_a_clients_own() {
@@ -207,4 +207,141 @@ async fn sigterm_stops_the_service_cleanly_and_flushes_the_outbox() {
         .wait_for_message("last-minute@example.com", Duration::from_secs(5))
         .await;
     assert!(delivered.is_some(), "the queued email went out before exit");
+}
+
+/// Polls `GET /me` until it answers 200 again (the service heals without a restart).
+async fn wait_until_me_answers(app: &TestApp, token: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = app.get("/me", Some(token)).await.status();
+        if status == StatusCode::OK {
+            return;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "while recovering");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service did not recover within 30 s of the database's return"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn assert_unavailable(response: &reqwest::Response, what: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what} during the outage"
+    );
+    assert!(
+        response.headers().contains_key("retry-after"),
+        "{what} carries Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_with_retry_after_and_heals_by_itself() {
+    let app = TestApp::spawn_behind_db_proxy(&[]).await;
+    let (_, admin) = app.admin().await;
+    let proxy = app.db_proxy.as_ref().expect("a proxy");
+    for outage in [Outage::Refuse, Outage::Stall] {
+        assert_eq!(app.get("/me", Some(&admin)).await.status(), StatusCode::OK);
+        proxy.cut(outage);
+        // The client gives up after 30 s: an answer at all means the service did not hang.
+        let me = app.get("/me", Some(&admin)).await;
+        assert_unavailable(&me, "GET /me");
+        assert_eq!(json_of(me).await["code"], "service_unavailable");
+        let login = app
+            .post_json(
+                "/login",
+                &json!({"email": "admin@example.com", "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_unavailable(&login, "POST /login");
+        let readiness = app.get("/readyz", None).await;
+        assert_unavailable(&readiness, "GET /readyz");
+        let readiness = json_of(readiness).await;
+        assert_eq!(readiness["checks"]["database"], "unavailable", "{outage:?}");
+        assert_eq!(readiness["checks"]["object_store"], "ok");
+        assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+
+        proxy.restore();
+        wait_until_me_answers(&app, &admin).await;
+        assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    }
+    // Nothing was lost: the account works as before.
+    let login = app
+        .post_json(
+            "/login",
+            &json!({"email": "admin@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_past_its_time_limit_is_abandoned_with_503_and_retry_after() {
+    // The pool would wait 5 s for a connection to the stalled database; the request may take 1.
+    let app = TestApp::spawn_behind_db_proxy(&[("REQUEST_TIMEOUT_SECONDS", "1")]).await;
+    let (_, admin) = app.admin().await;
+    let proxy = app.db_proxy.as_ref().expect("a proxy");
+    proxy.cut(Outage::Stall);
+    // Pooled connections that the cut closed fail at once; then a new one is awaited in vain.
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        let response = app.get("/me", Some(&admin)).await;
+        assert_unavailable(&response, "GET /me");
+        let code = json_of(response).await["code"]
+            .as_str()
+            .expect("a code")
+            .to_owned();
+        let timed_out = code == "request_timeout";
+        codes.push(code);
+        if timed_out {
+            break;
+        }
+    }
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("request_timeout"),
+        "{codes:?}"
+    );
+    proxy.restore();
+    wait_until_me_answers(&app, &admin).await;
+}
+
+#[tokio::test]
+async fn logins_for_one_account_are_limited_whatever_the_address() {
+    // The per-address limit is off (as in every test); the per-account one is 3 a minute, of
+    // which `admin()` uses one login.
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "3")]).await;
+    app.admin().await;
+    for _ in 0..2 {
+        let response = app.login_form("admin@example.com", PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let limited = app.login_form("Admin@Example.com", PASSWORD).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(json_of(limited).await["code"], "too_many_requests");
+    // Another account is not affected; nor is the same account on another endpoint.
+    app.register_ok("other@example.com").await;
+    let other = app.login_form("other@example.com", PASSWORD).await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED, "unverified");
+    for expected in [
+        StatusCode::ACCEPTED,
+        StatusCode::ACCEPTED,
+        StatusCode::ACCEPTED,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        let reset = app
+            .post_json(
+                "/password-reset",
+                &json!({"email": "admin@example.com"}),
+                None,
+            )
+            .await;
+        assert_eq!(reset.status(), expected);
+    }
 }

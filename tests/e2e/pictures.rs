@@ -315,6 +315,20 @@ async fn a_store_outage_answers_503_and_keeps_the_old_picture() {
     let readiness = json_of(app.get("/readyz", None).await).await;
     assert_eq!(readiness["checks"]["object_store"], "unavailable");
     assert_eq!(readiness["checks"]["database"], "ok");
+
+    // When the store returns, the service uses it again without a restart.
+    s3.start_again().await;
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    let response = upload(
+        &app,
+        "/me/profile-picture",
+        image_bytes(70, 70, ImageFormat::Png),
+        &admin,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let after = json_of(app.get("/me", Some(&admin)).await).await;
+    assert_ne!(after["profile_picture_url"], before["profile_picture_url"]);
 }
 
 #[tokio::test]

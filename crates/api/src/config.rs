@@ -35,6 +35,8 @@
 //! | `ORPHAN_SWEEP_INTERVAL_MINUTES` | `60` | how often unreferenced picture objects are removed (0: never) |
 //! | `CORS_ALLOWED_ORIGINS` | unset (no cross-origin access) | comma-separated origins (`https://app.example.com`), or `*` for any; never with credentials |
 //! | `RATE_LIMIT_PER_MINUTE` | `30` | POSTs per minute and client address to `/login`, `/register`, `/password-reset(/confirm)`; 0 switches it off |
+//! | `RATE_LIMIT_PER_ACCOUNT_PER_MINUTE` | `10` | POSTs per minute and email address to `/login`, `/register`, `/password-reset`, from all addresses together; 0 switches it off |
+//! | `REQUEST_TIMEOUT_SECONDS` | `30` | a request still unanswered after this long is abandoned with 503 and `Retry-After`; 0 switches it off |
 //! | `SHUTDOWN_GRACE_SECONDS` | `30` | on SIGTERM, how long in-flight requests may finish |
 //! | `LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
@@ -98,6 +100,9 @@ pub struct Config {
     /// `None`: no cross-origin access; `Some([])`: any origin (`*`).
     pub cors_allowed_origins: Option<Vec<String>>,
     pub rate_limit_per_minute: u32,
+    pub rate_limit_per_account_per_minute: u32,
+    /// 0: no limit.
+    pub request_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
     pub log_format: LogFormat,
 }
@@ -343,6 +348,18 @@ impl Config {
                 30,
                 0..=100_000,
             )?,
+            rate_limit_per_account_per_minute: in_range(
+                "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
+                get("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE"),
+                10,
+                0..=100_000,
+            )?,
+            request_timeout_seconds: in_range(
+                "REQUEST_TIMEOUT_SECONDS",
+                get("REQUEST_TIMEOUT_SECONDS"),
+                30,
+                0..=3600,
+            )?,
             shutdown_grace_seconds: in_range(
                 "SHUTDOWN_GRACE_SECONDS",
                 get("SHUTDOWN_GRACE_SECONDS"),
@@ -522,6 +539,8 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "app.example.com"),
             ("CORS_ALLOWED_ORIGINS", "https://app.example.com/path"),
             ("RATE_LIMIT_PER_MINUTE", "-1"),
+            ("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "many"),
+            ("REQUEST_TIMEOUT_SECONDS", "3601"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));

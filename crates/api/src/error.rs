@@ -25,8 +25,10 @@ pub enum ApiError {
     RouteNotFound,
     #[error("Method not allowed")]
     MethodNotAllowed,
-    #[error("Too many requests; try again later")]
-    TooManyRequests,
+    #[error("Too many requests; try again in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
+    #[error("The request took longer than {seconds} s and was abandoned; try again later")]
+    Timeout { seconds: u64 },
 }
 
 impl From<ValidationErrors> for ApiError {
@@ -71,7 +73,8 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::RouteNotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::TooManyRequests => "too_many_requests",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Timeout { .. } => "request_timeout",
         }
     }
 }
@@ -99,7 +102,8 @@ pub struct Problem<'a> {
     /// `invalid_credentials`, `account_locked`, `not_authenticated`, `forbidden`,
     /// `user_not_found`, `last_admin`, `unsupported_image_format`, `invalid_image`,
     /// `not_eligible_for_pro`, `already_professional`, `payload_too_large`,
-    /// `unsupported_media_type`, `service_unavailable`, `internal_error`.
+    /// `unsupported_media_type`, `too_many_requests`, `service_unavailable`, `request_timeout`,
+    /// `internal_error`.
     #[schema(value_type = String, example = "email_taken")]
     pub code: &'a str,
     /// A human explanation, kept from the FastAPI original where it had one.
@@ -158,7 +162,8 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -198,7 +203,9 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Self::TooManyRequests { retry_after } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
         response.json(problem)

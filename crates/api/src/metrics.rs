@@ -160,6 +160,21 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "OpenMetrics text: `http_requests_total{method,route,status}` and \
+        `http_request_duration_seconds{method,route}` (routes by pattern), \
+        `logins_total{outcome}` (success, failure, locked), `picture_uploads_total{outcome}` \
+        (stored, rejected, failed) and `outbox_emails{outcome}` (pending, given_up). Public, like \
+        the probes: keep it from the open internet at the reverse proxy if that matters.",
+    responses(
+        (status = 200, description = "The series.",
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+    )
+)]
 pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

@@ -98,6 +98,7 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
         routes::recovery::unlock,
         routes::health::healthz,
         routes::health::readyz,
+        crate::metrics::metrics,
     ),
     components(schemas(Problem, Role, ProRequirement)),
     modifiers(&CommonResponses),
@@ -109,7 +110,7 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
         (name = "nicknames", description = "Nickname suggestions and availability, public profiles (public)."),
         (name = "users", description = "Administration of accounts (`MANAGER` and `ADMIN` unless noted)."),
         (name = "audit", description = "The audit log (`ADMIN` only)."),
-        (name = "operations", description = "Liveness and readiness."),
+        (name = "operations", description = "Liveness, readiness and metrics."),
     )
 )]
 pub struct ApiDoc;
@@ -183,8 +184,8 @@ impl PartialSchema for Binary {
 impl ToSchema for Binary {}
 
 /// Adds what every operation shares instead of repeating it on each: the bearer scheme, a 401
-/// on every protected operation, and the 500 and 503 that any operation touching the database
-/// or the object store can answer. Also `minProperties: 1` on the partial-update bodies
+/// on every protected operation, the 429 of the rate-limited ones, and the 500 and 503 that any
+/// operation touching the database or the object store can answer. Also `minProperties: 1` on the partial-update bodies
 /// (utoipa 5.5's `#[schema(min_properties = …)]` emits `maxProperties`).
 struct CommonResponses;
 
@@ -195,6 +196,7 @@ const NO_BACKEND: &[(&str, HttpMethod)] = &[
     ("/readyz", HttpMethod::Get),
     ("/password-reset", HttpMethod::Get),
     ("/unlock", HttpMethod::Get),
+    ("/metrics", HttpMethod::Get),
 ];
 
 impl Modify for CommonResponses {
@@ -251,6 +253,19 @@ impl Modify for CommonResponses {
                         .into(),
                     );
                 }
+                if method == HttpMethod::Post
+                    && crate::limits::LIMITED_ROUTES.contains(&path.as_str())
+                {
+                    responses.entry("429".into()).or_insert_with(|| {
+                        problem(
+                            "Too many requests (`too_many_requests`) from this client address \
+                             (`RATE_LIMIT_PER_MINUTE`) or, except for the confirmation, for this \
+                             email address (`RATE_LIMIT_PER_ACCOUNT_PER_MINUTE`); retry after \
+                             `Retry-After` seconds.",
+                        )
+                        .into()
+                    });
+                }
                 if NO_BACKEND.contains(&(path.as_str(), method)) {
                     continue;
                 }
@@ -261,7 +276,9 @@ impl Modify for CommonResponses {
                 responses.entry("503".into()).or_insert_with(|| {
                     problem(
                         "The database or the object store is unreachable \
-                         (`service_unavailable`); retry after `Retry-After` seconds.",
+                         (`service_unavailable`), or the request ran past \
+                         `REQUEST_TIMEOUT_SECONDS` (`request_timeout`); retry after \
+                         `Retry-After` seconds.",
                     )
                     .into()
                 });

@@ -23,7 +23,7 @@ use crate::{
     config::{Config, StorageConfig},
     dto::Urls,
     error::ApiError,
-    limits::{self, RateLimits},
+    limits::{self, RateLimits, RequestTimeout},
     metrics::Metrics,
     routes, telemetry,
 };
@@ -160,6 +160,17 @@ fn spawn_orphan_sweep(users: UserService, minutes: u64) {
     });
 }
 
+/// Once a minute, drops the rate-limit state of addresses and accounts that are quiet again.
+fn spawn_rate_limit_cleanup(limits: web::Data<RateLimits>) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            limits.forget_idle();
+        }
+    });
+}
+
 /// Works off the outbox in the background: a round whenever the last one was full, else one
 /// per `poll`. Database trouble is logged and retried; nothing is lost. The depth goes to the
 /// metrics every 10 s and to the log once a minute while emails wait or were given up on. When
@@ -248,7 +259,15 @@ impl Application {
             metrics.clone(),
             stop,
         );
-        let rate_limits = web::Data::new(RateLimits::per_minute(config.rate_limit_per_minute));
+        let rate_limits = web::Data::new(RateLimits::new(
+            config.rate_limit_per_minute,
+            config.rate_limit_per_account_per_minute,
+        ));
+        spawn_rate_limit_cleanup(rate_limits.clone());
+        let request_timeout = web::Data::new(RequestTimeout(
+            (config.request_timeout_seconds > 0)
+                .then(|| Duration::from_secs(config.request_timeout_seconds)),
+        ));
         let cors_origins = config.cors_allowed_origins.clone();
         let base = config.base_url();
         let state = web::Data::new(AppState {
@@ -272,7 +291,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(rate_limits.clone())
-                .route("/metrics", web::get().to(crate::metrics::metrics))
+                .app_data(request_timeout.clone())
                 .app_data(
                     web::QueryConfig::default()
                         .error_handler(|e, _| ApiError::invalid("query", e.to_string()).into()),

@@ -11,6 +11,7 @@ use crate::{
     dto::{MessageResponse, UserResponse},
     error::{ApiError, Problem},
     extract::{JSON_LIMIT, JsonBody, content_type, is_json, parse_json, parse_user_id},
+    limits::RateLimits,
     startup::AppState,
 };
 
@@ -36,8 +37,12 @@ use crate::{
 )]
 pub async fn register(
     state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
     JsonBody(body): JsonBody<NewUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(email) = body.email() {
+        limits.check_account("/register", email)?;
+    }
     // A `role` in the body is accepted and ignored: registration never grants a role.
     let (registration, _ignored_role) = body.try_into_domain()?;
     let user = state.users.register(registration).await?;
@@ -85,6 +90,7 @@ struct TokenResponse {
 )]
 pub async fn login(
     state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -111,6 +117,7 @@ pub async fn login(
             (json.email, json.password)
         }
     };
+    limits.check_account("/login", &email)?;
     let success = state
         .users
         .login(&email, SecretString::from(password))

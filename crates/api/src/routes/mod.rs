@@ -11,7 +11,7 @@ pub(crate) mod recovery;
 mod requests;
 pub(crate) mod users;
 
-use actix_web::{Route, http::Method, web};
+use actix_web::{Route, http::Method, middleware::from_fn, web};
 
 /// One path and, per method, its handler.
 type Resource = (&'static str, Vec<(Method, Route)>);
@@ -137,10 +137,15 @@ fn table() -> Vec<Resource> {
         ),
         ("/healthz", vec![(Method::GET, web::to(health::healthz))]),
         ("/readyz", vec![(Method::GET, web::to(health::readyz))]),
+        (
+            "/metrics",
+            vec![(Method::GET, web::to(crate::metrics::metrics))],
+        ),
     ]
 }
 
-/// Registers every API route, then `GET /openapi.json` and Swagger UI at `/docs`.
+/// Registers every API route, each under the request time limit
+/// ([`crate::limits::time_limit`]), then `GET /openapi.json` and Swagger UI at `/docs`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, routes) in table() {
         let resource = routes
@@ -148,7 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .fold(web::resource(path), |resource, (method, route)| {
                 resource.route(route.method(method))
             });
-        cfg.service(resource);
+        cfg.service(resource.wrap(from_fn(crate::limits::time_limit)));
     }
     crate::openapi::configure(cfg);
 }

@@ -15,6 +15,7 @@ use crate::{
     error::{ApiError, Problem},
     extract::{JSON_LIMIT, JsonBody, content_type, is_json, parse_json},
     html::{escape, page},
+    limits::RateLimits,
     startup::AppState,
 };
 
@@ -43,8 +44,10 @@ pub struct ResetRequest {
 )]
 pub async fn request(
     state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check_account("/password-reset", &body.email)?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     state.users.request_password_reset(&email).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse {

@@ -54,6 +54,12 @@ pub struct NewUserRequest {
 }
 
 impl NewUserRequest {
+    /// The email as sent, if any.
+    #[must_use]
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
     /// The registration, and the requested role if one was sent as a string.
     ///
     /// # Errors
