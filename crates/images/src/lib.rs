@@ -16,7 +16,7 @@
 //!    opaque, JPEG (quality 85) otherwise. The encoders write pixels only, so no metadata of the
 //!    upload (EXIF with GPS, XMP, ICC profiles, comments, text chunks) survives.
 
-use std::{io::Cursor, sync::Arc, thread};
+use std::io::Cursor;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -32,7 +32,7 @@ use image::{
     imageops::{self, FilterType},
     metadata::Orientation,
 };
-use tokio::sync::Semaphore;
+use um_cpu_pool::{CpuPool, Priority};
 use um_domain::{
     model::PictureFormat,
     ports::{EncodedPicture, PictureError, PictureProcessor, ProcessedPicture},
@@ -62,16 +62,15 @@ const PRESHRINK_FACTOR: u32 = 2;
 #[derive(Debug, Clone)]
 pub struct ImageProcessor {
     max_pixels: u64,
-    permits: Arc<Semaphore>,
+    workers: CpuPool,
 }
 
 impl ImageProcessor {
     /// A processor refusing images of more than `max_pixels` pixels, working on at most as many
-    /// pictures at a time as there are CPUs.
+    /// pictures at a time as there are CPUs, on background-priority threads.
     #[must_use]
     pub fn new(max_pixels: u64) -> Self {
-        let cpus = thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        Self::with_concurrency(max_pixels, cpus)
+        Self::with_concurrency(max_pixels, um_cpu_pool::cores())
     }
 
     /// A processor working on at most `concurrency` pictures at a time (at least one); others
@@ -80,7 +79,7 @@ impl ImageProcessor {
     pub fn with_concurrency(max_pixels: u64, concurrency: usize) -> Self {
         Self {
             max_pixels,
-            permits: Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS))),
+            workers: CpuPool::new("pictures", concurrency, Priority::Background),
         }
     }
 
@@ -90,23 +89,17 @@ impl ImageProcessor {
         self.max_pixels
     }
 
-    /// Runs `work` on a blocking thread once a permit is free. The permit moves into the thread,
-    /// so it is held until the work is done even if the caller gives up waiting.
+    /// Runs `work` on a worker once one is free; it runs to its end even if the caller gives
+    /// up waiting.
     async fn run_blocking<T, F>(&self, work: F) -> Result<T, PictureError>
     where
         F: FnOnce() -> Result<T, PictureError> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+        self.workers
+            .run(work)
             .await
-            .map_err(|e| PictureError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| PictureError::Internal(anyhow!("picture processing task failed: {e}")))?
+            .map_err(|e| PictureError::Internal(anyhow!(e)))?
     }
 }
 

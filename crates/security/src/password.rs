@@ -1,8 +1,8 @@
-//! Argon2id password hashing, off the async executor and bounded in concurrency.
+//! Argon2id password hashing, on a small pool of low-priority threads off the async executor.
 
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use argon2::password_hash::{
     self, PasswordHash as PhcString, PasswordHasher as _, PasswordVerifier as _, SaltString,
 };
@@ -10,7 +10,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
+use um_cpu_pool::{CpuPool, Priority};
 use um_domain::model::PasswordHash;
 use um_domain::ports::PasswordHasher;
 
@@ -36,16 +37,17 @@ const UNUSABLE_HASH: &str = "!unusable: sign in through a password reset";
 
 /// Argon2id hashes in PHC string form (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
 ///
-/// Every hash and verification runs on tokio's blocking pool, never on an executor thread, and a
-/// semaphore bounds how many run at once (by default twice the number of CPUs) so that a flood of
-/// logins queues instead of exhausting memory. Verification also accepts the bcrypt hashes
-/// (`$2a$`, `$2b$`, `$2y$`) of accounts imported from the original service.
+/// Every hash and verification runs on a [`CpuPool`] of one background-priority thread per core,
+/// never on an executor thread: a flood of logins queues (each hash holds 19 MiB while it runs,
+/// so memory stays bounded) and never delays the requests that only read the database.
+/// Verification also accepts the bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) of accounts imported
+/// from the original service.
 ///
-/// Cloning is cheap; clones share the concurrency limit and the dummy hash.
+/// Cloning is cheap; clones share the workers and the dummy hash.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    workers: CpuPool,
     /// The hash that unknown accounts are checked against, computed on first use.
     dummy: Arc<OnceCell<String>>,
 }
@@ -56,7 +58,7 @@ impl std::fmt::Debug for Argon2Hasher {
             .field("m_kib", &self.params.m_cost())
             .field("t", &self.params.t_cost())
             .field("p", &self.params.p_cost())
-            .field("available_permits", &self.permits.available_permits())
+            .field("threads", &self.workers.threads())
             .finish_non_exhaustive()
     }
 }
@@ -88,15 +90,14 @@ impl Argon2Hasher {
     /// Lets at most `n` (at least 1) hashes or verifications run at once; the others wait.
     #[must_use]
     pub fn with_max_concurrency(mut self, n: usize) -> Self {
-        self.permits = Arc::new(Semaphore::new(n.max(1)));
+        self.workers = CpuPool::new("argon2", n, Priority::Background);
         self
     }
 
     fn from_params(params: Params) -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             params,
-            permits: Arc::new(Semaphore::new(cpus.saturating_mul(2))),
+            workers: CpuPool::new("argon2", um_cpu_pool::cores(), Priority::Background),
             dummy: Arc::new(OnceCell::new()),
         }
     }
@@ -125,23 +126,14 @@ impl Argon2Hasher {
         Ok(hash.as_str())
     }
 
-    /// Runs `work` on the blocking pool once a permit is free. The permit moves into the blocking
-    /// task, so it stays taken until the work ends even if the caller gives up waiting.
+    /// Runs `work` on a worker once one is free; it runs to its end even if the caller gives
+    /// up waiting.
     async fn run_blocking<T, F>(&self, work: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .context("password hashing limiter closed")?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .context("password hashing task failed")
+        Ok(self.workers.run(work).await?)
     }
 }
 
@@ -460,31 +452,6 @@ mod tests {
         assert!(
             during_verify >= 3,
             "executor blocked while verifying ({during_verify} ticks)"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_running_hash_holds_a_permit_until_it_ends() {
-        let hasher = Argon2Hasher::with_params(PRODUCTION_M_KIB, 10, 1)
-            .expect("params")
-            .with_max_concurrency(1);
-        assert_eq!(hasher.permits.available_permits(), 1);
-        let running = tokio::spawn({
-            let hasher = hasher.clone();
-            async move { hasher.hash(secret("Secur3*Pass")).await }
-        });
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while hasher.permits.available_permits() != 0 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the hash takes the permit");
-        running.await.expect("join").expect("hash");
-        assert_eq!(
-            hasher.permits.available_permits(),
-            1,
-            "the permit is given back"
         );
     }
 
