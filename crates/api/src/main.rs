@@ -5,19 +5,19 @@ use std::{path::PathBuf, process::ExitCode};
 
 use chrono::TimeDelta;
 use clap::{Parser, Subcommand};
-/// mimalloc instead of glibc's allocator: password hashes (19 MiB each) and decoded pictures
-/// (tens of MiB) are allocated and freed on worker threads all the time, and glibc keeps such
-/// freed blocks in per-thread arenas, so the resident memory kept growing (to over 1 GiB in
-/// `bench/`); mimalloc gives them back to the system.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use um_api::{
     cli::{self, Completion, CreateAdminArgs},
     config::Config,
     startup::{Application, Services},
     telemetry,
 };
+
+/// mimalloc instead of glibc's allocator: password hashes (19 MiB each) and decoded pictures
+/// (tens of MiB) are allocated and freed on worker threads all the time, and glibc keeps such
+/// freed blocks in per-thread arenas, so the resident memory kept growing (to over 1 GiB in
+/// `bench/`); mimalloc gives them back to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -165,11 +165,12 @@ mod tests {
             .await
             .expect("a result");
         assert!(name.is_some_and(|n| n.starts_with("test-")));
-        let sums = futures_join(&pool, 8).await;
-        assert_eq!(sums, (0..8).map(|i| i * 2).collect::<Vec<_>>());
+        let doubled = run_in_turn(&pool, 8).await;
+        assert_eq!(doubled, (0..8).map(|i| i * 2).collect::<Vec<_>>());
     }
 
-    async fn futures_join(pool: &CpuPool, n: usize) -> Vec<usize> {
+    /// Runs `n` jobs one after the other, each doubling its number.
+    async fn run_in_turn(pool: &CpuPool, n: usize) -> Vec<usize> {
         let mut out = Vec::new();
         for i in 0..n {
             out.push(pool.run(move || i * 2).await.expect("a result"));
