@@ -424,3 +424,68 @@ async fn the_sweep_command_removes_objects_no_account_points_at() {
         );
     }
 }
+
+/// With one upload slot, a second upload waits (its body unread) until the first, stalled
+/// halfway through its body, has finished; then it goes through.
+#[tokio::test]
+async fn uploads_beyond_the_concurrency_limit_wait_for_a_slot() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let app = TestApp::spawn_with(&[("MAX_CONCURRENT_UPLOADS", "1")]).await;
+    let (_, admin) = app.admin().await;
+    let (_, other) = app.verified_user("other@example.com").await;
+
+    let boundary = "slot-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(image_bytes(64, 64, ImageFormat::Png));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let (first_half, second_half) = body.split_at(body.len() / 2);
+    let address = app.base.strip_prefix("http://").expect("an http base URL");
+    let mut stalled = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /me/profile-picture HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stalled.write_all(head.as_bytes()).await.expect("sends");
+    stalled.write_all(first_half).await.expect("sends");
+    stalled.flush().await.expect("sends");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let waiting = {
+        let app_base = app.base.clone();
+        let client = app.client.clone();
+        let picture = image_bytes(32, 32, ImageFormat::Png);
+        tokio::spawn(async move {
+            let part = reqwest::multipart::Part::bytes(picture).file_name("b.png");
+            client
+                .post(format!("{app_base}/me/profile-picture"))
+                .bearer_auth(other)
+                .multipart(reqwest::multipart::Form::new().part("file", part))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second upload was answered while the only slot was taken"
+    );
+
+    stalled.write_all(second_half).await.expect("sends");
+    let mut answer = String::new();
+    stalled
+        .read_to_string(&mut answer)
+        .await
+        .expect("the stalled upload is answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(waiting.await.expect("joins"), StatusCode::OK);
+}

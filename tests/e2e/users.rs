@@ -120,6 +120,38 @@ async fn malformed_ids_and_bad_paging_are_422() {
 }
 
 #[tokio::test]
+async fn a_bad_or_locked_token_is_401_before_the_path_is_judged() {
+    let app = TestApp::spawn().await;
+    let (admin_id, admin) = app.admin().await;
+    let (plain_id, _) = app.verified_user("plain@example.com").await;
+    app.sql(&format!(
+        "UPDATE users SET is_locked = true WHERE id = '{admin_id}'"
+    ))
+    .await;
+    for (case, path, token) in [
+        (
+            "locked caller",
+            format!("/users/{plain_id}"),
+            Some(admin.as_str()),
+        ),
+        (
+            "locked caller, bad id",
+            "/users/12345".to_owned(),
+            Some(admin.as_str()),
+        ),
+        (
+            "forged token, bad id",
+            "/users/12345".to_owned(),
+            Some("forged"),
+        ),
+        ("no token, bad id", "/users/12345".to_owned(), None),
+    ] {
+        let response = app.get(&path, token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
+    }
+}
+
+#[tokio::test]
 async fn plain_users_may_not_administer() {
     let app = TestApp::spawn().await;
     let (admin_id, _) = app.admin().await;
@@ -415,7 +447,7 @@ async fn staff_create_users_and_duplicates_are_400() {
 }
 
 #[tokio::test]
-async fn reading_a_user_costs_one_primary_key_query_for_the_caller_and_one_for_the_target() {
+async fn reading_a_user_loads_the_caller_and_the_target_in_one_primary_key_query() {
     let app = TestApp::spawn_logging("warn,um_api::telemetry=info,um_postgres::sql=debug").await;
     let (admin_id, admin) = app.admin().await;
     let target = id_of(&app.register_ok("target@example.com").await);
@@ -436,13 +468,12 @@ async fn reading_a_user_costs_one_primary_key_query_for_the_caller_and_one_for_t
         .filter(|l| l["message"] == "statement" && l["span"]["request_id"] == request_id.as_str())
         .map(|l| l["sql"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(statements.len(), 2, "{statements:#?}");
-    for sql in &statements {
-        assert!(sql.starts_with("SELECT"), "{sql}");
-        assert!(
-            sql.contains(r#"WHERE ("users"."id" = $1)"#),
-            "not a primary-key lookup: {sql}"
-        );
-    }
+    assert_eq!(statements.len(), 1, "{statements:#?}");
+    let sql = statements[0];
+    assert!(sql.starts_with("SELECT"), "{sql}");
+    assert!(
+        sql.contains(r#"WHERE ("users"."id" = ANY($1))"#),
+        "not a primary-key lookup of both: {sql}"
+    );
     assert_ne!(admin_id, target);
 }

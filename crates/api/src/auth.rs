@@ -38,6 +38,25 @@ impl FromRequest for CurrentUser {
     }
 }
 
+/// The raw `Authorization: Bearer` token, not yet verified: for handlers that pass it to a use
+/// case which loads the caller together with what it reads (one database round trip instead of
+/// two). A missing or malformed header is a 401.
+#[derive(Debug, Clone)]
+pub struct BearerToken(pub String);
+
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            bearer_token(req)
+                .map(BearerToken)
+                .ok_or_else(|| Error::Unauthenticated.into()),
+        )
+    }
+}
+
 fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;

@@ -32,6 +32,7 @@
 //! | `DATA_DIR` | `./data` | directory store for pictures when `S3_ENDPOINT` is unset |
 //! | `MAX_PICTURE_BYTES` | `5242880` (5 MiB) | largest accepted upload |
 //! | `MAX_PICTURE_PIXELS` | `40000000` | largest accepted width × height |
+//! | `MAX_CONCURRENT_UPLOADS` | twice the CPUs | picture uploads read, processed and stored at once; more wait their turn before their body is read (bounds the memory uploads hold) |
 //! | `ORPHAN_SWEEP_INTERVAL_MINUTES` | `60` | how often unreferenced picture objects are removed (0: never) |
 //! | `CORS_ALLOWED_ORIGINS` | unset (no cross-origin access) | comma-separated origins (`https://app.example.com`), or `*` for any; never with credentials |
 //! | `RATE_LIMIT_PER_MINUTE` | `30` | POSTs per minute and client address to `/login`, `/register`, `/password-reset(/confirm)`; 0 switches it off |
@@ -96,6 +97,8 @@ pub struct Config {
     pub s3_public_url: Option<String>,
     pub max_picture_bytes: usize,
     pub max_picture_pixels: u64,
+    /// Uploads in progress at once (reading the body, processing, storing).
+    pub max_concurrent_uploads: usize,
     pub orphan_sweep_interval_minutes: u64,
     /// `None`: no cross-origin access; `Some([])`: any origin (`*`).
     pub cors_allowed_origins: Option<Vec<String>>,
@@ -299,6 +302,12 @@ impl Config {
                 get("MAX_PICTURE_BYTES"),
                 5 * 1024 * 1024,
                 1024..=100 * 1024 * 1024,
+            )?,
+            max_concurrent_uploads: in_range(
+                "MAX_CONCURRENT_UPLOADS",
+                get("MAX_CONCURRENT_UPLOADS"),
+                2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                1..=1024,
             )?,
             max_picture_pixels: in_range(
                 "MAX_PICTURE_PIXELS",
@@ -536,6 +545,7 @@ mod tests {
             ("S3_PUBLIC_URL", "ftp://x"),
             ("MAX_PICTURE_BYTES", "12"),
             ("MAX_PICTURE_PIXELS", "lots"),
+            ("MAX_CONCURRENT_UPLOADS", "0"),
             ("CORS_ALLOWED_ORIGINS", "app.example.com"),
             ("CORS_ALLOWED_ORIGINS", "https://app.example.com/path"),
             ("RATE_LIMIT_PER_MINUTE", "-1"),

@@ -105,6 +105,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Transparent huge pages off for this process. mimalloc asks for them, and with them every
+    // touched 2 MiB of its arena is resident in full: the idle service held 43 MiB instead of
+    // 24 MiB, and 61 MiB instead of 44 MiB after one login (bench/, docs/benchmarks.md). Failure
+    // (an old kernel) only costs memory, so it is ignored.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();
     // A .env file is optional; the real environment wins over it.
     let _ = dotenvy::dotenv();

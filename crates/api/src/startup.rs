@@ -35,6 +35,9 @@ pub struct AppState {
     pub store: Arc<dyn ObjectStore>,
     pub urls: Urls,
     pub max_picture_bytes: usize,
+    /// One permit per upload in progress (`MAX_CONCURRENT_UPLOADS`), taken before the body
+    /// is read.
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The use cases wired to their adapters, without HTTP: what the server and the command-line
@@ -282,6 +285,7 @@ impl Application {
                 base,
             },
             max_picture_bytes: config.max_picture_bytes,
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads)),
         });
 
         let listener = TcpListener::bind(config.bind_addr)?;

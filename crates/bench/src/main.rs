@@ -68,8 +68,15 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
+/// The service's allocator (crates/api/src/main.rs), so that the ceilings allocate as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the service does: transparent huge pages off.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     match Cli::parse().command {
         Command::Photo { out } => {
             let jpeg = photo()?;

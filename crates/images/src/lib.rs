@@ -11,7 +11,10 @@
 //!    [`image::Limits`] on the sides and on the decoder's allocations are a second line of
 //!    defence.
 //! 3. The pixels are decoded (a truncated or corrupt file is [`PictureError::Undecodable`]) and
-//!    the EXIF orientation is applied.
+//!    the EXIF orientation is applied. A large JPEG is decoded at a reduced scale (1/2, 1/4 or
+//!    1/8, done by the inverse DCT itself) that still leaves at least twice the pixels both
+//!    pictures need, so a 2400×1600 photo is decoded to 1200×800: a quarter of the memory
+//!    and much less time, for the same result.
 //! 4. Both pictures are resampled with Lanczos3 and re-encoded: PNG when some pixel is not fully
 //!    opaque, JPEG (quality 85) otherwise. The encoders write pixels only, so no metadata of the
 //!    upload (EXIF with GPS, XMP, ICC profiles, comments, text chunks) survives.
@@ -183,9 +186,71 @@ fn decode(
     limits.reserve(decoder.total_bytes()).map_err(undecodable)?;
     decoder.set_limits(limits).map_err(undecodable)?;
 
-    let mut image = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    let reduced = (format == ImageFormat::Jpeg)
+        .then(|| decode_jpeg_reduced(bytes, (width, height), max_pixels))
+        .flatten();
+    let mut image = match reduced {
+        Some(image) => image,
+        None => DynamicImage::from_decoder(decoder).map_err(undecodable)?,
+    };
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// The size a `width`×`height` source must keep for both pictures to come out as from the
+/// full-size source: twice the main picture's long side and twice the thumbnail's side on
+/// the short side (the resampling shrinks by at least 2 anyway; see [`PRESHRINK_FACTOR`]).
+fn needed_size(width: u32, height: u32) -> (u32, u32) {
+    let (long, short) = (width.max(height), width.min(height));
+    let factor = f64::max(
+        f64::from(MAIN_MAX_SIDE * PRESHRINK_FACTOR) / f64::from(long),
+        f64::from(THUMBNAIL_SIDE * PRESHRINK_FACTOR) / f64::from(short),
+    )
+    .min(1.0);
+    let scaled = |side: u32| {
+        // In range: `factor` ≤ 1, so the result is at most `side`.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let scaled = (f64::from(side) * factor).ceil() as u32;
+        scaled.clamp(1, side)
+    };
+    (scaled(width), scaled(height))
+}
+
+/// A JPEG decoded at the smallest scale that keeps [`needed_size`], or `None` when a reduced
+/// decode gains nothing or cannot be done here (16-bit or CMYK pixels, a decoder error): the
+/// caller then decodes at full size with `image`, which also words the errors.
+fn decode_jpeg_reduced(
+    bytes: &[u8],
+    (width, height): (u32, u32),
+    max_pixels: u64,
+) -> Option<DynamicImage> {
+    let (need_width, need_height) = needed_size(width, height);
+    if need_width.saturating_mul(2) > width || need_height.saturating_mul(2) > height {
+        return None; // not even 1/2 would do
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(max_pixels.saturating_mul(ALLOC_BYTES_PER_PIXEL)).unwrap_or(usize::MAX),
+    );
+    decoder.read_info().ok()?;
+    decoder
+        .scale(
+            u16::try_from(need_width).ok()?,
+            u16::try_from(need_height).ok()?,
+        )
+        .ok()?;
+    let info = decoder.info()?;
+    let pixels = decoder.decode().ok()?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => {
+            RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+        }
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+        }
+        jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => None,
+    }
 }
 
 const TRUNCATED: &str = "the image data is truncated";

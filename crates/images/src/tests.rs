@@ -449,6 +449,74 @@ fn fitted_sizes() {
     assert_eq!(fitted_size(1, 65_535, 512), (1, 512));
 }
 
+#[test]
+fn reduced_decoding_keeps_twice_what_both_pictures_need() {
+    // Landscape and portrait: the main picture's long side decides.
+    assert_eq!(needed_size(2400, 1600), (1024, 683));
+    assert_eq!(needed_size(1600, 2400), (683, 1024));
+    // A panorama: the thumbnail's side (on the short side) decides.
+    assert_eq!(needed_size(8000, 300), (6827, 256));
+    // Small pictures are needed whole.
+    assert_eq!(needed_size(600, 400), (600, 400));
+    assert_eq!(needed_size(1, 1), (1, 1));
+}
+
+#[test]
+fn a_large_jpeg_is_decoded_at_a_reduced_scale_and_a_small_one_is_not() {
+    let large = reduced(&jpeg(&gradient(2400, 1600)), (2400, 1600)).expect("reduced");
+    assert_eq!(
+        large.dimensions(),
+        (1200, 800),
+        "half scale: 1024×683 needed"
+    );
+    let larger = reduced(&jpeg(&gradient(4800, 3200)), (4800, 3200)).expect("reduced");
+    assert_eq!(larger.dimensions(), (1200, 800), "quarter scale");
+    assert!(reduced(&jpeg(&gradient(1200, 800)), (1200, 800)).is_none());
+    let grey = image::GrayImage::from_pixel(2048, 2048, image::Luma([90]));
+    let grey_jpeg = {
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&grey)
+            .unwrap();
+        out
+    };
+    let grey = reduced(&grey_jpeg, (2048, 2048)).expect("reduced");
+    assert_eq!(grey.color(), image::ColorType::L8);
+    assert_eq!(grey.dimensions(), (1024, 1024));
+}
+
+fn reduced(jpeg: &[u8], size: (u32, u32)) -> Option<DynamicImage> {
+    decode_jpeg_reduced(jpeg, size, MAX_PIXELS)
+}
+
+/// The reduced decode changes nothing a user sees: geometry, colours, orientation.
+#[tokio::test]
+async fn a_large_photo_comes_out_as_from_a_full_size_decode() {
+    // 2400×1600: red left third, green middle, blue right third; stored with orientation 6.
+    let red = [230, 10, 10];
+    let green = [10, 200, 10];
+    let blue = [10, 10, 230];
+    let image = RgbImage::from_fn(2400, 1600, |x, _| {
+        Rgb(match x {
+            0..800 => red,
+            800..1600 => green,
+            _ => blue,
+        })
+    });
+    let upload = jpeg_with_segments(&jpeg(&image), &[exif_app1(6, false)]);
+
+    let processed = process(upload).await.unwrap();
+
+    // Rotated 90° clockwise: 1600×2400 shown, so 341×512, with red at the top.
+    assert_shapes(&processed, (341, 512));
+    let main = decoded(&processed.main);
+    assert_colour_near(rgb_at(&main, 170, 40), red, "top");
+    assert_colour_near(rgb_at(&main, 170, 256), green, "middle");
+    assert_colour_near(rgb_at(&main, 170, 470), blue, "bottom");
+    let thumbnail = decoded(&processed.thumbnail);
+    assert_colour_near(rgb_at(&thumbnail, 64, 64), green, "thumbnail centre");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transparency
 // ---------------------------------------------------------------------------------------------

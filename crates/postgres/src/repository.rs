@@ -345,6 +345,19 @@ impl UserRepository for PgUserRepository {
             .transpose()
     }
 
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        users::table
+            .filter(users::id.eq_any(ids.iter().map(|id| id.0)))
+            .select(UserRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?
+            .into_iter()
+            .map(to_user)
+            .collect()
+    }
+
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         let mut conn = self.conn().await?;
         users::table

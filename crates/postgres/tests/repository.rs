@@ -146,6 +146,37 @@ async fn lookups_of_unknown_accounts_find_nothing() {
 }
 
 #[tokio::test]
+async fn find_by_ids_returns_the_stored_accounts_among_the_ids_and_skips_the_rest() {
+    let f = fixture().await;
+    let (ada, _) = insert(&f.repo, "ada@example.com", "ada").await;
+    let (grace, _) = insert(&f.repo, "grace@example.com", "grace").await;
+    insert(&f.repo, "alan@example.com", "alan").await;
+
+    let mut both = f
+        .repo
+        .find_by_ids(&[grace.id, UserId::new(), ada.id])
+        .await
+        .expect("query");
+    both.sort_by_key(|u| u.email.as_str().to_owned());
+    let same_twice = f.repo.find_by_ids(&[ada.id, ada.id]).await.expect("query");
+    let none = f
+        .repo
+        .find_by_ids(&[UserId::new(), UserId::new()])
+        .await
+        .expect("query");
+
+    assert_eq!(
+        both,
+        [
+            reload(&f.repo, ada.id).await,
+            reload(&f.repo, grace.id).await
+        ]
+    );
+    assert_eq!(same_twice, [reload(&f.repo, ada.id).await]);
+    assert!(none.is_empty(), "{none:?}");
+}
+
+#[tokio::test]
 async fn email_and_nickname_lookups_ignore_case() {
     let f = fixture().await;
     let (ada, _) = insert(&f.repo, "Ada@Example.com", "Ada_L").await;

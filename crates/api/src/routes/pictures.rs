@@ -45,10 +45,11 @@ pub async fn upload_for_user(
     state: web::Data<AppState>,
     me: CurrentUser,
     path: web::Path<String>,
+    req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_user_id(&path, "user_id")?;
-    upload(&state, &me, id, multipart).await
+    upload(&state, &me, id, &req, multipart).await
 }
 
 /// `POST /me/profile-picture`.
@@ -70,16 +71,18 @@ pub async fn upload_for_user(
 pub async fn upload_for_me(
     state: web::Data<AppState>,
     me: CurrentUser,
+    req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let id = me.0.id;
-    upload(&state, &me, id, multipart).await
+    upload(&state, &me, id, &req, multipart).await
 }
 
 async fn upload(
     state: &AppState,
     me: &CurrentUser,
     target: UserId,
+    req: &HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     // A plain user uploading for someone else is refused before the body is read; the use
@@ -87,7 +90,20 @@ async fn upload(
     if me.0.id != target && !me.actor().is_staff() {
         return Err(um_domain::Error::Forbidden.into());
     }
-    let bytes = read_file_part(multipart, state.max_picture_bytes).await?;
+    // Uploads beyond MAX_CONCURRENT_UPLOADS wait here, before their body is read, so that
+    // the memory held by uploads stays bounded (the request time limit bounds the wait).
+    let _slot = state.upload_slots.acquire().await.map_err(|e| {
+        ApiError::from(um_domain::Error::Internal(
+            anyhow::anyhow!(e).context("upload slots"),
+        ))
+    })?;
+    // The body's declared length (a little more than the file's) sizes the buffer once.
+    let expected = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(0);
+    let bytes = read_file_part(multipart, state.max_picture_bytes, expected).await?;
     let user = state
         .users
         .upload_picture(me.actor(), target, bytes)
@@ -223,8 +239,13 @@ pub async fn avatar(
 }
 
 /// Reads the part named `file`, refusing with 413 as soon as it grows past `limit`; the rest
-/// of the body is never buffered.
-async fn read_file_part(mut multipart: Multipart, limit: usize) -> Result<Bytes, ApiError> {
+/// of the body is never buffered. `expected` (the request's Content-Length, if any) sizes the
+/// buffer up front, up to `limit`, instead of growing it by doubling.
+async fn read_file_part(
+    mut multipart: Multipart,
+    limit: usize,
+    expected: usize,
+) -> Result<Bytes, ApiError> {
     while let Some(field) = multipart.try_next().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             // Drain other parts without keeping them; they count toward nothing.
@@ -235,7 +256,7 @@ async fn read_file_part(mut multipart: Multipart, limit: usize) -> Result<Bytes,
             continue;
         }
         let mut field = field;
-        let mut buffer = BytesMut::new();
+        let mut buffer = BytesMut::with_capacity(expected.min(limit));
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(multipart_error)?;
             if buffer.len() + chunk.len() > limit {

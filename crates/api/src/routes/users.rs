@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::requests::{NewUserRequest, ProfessionalStatusRequest, UpdateUserRequest};
 use crate::{
-    auth::CurrentUser,
+    auth::{BearerToken, CurrentUser},
     dto::{PageResponse, UserResponse, page_links},
     error::{ApiError, Problem},
     extract::{JsonBody, parse_user_id},
@@ -284,11 +284,18 @@ pub async fn create(
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    me: CurrentUser,
+    token: BearerToken,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user_id(&path, "user_id")?;
-    let user = state.users.get_user(me.actor(), id).await?;
+    let id = match parse_user_id(&path, "user_id") {
+        Ok(id) => id,
+        Err(invalid) => {
+            // As on every other route, a bad token answers 401 before a bad path answers 422.
+            state.users.authenticate(&token.0).await?;
+            return Err(invalid);
+        }
+    };
+    let user = state.users.get_user_for(&token.0, id).await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }
 

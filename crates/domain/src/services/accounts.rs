@@ -298,4 +298,28 @@ impl UserService {
             _ => Err(Error::Unauthenticated),
         }
     }
+
+    /// [`authenticate`](Self::authenticate) and the account `other` (`None` when there is no
+    /// such account), loaded in one round trip.
+    ///
+    /// # Errors
+    /// As [`authenticate`](Self::authenticate).
+    pub(super) async fn authenticate_with(
+        &self,
+        bearer: &str,
+        other: UserId,
+    ) -> Result<(User, Option<User>), Error> {
+        let id = self
+            .ports
+            .tokens
+            .verify(bearer)
+            .map_err(|_| Error::Unauthenticated)?;
+        let found = self.ports.users.find_by_ids(&[id, other]).await?;
+        let caller = found
+            .iter()
+            .find(|u| u.id == id && !u.is_locked)
+            .cloned()
+            .ok_or(Error::Unauthenticated)?;
+        Ok((caller, found.into_iter().find(|u| u.id == other)))
+    }
 }

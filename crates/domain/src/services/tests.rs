@@ -318,6 +318,34 @@ impl Given {
             .returning(move |_| Ok(Some(target.clone())));
     }
 
+    /// `accounts` are stored, and are the only ones: one `find_by_ids` call is expected, and
+    /// no `find_by_id`.
+    fn stored_accounts(&mut self, accounts: &[&User]) {
+        let stored: Vec<User> = accounts.iter().map(|&u| u.clone()).collect();
+        self.users.expect_find_by_id().never();
+        self.users
+            .expect_find_by_ids()
+            .times(1)
+            .returning(move |ids| {
+                Ok(stored
+                    .iter()
+                    .filter(|u| ids.contains(&u.id))
+                    .cloned()
+                    .collect())
+            });
+    }
+
+    /// The token `bearer.of.<id>` verifies to `id`; any other token is invalid.
+    fn bearer_tokens(&mut self) {
+        self.tokens.expect_verify().returning(|bearer| {
+            bearer
+                .strip_prefix("bearer.of.")
+                .and_then(|id| id.parse().ok())
+                .map(UserId)
+                .ok_or(TokenError::Invalid)
+        });
+    }
+
     /// Updates of `target` succeed and are kept.
     fn working_update(&mut self, target: &User) -> Spy<UserChanges> {
         let before = target.clone();
@@ -4450,4 +4478,109 @@ mod command_line {
 
         assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
     }
+}
+
+fn bearer_of(user: &User) -> String {
+    format!("bearer.of.{}", user.id.0)
+}
+
+#[tokio::test]
+async fn reading_through_a_token_loads_caller_and_account_in_one_round_trip() {
+    for (caller_role, target_role) in [
+        (Role::Admin, Role::Admin),
+        (Role::Admin, Role::Manager),
+        (Role::Admin, Role::Anonymous),
+        (Role::Manager, Role::Authenticated),
+        (Role::Manager, Role::Anonymous),
+    ] {
+        let caller = user(caller_role);
+        let target = user(target_role);
+        let mut given = Given::new();
+        given.bearer_tokens();
+        given.stored_accounts(&[&caller, &target]);
+        let service = given.service();
+
+        let read = service.get_user_for(&bearer_of(&caller), target.id).await;
+
+        assert_eq!(
+            read.ok(),
+            Some(target),
+            "{caller_role} reading {target_role}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reading_oneself_through_a_token_needs_staff_and_returns_oneself() {
+    for (role, readable) in [
+        (Role::Admin, true),
+        (Role::Manager, false),
+        (Role::Authenticated, false),
+    ] {
+        let caller = user(role);
+        let mut given = Given::new();
+        given.bearer_tokens();
+        given.stored_accounts(&[&caller]);
+        let service = given.service();
+
+        let read = service.get_user_for(&bearer_of(&caller), caller.id).await;
+
+        if readable {
+            assert_eq!(read.ok(), Some(caller), "{role}");
+        } else {
+            assert!(matches!(read, Err(Error::Forbidden)), "{role}: {read:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reading_through_a_token_refuses_as_the_two_step_path_does() {
+    let admin = user(Role::Admin);
+    let manager = user(Role::Manager);
+    let plain = user(Role::Authenticated);
+    let locked_admin = locked(user(Role::Admin));
+    let deleted_admin = user(Role::Admin);
+    let unknown = user(Role::Anonymous);
+    type Expected = fn(&Error) -> bool;
+    let cases: [(&str, &User, &User, Expected); 5] = [
+        ("locked caller", &locked_admin, &plain, |e| {
+            matches!(e, Error::Unauthenticated)
+        }),
+        ("deleted caller", &deleted_admin, &plain, |e| {
+            matches!(e, Error::Unauthenticated)
+        }),
+        ("non-staff, unknown target", &plain, &unknown, |e| {
+            matches!(e, Error::Forbidden)
+        }),
+        ("manager on an admin", &manager, &admin, |e| {
+            matches!(e, Error::Forbidden)
+        }),
+        ("unknown target", &admin, &unknown, |e| {
+            matches!(e, Error::UserNotFound)
+        }),
+    ];
+    for (case, caller, target, expected) in cases {
+        let mut given = Given::new();
+        given.bearer_tokens();
+        given.stored_accounts(&[&admin, &manager, &plain, &locked_admin]);
+        let service = given.service();
+
+        let read = service.get_user_for(&bearer_of(caller), target.id).await;
+
+        assert!(read.as_ref().is_err_and(expected), "{case}: {read:?}");
+    }
+}
+
+#[tokio::test]
+async fn reading_through_a_bad_token_asks_no_repository() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.bearer_tokens();
+    given.users.expect_find_by_ids().never();
+    given.users.expect_find_by_id().never();
+    let service = given.service();
+
+    let read = service.get_user_for("forged", target.id).await;
+
+    assert!(matches!(read, Err(Error::Unauthenticated)), "{read:?}");
 }

@@ -21,6 +21,17 @@ impl UserService {
         self.administered(actor, id).await
     }
 
+    /// [`get_user`](Self::get_user) for the holder of `bearer`: the caller and the account
+    /// are loaded in one round trip (the hot path of `GET /users/{id}`).
+    ///
+    /// # Errors
+    /// `Unauthenticated` (401) as [`authenticate`](Self::authenticate), then as
+    /// [`get_user`](Self::get_user).
+    pub async fn get_user_for(&self, bearer: &str, id: UserId) -> Result<User, Error> {
+        let (caller, target) = self.authenticate_with(bearer, id).await?;
+        administers(Actor::from(&caller), target)
+    }
+
     /// A page of accounts matching `query`. A MANAGER sees only ANONYMOUS and AUTHENTICATED
     /// ones: a role filter is narrowed to those (asking for ADMINs gives an empty page).
     ///
@@ -241,17 +252,22 @@ impl UserService {
         if !actor.is_staff() {
             return Err(Error::Forbidden);
         }
-        let target = self
-            .ports
-            .users
-            .find_by_id(id)
-            .await?
-            .ok_or(Error::UserNotFound)?;
-        if !actor.may_administer(target.role) {
-            return Err(Error::Forbidden);
-        }
-        Ok(target)
+        administers(actor, self.ports.users.find_by_id(id).await?)
     }
+}
+
+/// `target` if `actor` may administer it: `Forbidden` for non-staff and for a MANAGER facing a
+/// MANAGER/ADMIN, `UserNotFound` when there is no target (after the staff check, so that
+/// non-staff learn nothing about which ids exist).
+fn administers(actor: Actor, target: Option<User>) -> Result<User, Error> {
+    if !actor.is_staff() {
+        return Err(Error::Forbidden);
+    }
+    let target = target.ok_or(Error::UserNotFound)?;
+    if !actor.may_administer(target.role) {
+        return Err(Error::Forbidden);
+    }
+    Ok(target)
 }
 
 /// The audit event of lifting a lock (`actor` `None`: the command line).
