@@ -228,12 +228,13 @@ pub trait UserRepository: Send + Sync {
     /// `Unavailable`/`Other` only; an unknown id is `Ok(None)`.
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
 
-    /// The accounts among `ids` that exist, in no particular order, in one round trip (an
-    /// authenticated request loads its caller and its target together).
+    /// Those of the accounts `first` and `second` that exist (one when both ids are the
+    /// same), in no particular order, in one round trip: an authenticated request loads its
+    /// caller and its target together.
     ///
     /// # Errors
     /// `Unavailable`/`Other` only.
-    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepoError>;
+    async fn find_both(&self, first: UserId, second: UserId) -> Result<Vec<User>, RepoError>;
 
     /// Looks the email up without regard to case.
     ///

@@ -146,22 +146,23 @@ async fn lookups_of_unknown_accounts_find_nothing() {
 }
 
 #[tokio::test]
-async fn find_by_ids_returns_the_stored_accounts_among_the_ids_and_skips_the_rest() {
+async fn find_both_returns_those_of_the_two_accounts_that_exist() {
     let f = fixture().await;
     let (ada, _) = insert(&f.repo, "ada@example.com", "ada").await;
     let (grace, _) = insert(&f.repo, "grace@example.com", "grace").await;
     insert(&f.repo, "alan@example.com", "alan").await;
 
-    let mut both = f
+    let mut both = f.repo.find_both(grace.id, ada.id).await.expect("query");
+    let one = f
         .repo
-        .find_by_ids(&[grace.id, UserId::new(), ada.id])
+        .find_both(UserId::new(), grace.id)
         .await
         .expect("query");
     both.sort_by_key(|u| u.email.as_str().to_owned());
-    let same_twice = f.repo.find_by_ids(&[ada.id, ada.id]).await.expect("query");
+    let same_twice = f.repo.find_both(ada.id, ada.id).await.expect("query");
     let none = f
         .repo
-        .find_by_ids(&[UserId::new(), UserId::new()])
+        .find_both(UserId::new(), UserId::new())
         .await
         .expect("query");
 
@@ -172,6 +173,7 @@ async fn find_by_ids_returns_the_stored_accounts_among_the_ids_and_skips_the_res
             reload(&f.repo, grace.id).await
         ]
     );
+    assert_eq!(one, [reload(&f.repo, grace.id).await]);
     assert_eq!(same_twice, [reload(&f.repo, ada.id).await]);
     assert!(none.is_empty(), "{none:?}");
 }

@@ -314,7 +314,7 @@ impl UserService {
             .tokens
             .verify(bearer)
             .map_err(|_| Error::Unauthenticated)?;
-        let found = self.ports.users.find_by_ids(&[id, other]).await?;
+        let found = self.ports.users.find_both(id, other).await?;
         let caller = found
             .iter()
             .find(|u| u.id == id && !u.is_locked)

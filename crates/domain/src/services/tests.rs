@@ -318,18 +318,18 @@ impl Given {
             .returning(move |_| Ok(Some(target.clone())));
     }
 
-    /// `accounts` are stored, and are the only ones: one `find_by_ids` call is expected, and
+    /// `accounts` are stored, and are the only ones: one `find_both` call is expected, and
     /// no `find_by_id`.
     fn stored_accounts(&mut self, accounts: &[&User]) {
         let stored: Vec<User> = accounts.iter().map(|&u| u.clone()).collect();
         self.users.expect_find_by_id().never();
         self.users
-            .expect_find_by_ids()
+            .expect_find_both()
             .times(1)
-            .returning(move |ids| {
+            .returning(move |first, second| {
                 Ok(stored
                     .iter()
-                    .filter(|u| ids.contains(&u.id))
+                    .filter(|u| u.id == first || u.id == second)
                     .cloned()
                     .collect())
             });
@@ -4576,7 +4576,7 @@ async fn reading_through_a_bad_token_asks_no_repository() {
     let target = user(Role::Anonymous);
     let mut given = Given::new();
     given.bearer_tokens();
-    given.users.expect_find_by_ids().never();
+    given.users.expect_find_both().never();
     given.users.expect_find_by_id().never();
     let service = given.service();
 
