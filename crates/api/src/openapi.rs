@@ -184,7 +184,8 @@ impl PartialSchema for Binary {
 impl ToSchema for Binary {}
 
 /// Adds what every operation shares instead of repeating it on each: the bearer scheme, a 401
-/// on every protected operation, the 429 of the rate-limited ones, and the 500 and 503 that any
+/// on every protected operation, the 413 and 415 of every JSON body (an operation that also
+/// takes a form documents its own 415), the 429 of the rate-limited ones, and the 500 and 503 that any
 /// operation touching the database or the object store can answer. Also `minProperties: 1` on the partial-update bodies
 /// (utoipa 5.5's `#[schema(min_properties = …)]` emits `maxProperties`).
 struct CommonResponses;
@@ -252,6 +253,18 @@ impl Modify for CommonResponses {
                         )
                         .into(),
                     );
+                }
+                let json_body = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| body.content.contains_key("application/json"));
+                if json_body {
+                    responses.entry("413".into()).or_insert_with(|| {
+                        problem("Body over 64 KiB (`payload_too_large`).").into()
+                    });
+                    responses.entry("415".into()).or_insert_with(|| {
+                        problem("Content-Type is not JSON (`unsupported_media_type`).").into()
+                    });
                 }
                 if method == HttpMethod::Post
                     && crate::limits::LIMITED_ROUTES.contains(&path.as_str())

@@ -30,8 +30,6 @@ use crate::{
         (status = 201, description = "The new account.", body = UserResponse),
         (status = 400, description = "Email already exists (`email_taken`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nickname already taken (`nickname_taken`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields (`validation_error`), each named in `errors`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -83,7 +81,6 @@ struct TokenResponse {
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "Account locked due to too many failed login attempts (`account_locked`).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Incorrect email or password (`invalid_credentials`); also for an unverified email.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is neither the form nor JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or unknown fields, or a body that is not a JSON object (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
@@ -172,8 +169,6 @@ pub async fn verify_email(
     request_body(content = ResendRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted.", body = MessageResponse),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -42,8 +42,6 @@ pub async fn get(state: web::Data<AppState>, me: CurrentUser) -> HttpResponse {
     responses(
         (status = 200, description = "The updated account.", body = UserResponse),
         (status = 409, description = "Nickname already taken (`nickname_taken`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No field, or invalid or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -122,8 +120,6 @@ pub async fn upgrade_to_pro(
     responses(
         (status = 204, description = "Changed."),
         (status = 400, description = "Wrong current password (`incorrect_password`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A new password that breaks the rules, or missing or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -154,8 +150,6 @@ pub async fn change_password(
         (status = 204, description = "Deleted."),
         (status = 400, description = "Wrong password (`incorrect_password`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The last `ADMIN` cannot be deleted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -37,8 +37,6 @@ pub struct ResetRequest {
     request_body(content = ResetRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted.", body = MessageResponse),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -131,7 +129,6 @@ pub struct ConfirmForm {
     responses(
         (status = 200, description = "Password has been reset (JSON), or a confirmation page (form).", content((MessageResponse = "application/json"), (String = "text/html"))),
         (status = 400, description = "Invalid, used or expired token (`invalid_reset_token`); a page for the form.", content((Problem = "application/problem+json"), (String = "text/html"))),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is neither JSON nor the form (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A new password that breaks the rules, or missing or unknown fields (`validation_error`); a page for the form.", content((Problem = "application/problem+json"), (String = "text/html"))),
     )
@@ -262,7 +259,6 @@ pub struct UnlockForm {
     responses(
         (status = 200, description = "Account unlocked (JSON), or a confirmation page (form).", content((MessageResponse = "application/json"), (String = "text/html"))),
         (status = 400, description = "Invalid, used or expired token, or the account is not locked (`invalid_unlock_token`); a page for the form.", content((Problem = "application/problem+json"), (String = "text/html"))),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is neither JSON nor the form (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )

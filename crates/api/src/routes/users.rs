@@ -249,8 +249,6 @@ pub(crate) fn page_href(
         (status = 400, description = "Email already exists (`email_taken`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Operation not permitted (`forbidden`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nickname already taken (`nickname_taken`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -314,8 +312,6 @@ pub async fn get(
         (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email or nickname already taken (`email_taken`, `nickname_taken`), or the last `ADMIN` would be demoted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, no field, or invalid or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -372,8 +368,6 @@ pub async fn delete(
         (status = 200, description = "The account.", body = UserResponse),
         (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, or a missing or unknown field (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -414,8 +408,6 @@ pub struct RoleRequest {
         (status = 403, description = "Operation not permitted (`forbidden`): not `ADMIN`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The last `ADMIN` cannot be demoted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload_too_large`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, or an unknown role or field (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
