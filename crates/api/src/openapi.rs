@@ -364,4 +364,29 @@ mod tests {
         }
         assert_eq!(json["openapi"], "3.1.0");
     }
+
+    /// The documented enums are copies (the domain knows nothing of utoipa): they must list
+    /// exactly the domain's values, in its order.
+    #[test]
+    fn documented_enums_match_the_domain() {
+        use um_domain::model;
+        let json = serde_json::to_value(document()).expect("serializable");
+        let documented = |name: &str| -> Vec<String> {
+            serde_json::from_value(json["components"]["schemas"][name]["enum"].clone())
+                .unwrap_or_else(|e| panic!("{name} has no enum: {e}"))
+        };
+        let domain = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            documented("Role"),
+            domain(&model::Role::ALL.map(model::Role::as_str))
+        );
+        assert_eq!(
+            documented("ProRequirement"),
+            domain(&model::ProRequirement::ALL.map(model::ProRequirement::as_str))
+        );
+        assert_eq!(
+            documented("AuditKind"),
+            domain(&model::AuditKind::ALL.map(model::AuditKind::as_str))
+        );
+    }
 }

@@ -14,6 +14,16 @@ pub enum ProRequirement {
 }
 
 impl ProRequirement {
+    /// Every requirement, in the contract's order.
+    pub const ALL: [ProRequirement; 6] = [
+        Self::EmailVerified,
+        Self::FirstName,
+        Self::LastName,
+        Self::Bio,
+        Self::ProfilePicture,
+        Self::LinkedinOrGithubUrl,
+    ];
+
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
