@@ -58,23 +58,12 @@ async fn metrics_count_requests_logins_and_the_outbox() {
 #[tokio::test]
 async fn logins_from_one_address_are_limited_with_429_and_retry_after() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let wrong = json!({"email": "x@example.com", "password": "Wrong*Passw0rd"});
+    let wrong_login = || app.post_json("/login", &wrong, None);
     for _ in 0..3 {
-        let response = app
-            .post_json(
-                "/login",
-                &json!({"email": "x@example.com", "password": "Wrong*Passw0rd"}),
-                None,
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong_login().await.status(), StatusCode::UNAUTHORIZED);
     }
-    let limited = app
-        .post_json(
-            "/login",
-            &json!({"email": "x@example.com", "password": "Wrong*Passw0rd"}),
-            None,
-        )
-        .await;
+    let limited = wrong_login().await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait: u64 = limited.headers()["retry-after"]
         .to_str()
@@ -243,6 +232,7 @@ async fn a_database_outage_answers_503_with_retry_after_and_heals_by_itself() {
     let app = TestApp::spawn_behind_db_proxy(&[]).await;
     let (_, admin) = app.admin().await;
     let proxy = app.db_proxy.as_ref().expect("a proxy");
+    let credentials = json!({"email": "admin@example.com", "password": PASSWORD});
     for outage in [Outage::Refuse, Outage::Stall] {
         assert_eq!(app.get("/me", Some(&admin)).await.status(), StatusCode::OK);
         proxy.cut(outage);
@@ -250,13 +240,7 @@ async fn a_database_outage_answers_503_with_retry_after_and_heals_by_itself() {
         let me = app.get("/me", Some(&admin)).await;
         assert_unavailable(&me, "GET /me");
         assert_eq!(json_of(me).await["code"], "service_unavailable");
-        let login = app
-            .post_json(
-                "/login",
-                &json!({"email": "admin@example.com", "password": PASSWORD}),
-                None,
-            )
-            .await;
+        let login = app.post_json("/login", &credentials, None).await;
         assert_unavailable(&login, "POST /login");
         let readiness = app.get("/readyz", None).await;
         assert_unavailable(&readiness, "GET /readyz");
@@ -270,13 +254,7 @@ async fn a_database_outage_answers_503_with_retry_after_and_heals_by_itself() {
         assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
     }
     // Nothing was lost: the account works as before.
-    let login = app
-        .post_json(
-            "/login",
-            &json!({"email": "admin@example.com", "password": PASSWORD}),
-            None,
-        )
-        .await;
+    let login = app.post_json("/login", &credentials, None).await;
     assert_eq!(login.status(), StatusCode::OK);
 }
 
