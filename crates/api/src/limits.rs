@@ -66,12 +66,7 @@ impl RateLimits {
             return Ok(());
         };
         let key = (route, email.trim().to_lowercase());
-        match wait_time(limiter.check_key(&key)) {
-            None => Ok(()),
-            Some(wait) => Err(ApiError::TooManyRequests {
-                retry_after: wait.as_secs().max(1),
-            }),
-        }
+        wait_time(limiter.check_key(&key)).map_or(Ok(()), |wait| Err(too_many(wait)))
     }
 
     /// Forgets the keys whose limit has fully recovered, so that the maps do not grow with
@@ -85,6 +80,13 @@ impl RateLimits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+    }
+}
+
+/// 429 with a `Retry-After` of whole seconds, at least one.
+fn too_many(wait: Duration) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after: wait.as_secs().max(1),
     }
 }
 
@@ -116,10 +118,7 @@ pub async fn rate_limit(
         req.peer_addr(),
     ) && let Some(wait) = limits.check_address(route, peer.ip())
     {
-        let response = ApiError::TooManyRequests {
-            retry_after: wait.as_secs().max(1),
-        }
-        .error_response();
+        let response = too_many(wait).error_response();
         return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
