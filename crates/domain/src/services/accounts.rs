@@ -288,11 +288,7 @@ impl UserService {
     /// # Errors
     /// `Unauthenticated` (401), `Unavailable`, `Internal`.
     pub async fn authenticate(&self, bearer: &str) -> Result<User, Error> {
-        let id = self
-            .ports
-            .tokens
-            .verify(bearer)
-            .map_err(|_| Error::Unauthenticated)?;
+        let id = self.token_holder(bearer)?;
         match self.ports.users.find_by_id(id).await? {
             Some(user) if !user.is_locked => Ok(user),
             _ => Err(Error::Unauthenticated),
@@ -309,11 +305,7 @@ impl UserService {
         bearer: &str,
         other: UserId,
     ) -> Result<(User, Option<User>), Error> {
-        let id = self
-            .ports
-            .tokens
-            .verify(bearer)
-            .map_err(|_| Error::Unauthenticated)?;
+        let id = self.token_holder(bearer)?;
         let found = self.ports.users.find_both(id, other).await?;
         let caller = found
             .iter()
@@ -321,5 +313,13 @@ impl UserService {
             .cloned()
             .ok_or(Error::Unauthenticated)?;
         Ok((caller, found.into_iter().find(|u| u.id == other)))
+    }
+
+    /// The id a bearer token was issued to; an invalid or expired token is `Unauthenticated`.
+    fn token_holder(&self, bearer: &str) -> Result<UserId, Error> {
+        self.ports
+            .tokens
+            .verify(bearer)
+            .map_err(|_| Error::Unauthenticated)
     }
 }
