@@ -323,3 +323,35 @@ async fn logins_for_one_account_are_limited_whatever_the_address() {
         assert_eq!(reset.status(), expected);
     }
 }
+
+#[tokio::test]
+async fn the_healthcheck_command_probes_the_running_server_as_the_image_does() {
+    let app = TestApp::spawn().await;
+    let bind_addr = app.base.trim_start_matches("http://").to_owned();
+    let probe = |bind_addr: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_user-management"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("BIND_ADDR", bind_addr)
+            .output()
+            .expect("the binary runs")
+    };
+    let healthy = probe(bind_addr.clone());
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    // What the image sets: 0.0.0.0 is probed on loopback.
+    let port = bind_addr.rsplit(':').next().expect("a port");
+    assert!(probe(format!("0.0.0.0:{port}")).status.success());
+
+    drop(app);
+    let stopped = probe(bind_addr);
+    assert_eq!(stopped.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr).contains("unhealthy"),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod healthcheck;
 pub mod html;
 pub mod limits;
 pub mod metrics;

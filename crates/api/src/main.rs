@@ -1,7 +1,7 @@
 //! `user-management`: the thin composition root. Reads the configuration, builds the
 //! application, runs it.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use chrono::TimeDelta;
 use clap::{Parser, Subcommand};
@@ -34,6 +34,15 @@ struct Cli {
 enum Command {
     /// Run the HTTP service (the default).
     Serve,
+    /// Ask the server listening on BIND_ADDR for /healthz; exit 0 when it answers 200.
+    ///
+    /// The container image's HEALTHCHECK: the image has no shell and no HTTP client. Only
+    /// BIND_ADDR is read (an unspecified address such as 0.0.0.0 is probed on loopback).
+    Healthcheck {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_seconds: u64,
+    },
     /// Create the database if missing, apply pending migrations, and exit.
     Migrate,
     /// Delete picture objects that no account points at (left by a crash mid-upload), then exit.
@@ -112,6 +121,9 @@ async fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { timeout_seconds }) = cli.command {
+        return healthcheck(timeout_seconds);
+    }
     // A .env file is optional; the real environment wins over it.
     let _ = dotenvy::dotenv();
     let config = match Config::from_env() {
@@ -135,6 +147,7 @@ async fn main() -> ExitCode {
 
     let result = match command {
         Command::Serve => serve(&config).await.map(|()| Completion::Clean),
+        Command::Healthcheck { timeout_seconds } => return healthcheck(timeout_seconds),
         Command::Migrate => migrate(&config).await.map(|()| Completion::Clean),
         Command::SweepPictures { grace_minutes } => sweep_pictures(&config, grace_minutes)
             .await
@@ -164,6 +177,27 @@ async fn main() -> ExitCode {
                 tracing::error!(error = ?e, "user-management stopped");
             }
             eprintln!("user-management: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The health probe reads BIND_ADDR alone: no `.env`, no other setting, no logging.
+fn healthcheck(timeout_seconds: u64) -> ExitCode {
+    let bind_addr = match std::env::var("BIND_ADDR") {
+        Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 8000)),
+        Ok(value) => match value.trim().parse() {
+            Ok(address) => address,
+            Err(e) => {
+                eprintln!("user-management healthcheck: BIND_ADDR: cannot parse {value:?}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match um_api::healthcheck::probe(bind_addr, Duration::from_secs(timeout_seconds.max(1))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("user-management healthcheck: unhealthy: {e}");
             ExitCode::FAILURE
         }
     }
