@@ -7,7 +7,8 @@
 //! - [`DirectoryObjectStore`]: a local directory, the embedded default when no S3 endpoint is
 //!   configured.
 //!
-//! With the feature `test-support`, [`TestS3Server`] runs the real `s3s-fs` binary for tests.
+//! With the feature `test-support`, [`TestS3Server`] runs a real S3 server for tests: the
+//! `s3s-fs` binary or moto's server.
 
 mod directory;
 mod s3;
@@ -17,7 +18,7 @@ mod test_support;
 pub use directory::DirectoryObjectStore;
 pub use s3::{DEFAULT_REQUEST_TIMEOUT, S3ObjectStore, S3Settings};
 #[cfg(feature = "test-support")]
-pub use test_support::{S3S_FS_INSTALL, TestS3Server};
+pub use test_support::{MOTO_INSTALL, S3Implementation, S3S_FS_INSTALL, TestS3Server};
 
 /// The ETag of an object whose key names its bytes: `"<key>"`.
 ///

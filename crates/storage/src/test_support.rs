@@ -1,4 +1,7 @@
-//! A real S3 server for tests: the `s3s-fs` binary on a loopback port.
+//! A real S3 server for tests on a loopback port: the `s3s-fs` binary (Rust, files in a
+//! directory), or moto's server (Python, in memory), a second implementation written
+//! independently, so that the adapter is not tuned to one server's leniency. MinIO itself cannot
+//! be installed on the machines the tests run on.
 
 use std::{
     env,
@@ -19,15 +22,53 @@ use crate::S3Settings;
 /// How to install the server binary the tests need.
 pub const S3S_FS_INSTALL: &str = "cargo install --locked s3s-fs@0.14.1 --features binary";
 
+/// How to install moto's server.
+pub const MOTO_INSTALL: &str = "pip install 'moto[server]'";
+
+/// Which S3 server a [`TestS3Server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Implementation {
+    /// `s3s-fs`: one sub-directory of [`TestS3Server::data_dir`] per bucket; checks signatures.
+    S3sFs,
+    /// moto's `moto_server`: keeps everything in memory (a restart loses it) and accepts any
+    /// credentials.
+    Moto,
+}
+
+impl S3Implementation {
+    fn binary_name(self) -> &'static str {
+        match self {
+            Self::S3sFs => "s3s-fs",
+            Self::Moto => "moto_server",
+        }
+    }
+
+    fn binary_var(self) -> &'static str {
+        match self {
+            Self::S3sFs => "S3S_FS_BIN",
+            Self::Moto => "MOTO_SERVER_BIN",
+        }
+    }
+
+    fn install(self) -> &'static str {
+        match self {
+            Self::S3sFs => S3S_FS_INSTALL,
+            Self::Moto => MOTO_INSTALL,
+        }
+    }
+}
+
 /// How long the server may take to accept connections.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The `s3s-fs` binary serving a fresh temporary directory on `127.0.0.1`, with random keys.
+/// An S3 server on `127.0.0.1` with random keys: `s3s-fs` serving a fresh temporary directory
+/// ([`TestS3Server::start`]) or moto's server ([`TestS3Server::start_moto`]).
 ///
-/// The binary is found through `S3S_FS_BIN`, then `PATH`, then `$CARGO_HOME/bin` and
-/// `~/.cargo/bin`; install it with [`S3S_FS_INSTALL`]. Dropping the server kills it and removes
-/// its directory.
+/// The binary is found through `S3S_FS_BIN` (`MOTO_SERVER_BIN`), then `PATH`, then
+/// `$CARGO_HOME/bin` and `~/.cargo/bin`; install it with [`S3S_FS_INSTALL`] ([`MOTO_INSTALL`]).
+/// Dropping the server kills it and removes its directory.
 pub struct TestS3Server {
+    implementation: S3Implementation,
     binary: PathBuf,
     /// Holds `data/` (the served root) and `s3s-fs.log`.
     dir: TempDir,
@@ -40,6 +81,7 @@ pub struct TestS3Server {
 impl std::fmt::Debug for TestS3Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestS3Server")
+            .field("implementation", &self.implementation)
             .field("endpoint", &self.endpoint())
             .field("data_dir", &self.data_dir())
             .field("running", &self.child.is_some())
@@ -48,18 +90,36 @@ impl std::fmt::Debug for TestS3Server {
 }
 
 impl TestS3Server {
-    /// Starts a server and waits until it accepts connections (within a tokio runtime).
+    /// Starts `s3s-fs` and waits until it accepts connections (within a tokio runtime).
     ///
     /// # Panics
     /// When `s3s-fs` is not installed (the message says how to install it) or does not start.
     pub async fn start() -> Self {
-        let binary = find_binary();
+        Self::start_implementation(S3Implementation::S3sFs).await
+    }
+
+    /// Starts moto's server and waits until it accepts connections (within a tokio runtime).
+    ///
+    /// # Panics
+    /// When `moto_server` is not installed (the message says how to install it) or does not
+    /// start.
+    pub async fn start_moto() -> Self {
+        Self::start_implementation(S3Implementation::Moto).await
+    }
+
+    /// Starts the server `implementation` and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When its binary is not installed (the message says how to install it) or does not start.
+    pub async fn start_implementation(implementation: S3Implementation) -> Self {
+        let binary = find_binary(implementation);
         let dir = tempfile::Builder::new()
             .prefix("um-s3s-fs-")
             .tempdir()
             .expect("could not create a temporary directory for s3s-fs");
         std::fs::create_dir(dir.path().join("data")).expect("could not create s3s-fs's root");
         let mut server = Self {
+            implementation,
             binary,
             dir,
             port: 0,
@@ -76,7 +136,16 @@ impl TestS3Server {
                 Err(failure) => last_failure = failure,
             }
         }
-        panic!("s3s-fs did not start: {last_failure}");
+        panic!(
+            "{} did not start: {last_failure}",
+            implementation.binary_name()
+        );
+    }
+
+    /// Which server this is.
+    #[must_use]
+    pub fn implementation(&self) -> S3Implementation {
+        self.implementation
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -95,7 +164,7 @@ impl TestS3Server {
         &self.secret_key
     }
 
-    /// The served root: one sub-directory per bucket.
+    /// The served root of `s3s-fs`: one sub-directory per bucket (moto keeps nothing there).
     #[must_use]
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -113,7 +182,8 @@ impl TestS3Server {
         }
     }
 
-    /// Kills the server, as in an outage; its data stays for [`TestS3Server::start_again`].
+    /// Kills the server, as in an outage; the data of `s3s-fs` stays for
+    /// [`TestS3Server::start_again`] (moto's is lost).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ignored = child.kill();
@@ -145,11 +215,18 @@ impl TestS3Server {
         let log_err = log
             .try_clone()
             .map_err(|error| format!("cannot open its log: {error}"))?;
-        let child = Command::new(&self.binary)
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", &self.access_key])
-            .args(["--secret-key", &self.secret_key])
-            .arg(self.data_dir())
+        let mut command = Command::new(&self.binary);
+        match self.implementation {
+            S3Implementation::S3sFs => command
+                .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+                .args(["--access-key", &self.access_key])
+                .args(["--secret-key", &self.secret_key])
+                .arg(self.data_dir()),
+            S3Implementation::Moto => command
+                .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+                .env("PYTHONUNBUFFERED", "1"),
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -196,13 +273,18 @@ impl Drop for TestS3Server {
     }
 }
 
-fn find_binary() -> PathBuf {
-    let name = format!("s3s-fs{}", env::consts::EXE_SUFFIX);
-    if let Some(path) = env::var_os("S3S_FS_BIN") {
+fn find_binary(implementation: S3Implementation) -> PathBuf {
+    let name = format!(
+        "{}{}",
+        implementation.binary_name(),
+        env::consts::EXE_SUFFIX
+    );
+    let (var, install) = (implementation.binary_var(), implementation.install());
+    if let Some(path) = env::var_os(var) {
         let path = PathBuf::from(path);
         assert!(
             is_file(&path),
-            "S3S_FS_BIN points at {}, which is not a file; install s3s-fs with `{S3S_FS_INSTALL}`",
+            "{var} points at {}, which is not a file; install {name} with `{install}`",
             path.display()
         );
         return path;
@@ -224,8 +306,8 @@ fn find_binary() -> PathBuf {
         .find(|candidate| is_file(candidate))
         .unwrap_or_else(|| {
             panic!(
-                "the s3s-fs binary was not found (looked at $S3S_FS_BIN, $PATH and {}/bin); \
-                 install it with `{S3S_FS_INSTALL}` or point S3S_FS_BIN at it",
+                "the {name} binary was not found (looked at ${var}, $PATH and {}/bin); \
+                 install it with `{install}` or point {var} at it",
                 cargo_home
                     .unwrap_or_else(|| PathBuf::from(OsString::from("~/.cargo")))
                     .display()

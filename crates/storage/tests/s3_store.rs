@@ -1,11 +1,15 @@
-//! The S3 store against the real s3s-fs server (`TestS3Server`).
+//! The S3 store against the real s3s-fs server (`TestS3Server`): the shared suite
+//! (`common/s3.rs`, also run against moto's server) and what only s3s-fs can show: outages and
+//! restarts that keep the data, and signatures that are checked.
 
 mod common;
+#[path = "common/s3.rs"]
+mod s3_suite;
 
 use std::time::{Duration, Instant};
 
-use common::{Fixture, object_store_contract, picture_bytes, read_all};
-use s3::{Bucket, Region, creds::Credentials};
+use common::{picture_bytes, read_all};
+use s3_suite::BUCKET;
 use secrecy::SecretString;
 use um_domain::{
     model::{PictureFormat, PictureKey},
@@ -13,116 +17,13 @@ use um_domain::{
 };
 use um_storage::{S3ObjectStore, S3Settings, TestS3Server};
 
-const BUCKET: &str = "profile-pictures";
-
-async fn s3_store() -> Fixture {
-    let server = TestS3Server::start().await;
-    let store = S3ObjectStore::connect(server.settings(BUCKET))
-        .await
-        .expect("connect to s3s-fs");
-    Fixture::new(store, server)
-}
-
-object_store_contract!(s3_store);
-
-/// rust-s3's own client on the same bucket, to look at what the store wrote.
-fn raw_bucket(server: &TestS3Server) -> Box<Bucket> {
-    let region = Region::Custom {
-        region: "us-east-1".to_owned(),
-        endpoint: server.endpoint(),
-    };
-    let credentials = Credentials::new(
-        Some(server.access_key()),
-        Some(server.secret_key()),
-        None,
-        None,
-        None,
-    )
-    .expect("credentials");
-    Bucket::new(BUCKET, region, credentials)
-        .expect("bucket")
-        .with_path_style()
-}
+s3_suite::s3_server_suite!(TestS3Server::start);
 
 fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
     match result {
         Err(StoreError::Unavailable(_)) => {}
         other => panic!("{what}: expected Unavailable, got {other:?}"),
     }
-}
-
-#[tokio::test]
-async fn connect_creates_the_missing_bucket() {
-    let server = TestS3Server::start().await;
-    assert!(!server.data_dir().join(BUCKET).exists());
-
-    S3ObjectStore::connect(server.settings(BUCKET))
-        .await
-        .expect("connect");
-
-    assert!(
-        server.data_dir().join(BUCKET).is_dir(),
-        "no bucket was created"
-    );
-}
-
-#[tokio::test]
-async fn connect_twice_to_the_same_bucket_works_and_keeps_its_objects() {
-    let server = TestS3Server::start().await;
-    let first = S3ObjectStore::connect(server.settings(BUCKET))
-        .await
-        .expect("first connect");
-    let key = PictureKey::generate(PictureFormat::Jpeg);
-    first.put(&key, picture_bytes(10)).await.expect("put");
-
-    let second = S3ObjectStore::connect(server.settings(BUCKET))
-        .await
-        .expect("second connect, the bucket exists already");
-
-    assert!(second.get(&key).await.expect("get").is_some());
-}
-
-#[tokio::test]
-async fn put_stores_the_content_type_and_cache_control_in_the_bucket() {
-    // What a browser gets when it reads the bucket directly (S3_PUBLIC_URL).
-    let server = TestS3Server::start().await;
-    let store = S3ObjectStore::connect(server.settings(BUCKET))
-        .await
-        .expect("connect");
-    for format in [PictureFormat::Jpeg, PictureFormat::Png] {
-        let key = PictureKey::generate(format);
-        store.put(&key, picture_bytes(50)).await.expect("put");
-
-        let (head, status) = raw_bucket(&server)
-            .head_object(key.as_str())
-            .await
-            .expect("head");
-
-        assert_eq!(status, 200);
-        assert_eq!(head.content_type.as_deref(), Some(format.content_type()));
-        assert_eq!(
-            head.cache_control.as_deref(),
-            Some("public, max-age=31536000, immutable")
-        );
-    }
-}
-
-#[tokio::test]
-async fn get_passes_on_the_etag_of_the_bucket() {
-    let fixture = TestS3Server::start().await;
-    let store = S3ObjectStore::connect(fixture.settings(BUCKET))
-        .await
-        .expect("connect");
-    let key = PictureKey::generate(PictureFormat::Png);
-    store.put(&key, picture_bytes(64)).await.expect("put");
-
-    let object = store.get(&key).await.expect("get").expect("stored");
-    let (head, _) = raw_bucket(&fixture)
-        .head_object(key.as_str())
-        .await
-        .expect("head");
-
-    assert_eq!(Some(object.etag), head.e_tag);
 }
 
 #[tokio::test]
@@ -242,20 +143,4 @@ async fn connect_with_a_wrong_secret_names_the_credentials_and_not_the_secret() 
     assert!(message.contains("S3_SECRET_KEY"), "{message}");
     assert!(!message.contains("wrong-secret-do-not-print"), "{message}");
     assert!(!message.contains(server.secret_key()), "{message}");
-}
-
-#[tokio::test]
-async fn a_bucket_removed_behind_the_stores_back_fails_ping() {
-    // (A GET would not tell: s3s-fs answers NoSuchKey, not NoSuchBucket, when the bucket is
-    // gone; MinIO and S3 say NoSuchBucket, which `get` reports as an error, not as `None`.)
-    let server = TestS3Server::start().await;
-    let store = S3ObjectStore::connect(server.settings(BUCKET))
-        .await
-        .expect("connect");
-    std::fs::remove_dir_all(server.data_dir().join(BUCKET)).expect("remove the bucket");
-
-    let error = store.ping().await.expect_err("the bucket is gone");
-
-    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
-    assert!(format!("{error:?}").contains("does not exist"), "{error:?}");
 }
