@@ -75,13 +75,19 @@ impl TestApp {
 
     /// Starts the service with extra environment variables.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
-        Self::start(env, None, false).await
+        Self::start(env, None, false, "").await
+    }
+
+    /// Starts the service with `options` (such as `sslmode=require`) appended to the query of
+    /// its `DATABASE_URL`.
+    pub async fn spawn_with_database_options(options: &str, env: &[(&str, &str)]) -> Self {
+        Self::start(env, None, false, options).await
     }
 
     /// Starts the service with its database connections going through a [`DbProxy`] that the
     /// test can cut, as if PostgreSQL stopped or stopped answering.
     pub async fn spawn_behind_db_proxy(env: &[(&str, &str)]) -> Self {
-        Self::start(env, None, true).await
+        Self::start(env, None, true, "").await
     }
 
     /// Starts the service with its log (JSON lines, filtered by `rust_log`) going to a file.
@@ -91,6 +97,7 @@ impl TestApp {
             &[("RUST_LOG", rust_log), ("LOG_FORMAT", "json")],
             Some(path),
             false,
+            "",
         )
         .await
     }
@@ -109,12 +116,17 @@ impl TestApp {
         env: &[(&str, &str)],
         log_file: Option<std::path::PathBuf>,
         behind_proxy: bool,
+        database_options: &str,
     ) -> Self {
         let db = TestDatabase::new().await;
         let db_proxy = behind_proxy.then(|| DbProxy::start(db.url()));
-        let database_url = db_proxy
+        let mut database_url = db_proxy
             .as_ref()
             .map_or_else(|| db.url().to_owned(), |p| p.url.clone());
+        if !database_options.is_empty() {
+            let separator = if database_url.contains('?') { '&' } else { '?' };
+            database_url = format!("{database_url}{separator}{database_options}");
+        }
         let smtp = TestSmtpServer::start();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -247,10 +259,33 @@ impl TestApp {
 
     /// Runs `user-management <args>` with this instance's environment and returns its output.
     pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
-        binary(&std::env::temp_dir(), &self.env)
-            .args(args)
+        self.run_cli_with(args, &[])
+    }
+
+    /// Runs `user-management <args>` with this instance's environment changed by `env`.
+    pub fn run_cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        self.command_with(args, env)
             .output()
             .expect("the command runs")
+    }
+
+    /// `user-management <args>` with this instance's environment changed by `env`, not started.
+    pub fn command_with(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut vars = self.env.clone();
+        vars.retain(|(key, _)| env.iter().all(|(changed, _)| changed != key));
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut command = binary(&std::env::temp_dir(), &vars);
+        command.args(args).stdin(Stdio::null());
+        command
+    }
+
+    /// The `DATABASE_URL` the service runs with.
+    pub fn database_url(&self) -> &str {
+        self.env
+            .iter()
+            .find(|(key, _)| key == "DATABASE_URL")
+            .map(|(_, value)| value.as_str())
+            .expect("DATABASE_URL is set")
     }
 
     pub fn url(&self, path: &str) -> String {

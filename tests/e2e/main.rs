@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod cli;
+mod deployment;
 mod helpers;
 mod openapi;
 mod operations;

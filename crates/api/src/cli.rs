@@ -586,9 +586,7 @@ struct Tally {
 
 /// The database of `config`, created and migrated if need be, with a small pool.
 async fn importer(config: &Config) -> anyhow::Result<PgImporter> {
-    um_postgres::create_database_if_missing(&config.database_url).await?;
-    um_postgres::run_migrations(&config.database_url).await?;
-    let pool: Pool = um_postgres::connect(&config.database_url, 2).await?;
+    let pool: Pool = crate::startup::prepare_database(config, 2).await?;
     Ok(PgImporter::new(pool))
 }
 

@@ -5,7 +5,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `APP_ENV` | `development` | `development` or `production`; production insists on `JWT_SECRET` |
-//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/user_management` | PostgreSQL; the database is created if missing and migrated at start |
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/user_management` | PostgreSQL; the database is created if missing and migrated at start; `?sslmode=disable\|prefer\|require\|verify-ca\|verify-full` and `sslrootcert=FILE` as libpq's (default `prefer`) |
 //! | `DATABASE_POOL_SIZE` | `16` | connections in the pool |
 //! | `BIND_ADDR` | `127.0.0.1:8000` | address the HTTP server listens on |
 //! | `PUBLIC_BASE_URL` | `http://localhost:8000` | base of every absolute link (API links, email links) |
@@ -162,6 +162,10 @@ impl Config {
                 "must be postgres://user@host:port/database",
             ));
         }
+        // sslmode and sslrootcert: a bad value or an unreadable root certificate stops start-up
+        // here, before any connection is tried.
+        um_postgres::tls::ConnectSettings::from_url(&database_url)
+            .map_err(|e| bad("DATABASE_URL", e.to_string()))?;
         let public_base_url: Url = parse_or("PUBLIC_BASE_URL", get("PUBLIC_BASE_URL"), || {
             Url::parse("http://localhost:8000").expect("the default is a URL")
         })?;

@@ -212,8 +212,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    um_postgres::create_database_if_missing(&config.database_url).await?;
-    um_postgres::run_migrations(&config.database_url).await?;
+    um_api::startup::prepare_database(config, 1).await?;
     tracing::info!("migrations are up to date");
     Ok(())
 }

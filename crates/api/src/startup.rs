@@ -1,6 +1,7 @@
 //! Building the application from its configuration: adapters, the use cases, the HTTP server.
 //! `main` and the end-to-end tests both go through [`Application::build`].
 
+use anyhow::Context as _;
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{
@@ -50,6 +51,27 @@ pub struct Services {
     pub outbox: OutboxDelivery,
 }
 
+/// Creates the database if missing, runs the migrations and builds a pool of `pool_size`
+/// connections: what the server and every command-line tool do first, with the same TLS
+/// settings (`sslmode`, `sslrootcert` of `DATABASE_URL`). A failure names `DATABASE_URL`.
+///
+/// # Errors
+/// When the database cannot be reached (a refused certificate included), created or migrated.
+pub async fn prepare_database(
+    config: &Config,
+    pool_size: usize,
+) -> anyhow::Result<um_postgres::Pool> {
+    let url = &config.database_url;
+    let prepared = async {
+        um_postgres::create_database_if_missing(url).await?;
+        um_postgres::run_migrations(url).await?;
+        um_postgres::connect(url, pool_size).await
+    };
+    prepared
+        .await
+        .context("DATABASE_URL: the database cannot be reached or prepared")
+}
+
 impl Services {
     /// Creates the database if missing, runs the migrations, connects the object store
     /// (creating the bucket if missing) and wires every adapter.
@@ -57,9 +79,7 @@ impl Services {
     /// # Errors
     /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        um_postgres::create_database_if_missing(&config.database_url).await?;
-        um_postgres::run_migrations(&config.database_url).await?;
-        let pool = um_postgres::connect(&config.database_url, config.database_pool_size).await?;
+        let pool = prepare_database(config, config.database_pool_size).await?;
         let repo: Arc<dyn UserRepository> =
             Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
 

@@ -22,6 +22,7 @@ mod search;
 mod setup;
 #[cfg(feature = "test-support")]
 mod test_support;
+pub mod tls;
 
 pub use audit::PgAuditLog;
 pub use import::{ExportedUser, ImportOutcome, ImportUser, OriginalUser, PgImporter, RowOutcome};

@@ -8,12 +8,14 @@ use std::{
 };
 
 use anyhow::Context as _;
+
+use crate::tls::ConnectSettings;
 use diesel::{
     ConnectionResult,
     connection::{Instrumentation, InstrumentationEvent},
 };
 use diesel_async::{
-    AsyncConnection, AsyncPgConnection,
+    AsyncConnection as _, AsyncPgConnection,
     pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod},
 };
 
@@ -28,25 +30,28 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// statement with its duration (never its bound values).
 pub const SQL_LOG_TARGET: &str = "um_postgres::sql";
 
-/// Builds a pool of at most `max_size` connections to `database_url`.
+/// Builds a pool of at most `max_size` connections to `database_url`, over TLS as its
+/// `sslmode` and `sslrootcert` ask (see [`crate::tls`]).
 ///
 /// Connections are opened lazily, so this succeeds while the database is down; requests then
 /// fail within [`CONNECT_TIMEOUT`] with `RepoError::Unavailable` and recover by themselves once
 /// the database answers again. Every connection logs its statements (see [`SQL_LOG_TARGET`]).
 ///
 /// # Errors
-/// When the pool cannot be built (a `max_size` of zero).
+/// When the pool cannot be built (a `max_size` of zero), or the URL's TLS settings cannot be
+/// used (an unknown `sslmode`, an unreadable `sslrootcert`).
 pub async fn connect(database_url: &str, max_size: usize) -> anyhow::Result<Pool> {
     anyhow::ensure!(
         max_size > 0,
         "the database pool needs at least one connection"
     );
+    let settings = ConnectSettings::from_url(database_url)?;
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     // A pooled connection is handed out again without a `SELECT 1` round trip: diesel-async
     // still refuses connections that are closed or stuck in a transaction, and a connection
     // that died unnoticed fails its query as `Unavailable` and is then discarded.
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| establish(url.to_owned()));
+    config.custom_setup = Box::new(move |_url| establish(settings.clone()));
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
@@ -62,9 +67,9 @@ pub async fn connect(database_url: &str, max_size: usize) -> anyhow::Result<Pool
 type Establishing = Pin<Box<dyn Future<Output = ConnectionResult<AsyncPgConnection>> + Send>>;
 
 /// Opens one connection with the statement log installed.
-fn establish(url: String) -> Establishing {
+fn establish(settings: ConnectSettings) -> Establishing {
     Box::pin(async move {
-        let mut conn = AsyncPgConnection::establish(&url).await?;
+        let mut conn = settings.connect().await?;
         conn.set_instrumentation(SqlLog::default());
         Ok(conn)
     })
@@ -73,7 +78,8 @@ fn establish(url: String) -> Establishing {
 /// Opens a single connection outside any pool (start-up and test helpers), giving up after
 /// [`CONNECT_TIMEOUT`].
 pub(crate) async fn connect_once(url: &str) -> anyhow::Result<AsyncPgConnection> {
-    tokio::time::timeout(CONNECT_TIMEOUT, establish(url.to_owned()))
+    let settings = ConnectSettings::from_url(url)?;
+    tokio::time::timeout(CONNECT_TIMEOUT, establish(settings))
         .await
         .map_err(|_| anyhow::anyhow!("timed out after {CONNECT_TIMEOUT:?}"))?
         .map_err(anyhow::Error::from)
