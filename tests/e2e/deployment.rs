@@ -137,3 +137,190 @@ async fn a_root_certificate_that_does_not_match_stops_start_up_naming_database_u
         "{stderr}"
     );
 }
+
+/// `POST path` with `body` and, when given, an `X-Forwarded-For`, against `base`.
+async fn post_from(
+    app: &TestApp,
+    base: &str,
+    path: &str,
+    body: &serde_json::Value,
+    forwarded_for: Option<&str>,
+) -> reqwest::StatusCode {
+    let mut request = app.client.post(format!("{base}{path}")).json(body);
+    if let Some(address) = forwarded_for {
+        request = request.header("X-Forwarded-For", address);
+    }
+    request.send().await.expect("answered").status()
+}
+
+fn wrong_login() -> serde_json::Value {
+    serde_json::json!({"email": "nobody@example.com", "password": "Wrong*Passw0rd"})
+}
+
+#[tokio::test]
+async fn the_address_limit_is_decided_on_the_matched_route_not_the_raw_path() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let login = wrong_login();
+    for _ in 0..2 {
+        assert_eq!(
+            post_from(&app, &app.base, "/login", &login, None).await,
+            401
+        );
+    }
+    // The router decodes `%6c` to `l`: the same route, the same bucket.
+    for path in ["/%6cogin", "/login", "/LOGIN/", "/%6Cogin/"] {
+        let status = post_from(&app, &app.base, path, &login, None).await;
+        assert!(
+            status == 429 || status == 404,
+            "{path}: {status} (it must never reach the login unlimited)"
+        );
+    }
+    assert_eq!(
+        post_from(&app, &app.base, "/%6cogin", &login, None).await,
+        429
+    );
+
+    let register = serde_json::json!({"email": "r@example.com", "password": "x"});
+    for _ in 0..2 {
+        post_from(&app, &app.base, "/register", &register, None).await;
+    }
+    assert_eq!(
+        post_from(&app, &app.base, "/%72egister", &register, None).await,
+        429
+    );
+
+    let confirm = serde_json::json!({"token": "nope", "new_password": "N3w*Passw0rd!x"});
+    for _ in 0..2 {
+        post_from(&app, &app.base, "/password-reset/%63onfirm", &confirm, None).await;
+    }
+    assert_eq!(
+        post_from(&app, &app.base, "/password-reset/confirm", &confirm, None).await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn a_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let login = wrong_login();
+    // Each request claims another address; all of them come from 127.0.0.1, which is no
+    // trusted proxy, so they share its bucket.
+    let statuses = [
+        post_from(&app, &app.base, "/login", &login, Some("198.51.100.1")).await,
+        post_from(&app, &app.base, "/login", &login, Some("198.51.100.2")).await,
+        post_from(&app, &app.base, "/login", &login, Some("198.51.100.3")).await,
+    ];
+    assert_eq!(statuses.map(|s| s.as_u16()), [401, 401, 429]);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_log_address() {
+    let app = TestApp::spawn_logging_with(
+        "info",
+        &[
+            ("RATE_LIMIT_PER_MINUTE", "2"),
+            ("TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
+        ],
+    )
+    .await;
+    let login = wrong_login();
+    // One client (its forged first entry is not believed: the proxy appended the real one).
+    for _ in 0..2 {
+        let status = post_from(
+            &app,
+            &app.base,
+            "/login",
+            &login,
+            Some("6.6.6.6, 203.0.113.7"),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(
+        post_from(
+            &app,
+            &app.base,
+            "/login",
+            &login,
+            Some("9.9.9.9, 203.0.113.7")
+        )
+        .await,
+        429,
+        "the same client, whatever it forged to the left"
+    );
+    // Another client behind the same proxy is not held back by the first.
+    assert_eq!(
+        post_from(&app, &app.base, "/login", &login, Some("203.0.113.8")).await,
+        401
+    );
+
+    let logged: Vec<String> = app
+        .log_lines()
+        .iter()
+        .filter(|line| line["message"] == "request" && line["route"] == "/login")
+        .filter_map(|line| line["client"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        logged,
+        ["203.0.113.7", "203.0.113.7", "203.0.113.7", "203.0.113.8"],
+        "the request log names the forwarded client, not the proxy"
+    );
+}
+
+#[tokio::test]
+async fn every_endpoint_that_sends_email_is_limited_per_address_and_per_account() {
+    let app = TestApp::spawn_with(&[
+        ("RATE_LIMIT_PER_MINUTE", "4"),
+        ("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "2"),
+    ])
+    .await;
+    app.admin().await;
+    app.register_ok("inbox@example.com").await;
+    let resend = serde_json::json!({"email": "inbox@example.com"});
+    let statuses = [
+        post_from(&app, &app.base, "/verify-email/resend", &resend, None).await,
+        post_from(&app, &app.base, "/verify-email/resend", &resend, None).await,
+        post_from(&app, &app.base, "/verify-email/resend", &resend, None).await,
+    ];
+    assert_eq!(statuses.map(|s| s.as_u16()), [202, 202, 429], "per account");
+    // Other accounts from the same address: the address limit (4) is reached on the 5th POST.
+    let other = |n: u32| serde_json::json!({"email": format!("other{n}@example.com")});
+    assert_eq!(
+        post_from(&app, &app.base, "/verify-email/resend", &other(1), None).await,
+        202
+    );
+    assert_eq!(
+        post_from(&app, &app.base, "/verify-email/resend", &other(2), None).await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn two_instances_share_one_rate_limit() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let second = app
+        .spawn_second_instance(&[("RATE_LIMIT_PER_MINUTE", "3")])
+        .await;
+    let login = wrong_login();
+    assert_eq!(
+        post_from(&app, &app.base, "/login", &login, None).await,
+        401
+    );
+    assert_eq!(
+        post_from(&app, &second.base, "/login", &login, None).await,
+        401
+    );
+    assert_eq!(
+        post_from(&app, &app.base, "/login", &login, None).await,
+        401
+    );
+    assert_eq!(
+        post_from(&app, &second.base, "/login", &login, None).await,
+        429,
+        "the fourth login from one address in a minute, through either instance"
+    );
+    assert_eq!(
+        post_from(&app, &app.base, "/login", &login, None).await,
+        429
+    );
+}

@@ -92,14 +92,15 @@ impl TestApp {
 
     /// Starts the service with its log (JSON lines, filtered by `rust_log`) going to a file.
     pub async fn spawn_logging(rust_log: &str) -> Self {
+        Self::spawn_logging_with(rust_log, &[]).await
+    }
+
+    /// [`TestApp::spawn_logging`] with extra environment variables.
+    pub async fn spawn_logging_with(rust_log: &str, env: &[(&str, &str)]) -> Self {
         let path = std::env::temp_dir().join(format!("um-e2e-{}.log", uuid::Uuid::new_v4()));
-        Self::start(
-            &[("RUST_LOG", rust_log), ("LOG_FORMAT", "json")],
-            Some(path),
-            false,
-            "",
-        )
-        .await
+        let mut all = vec![("RUST_LOG", rust_log), ("LOG_FORMAT", "json")];
+        all.extend_from_slice(env);
+        Self::start(&all, Some(path), false, "").await
     }
 
     /// The service's log so far, one JSON value per line.
@@ -224,7 +225,10 @@ impl TestApp {
         let mut command = binary(&std::env::temp_dir(), &vars);
         command.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = command.spawn().expect("a second instance starts");
-        let instance = Instance(child);
+        let instance = Instance {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let url = format!("http://127.0.0.1:{port}/healthz");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !matches!(self.client.get(&url).send().await, Ok(r) if r.status() == StatusCode::OK) {
@@ -557,12 +561,16 @@ impl DbProxy {
 }
 
 /// A further running instance of the service; killed on drop.
-pub struct Instance(Child);
+pub struct Instance {
+    child: Child,
+    /// `http://127.0.0.1:<port>` of this instance.
+    pub base: String,
+}
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

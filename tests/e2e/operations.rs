@@ -70,7 +70,9 @@ async fn logins_from_one_address_are_limited_with_429_and_retry_after() {
         .expect("ascii")
         .parse()
         .expect("seconds");
-    assert!((1..=60).contains(&wait), "{wait}");
+    // A sliding window: this minute's hits keep counting, weighted, into the next minute, so
+    // the wait can exceed 60 s but never two windows.
+    assert!((1..=120).contains(&wait), "{wait}");
     let body: serde_json::Value = limited.json().await.expect("a problem");
     assert_eq!(body["code"], "too_many_requests");
     // Other endpoints count apart, and reading is never limited.

@@ -35,8 +35,9 @@
 //! | `MAX_CONCURRENT_UPLOADS` | twice the CPUs | picture uploads read, processed and stored at once; more wait their turn before their body is read (bounds the memory uploads hold) |
 //! | `ORPHAN_SWEEP_INTERVAL_MINUTES` | `60` | how often unreferenced picture objects are removed (0: never) |
 //! | `CORS_ALLOWED_ORIGINS` | unset (no cross-origin access) | comma-separated origins (`https://app.example.com`), or `*` for any; never with credentials |
-//! | `RATE_LIMIT_PER_MINUTE` | `30` | POSTs per minute and client address to `/login`, `/register`, `/password-reset(/confirm)`; 0 switches it off |
-//! | `RATE_LIMIT_PER_ACCOUNT_PER_MINUTE` | `10` | POSTs per minute and email address to `/login`, `/register`, `/password-reset`, from all addresses together; 0 switches it off |
+//! | `RATE_LIMIT_PER_MINUTE` | `30` | POSTs per minute and client address to `/login`, `/register`, `/password-reset(/confirm)`, `/verify-email/resend`; 0 switches it off |
+//! | `RATE_LIMIT_PER_ACCOUNT_PER_MINUTE` | `10` | POSTs per minute and email address to `/login`, `/register`, `/password-reset`, `/verify-email/resend`, from all addresses together; 0 switches it off |
+//! | `TRUSTED_PROXIES` | none | comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs) |
 //! | `REQUEST_TIMEOUT_SECONDS` | `30` | a request still unanswered after this long is abandoned with 503 and `Retry-After`; 0 switches it off |
 //! | `SHUTDOWN_GRACE_SECONDS` | `30` | on SIGTERM, how long in-flight requests may finish |
 //! | `LOG_FORMAT` | `pretty` | `pretty` or `json` |
@@ -104,6 +105,8 @@ pub struct Config {
     pub cors_allowed_origins: Option<Vec<String>>,
     pub rate_limit_per_minute: u32,
     pub rate_limit_per_account_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// 0: no limit.
     pub request_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
@@ -367,6 +370,10 @@ impl Config {
                 10,
                 0..=100_000,
             )?,
+            trusted_proxies: crate::client_ip::TrustedProxies::parse(
+                &get("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| bad("TRUSTED_PROXIES", e))?,
             request_timeout_seconds: in_range(
                 "REQUEST_TIMEOUT_SECONDS",
                 get("REQUEST_TIMEOUT_SECONDS"),

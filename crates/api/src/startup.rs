@@ -14,7 +14,7 @@ use actix_web::{
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use um_domain::{
-    ports::{Clock, ObjectStore, SystemClock, UserRepository},
+    ports::{Clock, ObjectStore, RateCounter, SystemClock, UserRepository},
     services::{DeliveryPolicy, OutboxDelivery, Ports, Settings, UserService},
 };
 
@@ -49,6 +49,8 @@ pub struct Services {
     pub store: Arc<dyn ObjectStore>,
     /// Delivers the emails the use cases queue.
     pub outbox: OutboxDelivery,
+    /// The rate-limit counters every instance shares.
+    pub rate_counter: Arc<dyn RateCounter>,
 }
 
 /// Creates the database if missing, runs the migrations and builds a pool of `pool_size`
@@ -80,6 +82,8 @@ impl Services {
     /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = prepare_database(config, config.database_pool_size).await?;
+        let rate_counter: Arc<dyn RateCounter> =
+            Arc::new(um_postgres::PgRateCounter::new(pool.clone()));
         let repo: Arc<dyn UserRepository> =
             Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
 
@@ -158,6 +162,7 @@ impl Services {
             repo,
             store,
             outbox,
+            rate_counter,
         })
     }
 }
@@ -183,13 +188,14 @@ fn spawn_orphan_sweep(users: UserService, minutes: u64) {
     });
 }
 
-/// Once a minute, drops the rate-limit state of addresses and accounts that are quiet again.
+/// Once a minute, removes the rate-limit counters of windows that no longer count (every
+/// instance does; deleting what another instance deleted already is harmless).
 fn spawn_rate_limit_cleanup(limits: web::Data<RateLimits>) {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        let mut interval = tokio::time::interval(limits::WINDOW);
         loop {
             interval.tick().await;
-            limits.forget_idle();
+            limits.forget_expired().await;
         }
     });
 }
@@ -272,6 +278,7 @@ impl Application {
             repo,
             store,
             outbox,
+            rate_counter,
         } = Services::build(config).await?;
         spawn_orphan_sweep(users.clone(), config.orphan_sweep_interval_minutes);
         let metrics = web::Data::new(Metrics::default());
@@ -283,10 +290,12 @@ impl Application {
             stop,
         );
         let rate_limits = web::Data::new(RateLimits::new(
+            rate_counter,
             config.rate_limit_per_minute,
             config.rate_limit_per_account_per_minute,
         ));
         spawn_rate_limit_cleanup(rate_limits.clone());
+        let trusted_proxies = web::Data::new(config.trusted_proxies.clone());
         let request_timeout = web::Data::new(RequestTimeout(
             (config.request_timeout_seconds > 0)
                 .then(|| Duration::from_secs(config.request_timeout_seconds)),
@@ -315,6 +324,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(rate_limits.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(request_timeout.clone())
                 .app_data(
                     web::QueryConfig::default()
@@ -326,7 +336,6 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
-                .wrap(from_fn(limits::rate_limit))
                 .wrap(cors(cors_origins.as_deref()))
                 .wrap(from_fn(limits::security_headers))
                 .wrap(from_fn(telemetry::log_requests))

@@ -44,7 +44,8 @@ fn request_id(req: &ServiceRequest) -> String {
 }
 
 /// Gives every request an id (from `X-Request-Id` or new, returned in the response), runs it
-/// inside a span carrying that id, logs one line per request with the route *pattern*
+/// inside a span carrying that id, logs one line per request with the client's address
+/// ([`crate::client_ip::client_ip`]) and the route *pattern*
 /// (`/verify-email/{user_id}/{token}`) — never the concrete path or query, so that tokens in
 /// URLs stay out of the logs — and records the request in the metrics.
 ///
@@ -60,6 +61,9 @@ pub async fn log_requests(
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
     let id = request_id(&req);
+    // The client's address as TRUSTED_PROXIES says (the proxy's forwarded one behind a proxy).
+    let client = crate::client_ip::client_ip(req.request())
+        .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.call(req).instrument(span.clone()).await?;
@@ -76,9 +80,9 @@ pub async fn log_requests(
     }
     let _entered = span.enter();
     if status >= 500 {
-        tracing::warn!(%method, %route, status, elapsed_ms, "request");
+        tracing::warn!(%method, %route, status, elapsed_ms, %client, "request");
     } else {
-        tracing::info!(%method, %route, status, elapsed_ms, "request");
+        tracing::info!(%method, %route, status, elapsed_ms, %client, "request");
     }
     Ok(response)
 }

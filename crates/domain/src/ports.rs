@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::SecretString;
 
-use std::{collections::HashSet, pin::Pin};
+use std::{collections::HashSet, pin::Pin, time::Duration};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -586,6 +586,37 @@ pub trait Outbox: Send + Sync {
     /// # Errors
     /// `Unavailable`/`Other`.
     async fn depth(&self) -> Result<OutboxDepth, RepoError>;
+}
+
+/// The hits of one rate-limit key in the current fixed window and the one before it, and how
+/// far the current window has run (`0.0` at its start, just under `1.0` at its end).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateWindow {
+    pub current: u32,
+    pub previous: u32,
+    pub elapsed: f64,
+}
+
+/// Counters of requests per key and fixed window, shared by every instance of the service (rate
+/// limits that hold across instances). The windows follow one clock for all callers (the
+/// store's), so instances whose clocks differ still count in the same windows.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RateCounter: Send + Sync {
+    /// Counts one hit of `key` in the current window of `window` length, atomically with
+    /// concurrent callers, and returns that window's hits (this one included) and the previous
+    /// window's.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn hit(&self, key: &str, window: Duration) -> Result<RateWindow, RepoError>;
+
+    /// Removes the counters of windows that ended more than one `window` ago (they no longer
+    /// count); safe to run in every instance at once. Returns how many were removed.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn forget_expired(&self, window: Duration) -> Result<u64, RepoError>;
 }
 
 /// The current time, replaceable in tests.

@@ -16,6 +16,7 @@ mod import;
 mod outbox;
 mod payload;
 mod pool;
+mod rate;
 mod repository;
 pub mod schema;
 mod search;
@@ -28,6 +29,7 @@ pub use audit::PgAuditLog;
 pub use import::{ExportedUser, ImportOutcome, ImportUser, OriginalUser, PgImporter, RowOutcome};
 pub use outbox::PgOutbox;
 pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
+pub use rate::PgRateCounter;
 pub use repository::PgUserRepository;
 pub use setup::{MIGRATIONS, create_database_if_missing, run_migrations};
 #[cfg(feature = "test-support")]

@@ -39,7 +39,7 @@ pub async fn register(
     JsonBody(body): JsonBody<NewUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(email) = body.email() {
-        limits.check_account("/register", email)?;
+        limits.check_account("/register", email).await?;
     }
     // A `role` in the body is accepted and ignored: registration never grants a role.
     let (registration, _ignored_role) = body.try_into_domain()?;
@@ -114,7 +114,7 @@ pub async fn login(
             (json.email, json.password)
         }
     };
-    limits.check_account("/login", &email)?;
+    limits.check_account("/login", &email).await?;
     let success = state
         .users
         .login(&email, SecretString::from(password))
@@ -170,12 +170,17 @@ pub async fn verify_email(
     responses(
         (status = 202, description = "Accepted.", body = MessageResponse),
         (status = 422, description = "Invalid email or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address, or for this email (`rate_limited`); see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn resend_verification(
     state: web::Data<AppState>,
+    limits: web::Data<RateLimits>,
     JsonBody(body): JsonBody<ResendRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits
+        .check_account("/verify-email/resend", &body.email)
+        .await?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     state.users.resend_verification(&email).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse {

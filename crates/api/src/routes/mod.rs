@@ -145,7 +145,9 @@ fn table() -> Vec<Resource> {
 }
 
 /// Registers every API route, each under the request time limit
-/// ([`crate::limits::time_limit`]), then `GET /openapi.json` and Swagger UI at `/docs`.
+/// ([`crate::limits::time_limit`]) and those of [`crate::limits::LIMITED_ROUTES`] under the
+/// per-address rate limit too (on the resource, so that it is decided on the route the router
+/// matched), then `GET /openapi.json` and Swagger UI at `/docs`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, routes) in table() {
         let resource = routes
@@ -153,7 +155,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .fold(web::resource(path), |resource, (method, route)| {
                 resource.route(route.method(method))
             });
-        cfg.service(resource.wrap(from_fn(crate::limits::time_limit)));
+        if crate::limits::LIMITED_ROUTES.contains(&path) {
+            cfg.service(
+                resource
+                    .wrap(from_fn(crate::limits::rate_limit))
+                    .wrap(from_fn(crate::limits::time_limit)),
+            );
+        } else {
+            cfg.service(resource.wrap(from_fn(crate::limits::time_limit)));
+        }
     }
     crate::openapi::configure(cfg);
 }

@@ -45,7 +45,7 @@ pub async fn request(
     limits: web::Data<RateLimits>,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.check_account("/password-reset", &body.email)?;
+    limits.check_account("/password-reset", &body.email).await?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     state.users.request_password_reset(&email).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse {
