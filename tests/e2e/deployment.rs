@@ -324,3 +324,48 @@ async fn two_instances_share_one_rate_limit() {
         429
     );
 }
+
+#[tokio::test]
+async fn an_outbox_round_cut_short_by_the_database_gives_its_claims_back_when_it_answers() {
+    // Rounds every 5 s, so that one round claims all the emails registered in between.
+    let app = TestApp::spawn_behind_db_proxy(&[("OUTBOX_POLL_INTERVAL_MS", "5000")]).await;
+    let proxy = app.db_proxy.as_ref().expect("a proxy");
+    app.admin().await;
+    // A slow SMTP server: the round takes a while, and the database is cut in the middle.
+    app.smtp.set_delay(Duration::from_millis(400));
+    let recipients: Vec<String> = (0..8).map(|i| format!("user{i}@example.com")).collect();
+    for email in &recipients {
+        app.register_ok(email).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.smtp.messages().is_empty() {
+        assert!(Instant::now() < deadline, "no email went out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut(crate::helpers::Outage::Refuse);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.restore();
+
+    // Far sooner than the 5-minute lease: every email arrives, each exactly once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.smtp.messages().len() < recipients.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} emails arrived: claims of the interrupted round are still held",
+            app.smtp.messages().len(),
+            recipients.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One more round (5 s) must not send anything twice.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let messages = app.smtp.messages();
+    for email in &recipients {
+        let count = messages
+            .iter()
+            .filter(|m| m.recipients.iter().any(|r| r.contains(email.as_str())))
+            .count();
+        assert_eq!(count, 1, "{email} got {count} emails");
+    }
+    assert_eq!(messages.len(), recipients.len());
+}

@@ -572,6 +572,14 @@ pub trait Outbox: Send + Sync {
     /// `Unavailable`/`Other`.
     async fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), RepoError>;
 
+    /// Gives back the claims of messages that were not tried (a round interrupted before it
+    /// reached them): the lease ends at once and the counted attempt is taken back, so they are
+    /// due again for any claimer. Messages sent or given up on meanwhile stay as they are.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn release(&self, ids: &[i64]) -> Result<(), RepoError>;
+
     /// Records a failed attempt and its error. `retry_at: None` gives up on the message.
     ///
     /// # Errors

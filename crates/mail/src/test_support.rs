@@ -31,6 +31,8 @@ impl ReceivedMessage {
 struct Inbox {
     messages: Mutex<Vec<ReceivedMessage>>,
     arrived: Notify,
+    /// How long the server takes to accept each message (a slow server).
+    delay: Mutex<Duration>,
 }
 
 impl Inbox {
@@ -187,6 +189,15 @@ impl TestSmtpServer {
         Self { addr, inbox }
     }
 
+    /// From now on, waits `delay` before accepting each message, as a slow server does.
+    pub fn set_delay(&self, delay: Duration) {
+        *self
+            .inbox
+            .delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = delay;
+    }
+
     /// `smtp://127.0.0.1:PORT`, ready for `SMTP_URL`.
     #[must_use]
     pub fn url(&self) -> String {
@@ -294,6 +305,14 @@ impl Handler for Collector {
     }
 
     fn data_end(&mut self) -> Response {
+        let delay = *self
+            .inbox
+            .delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         if let Some(message) = self.current.take() {
             self.inbox.lock().push(message);
             self.inbox.arrived.notify_waiters();

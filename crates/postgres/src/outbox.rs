@@ -240,6 +240,28 @@ impl Outbox for PgOutbox {
         Ok(())
     }
 
+    async fn release(&self, ids: &[i64]) -> Result<(), RepoError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(ids))
+                .filter(outbox::sent_at.is_null())
+                .filter(outbox::given_up_at.is_null())
+                .filter(outbox::locked_until.is_not_null()),
+        )
+        .set((
+            outbox::locked_until.eq(None::<DateTime<Utc>>),
+            outbox::attempts.eq(diesel::dsl::sql::<Integer>("greatest(attempts - 1, 0)")),
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(from_diesel)?;
+        Ok(())
+    }
+
     /// Keeps the first 1000 characters of `error`, releases the lease, and either
     /// makes the message due at `retry_at` or gives up on it (keeping its payload). A message
     /// sent or given up meanwhile stays as it is.

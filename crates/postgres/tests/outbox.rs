@@ -756,6 +756,32 @@ async fn a_claimed_message_is_claimed_again_only_once_its_lease_ran_out() {
 }
 
 #[tokio::test]
+async fn released_claims_are_due_again_at_once_without_a_counted_attempt() {
+    let f = fixture().await;
+    queue(&f, vec![pro_mail(true), pro_mail(false), pro_mail(true)]).await;
+    let t0 = now() + TimeDelta::seconds(1);
+    let claimed = f.outbox.claim(10, LEASE, t0).await.expect("claim");
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    // The first was sent before the round was cut short; the other two were never tried.
+    f.outbox.mark_sent(ids[0], now()).await.expect("mark_sent");
+
+    f.outbox.release(&ids).await.expect("release");
+
+    assert_eq!(row(&f.pool, ids[1]).await.locked_until, None);
+    let again = f
+        .outbox
+        .claim(10, LEASE, t0 + TimeDelta::seconds(1))
+        .await
+        .expect("claim");
+    assert_eq!(
+        again.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(),
+        vec![(ids[1], 1), (ids[2], 1)],
+        "due again long before the lease ends; the untried attempt is not counted; the sent one stays sent"
+    );
+    f.outbox.release(&[]).await.expect("nothing to release");
+}
+
+#[tokio::test]
 async fn a_sent_message_loses_its_payload_and_is_never_claimed_again() {
     let f = fixture().await;
     queue(&f, vec![pro_mail(true), pro_mail(false)]).await;

@@ -1,9 +1,9 @@
 //! Delivering the outbox: claim due messages, hand them to the transport, retry failures
 //! with exponential backoff, give up after a limit (keeping the last error).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::{
     error::Error,
@@ -58,13 +58,37 @@ pub struct DeliveryReport {
     pub given_up: usize,
 }
 
+/// The outcome of a try that the database has not recorded yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Sent(DateTime<Utc>),
+    Failed {
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// What a round cut short by the database left to record: outcomes of messages it tried, and
+/// the claims of messages it never reached. The next round records them first.
+#[derive(Debug, Default)]
+struct Unfinished {
+    outcomes: Vec<(i64, Outcome)>,
+    untried: Vec<i64>,
+}
+
 /// Works off the outbox through a mail transport.
+///
+/// A round that the database cuts short (an outcome cannot be recorded) keeps what it could not
+/// record: the next round, once the database answers, records the outcomes of the messages it
+/// tried (a message sent is not sent again) and gives back the claims of those it never reached
+/// (they are due again at once, not when their lease runs out).
 #[derive(Clone)]
 pub struct OutboxDelivery {
     outbox: Arc<dyn Outbox>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
+    unfinished: Arc<Mutex<Unfinished>>,
 }
 
 impl OutboxDelivery {
@@ -80,14 +104,18 @@ impl OutboxDelivery {
             mailer,
             clock,
             policy,
+            unfinished: Arc::new(Mutex::new(Unfinished::default())),
         }
     }
 
-    /// Claims one batch of due messages and tries each once.
+    /// Records what an interrupted round left, then claims one batch of due messages and tries
+    /// each once.
     ///
     /// # Errors
-    /// `Unavailable` when the database cannot be reached (the worker tries again later).
+    /// `Unavailable` when the database cannot be reached (the worker tries again later; what
+    /// this round tried or claimed is recorded or given back by the next one).
     pub async fn run_once(&self) -> Result<DeliveryReport, Error> {
+        self.finish_interrupted().await?;
         let messages = self
             .outbox
             .claim(self.policy.batch, self.policy.lease, self.clock.now())
@@ -96,30 +124,95 @@ impl OutboxDelivery {
             claimed: messages.len(),
             ..DeliveryReport::default()
         };
-        for message in messages {
-            match self.mailer.send(message.mail).await {
+        let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+        for (index, message) in messages.into_iter().enumerate() {
+            let outcome = match self.mailer.send(message.mail).await {
                 Ok(()) => {
-                    self.outbox.mark_sent(message.id, self.clock.now()).await?;
                     report.sent += 1;
+                    Outcome::Sent(self.clock.now())
                 }
                 Err(e) => {
                     let error = format!("{e:#}");
                     if message.attempts >= self.policy.max_attempts {
                         tracing::error!(id = message.id, attempts = message.attempts, %error, "giving up on an email");
-                        self.outbox.mark_failed(message.id, error, None).await?;
                         report.given_up += 1;
+                        Outcome::Failed {
+                            error,
+                            retry_at: None,
+                        }
                     } else {
                         let retry_at = self.clock.now() + self.policy.retry_delay(message.attempts);
                         tracing::warn!(id = message.id, attempts = message.attempts, %error, %retry_at, "email delivery failed; will retry");
-                        self.outbox
-                            .mark_failed(message.id, error, Some(retry_at))
-                            .await?;
                         report.retried += 1;
+                        Outcome::Failed {
+                            error,
+                            retry_at: Some(retry_at),
+                        }
                     }
                 }
+            };
+            if let Err(e) = self.record(message.id, outcome.clone()).await {
+                let untried = ids.get(index + 1..).unwrap_or_default().to_vec();
+                tracing::warn!(
+                    id = message.id,
+                    untried = untried.len(),
+                    "the outbox round was cut short by the database; the next one records its outcome and gives back its claims"
+                );
+                let mut unfinished = self.lock_unfinished();
+                unfinished.outcomes.push((message.id, outcome));
+                unfinished.untried.extend(untried);
+                return Err(e.into());
             }
         }
         Ok(report)
+    }
+
+    async fn record(&self, id: i64, outcome: Outcome) -> Result<(), crate::ports::RepoError> {
+        match outcome {
+            Outcome::Sent(at) => self.outbox.mark_sent(id, at).await,
+            Outcome::Failed { error, retry_at } => {
+                self.outbox.mark_failed(id, error, retry_at).await
+            }
+        }
+    }
+
+    fn lock_unfinished(&self) -> std::sync::MutexGuard<'_, Unfinished> {
+        self.unfinished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the outcomes and gives back the claims an interrupted round left; stops at the
+    /// first that the database still refuses, keeping the rest for the next try.
+    async fn finish_interrupted(&self) -> Result<(), Error> {
+        let (outcomes, untried) = {
+            let mut unfinished = self.lock_unfinished();
+            (
+                std::mem::take(&mut unfinished.outcomes),
+                std::mem::take(&mut unfinished.untried),
+            )
+        };
+        let mut outcomes = outcomes.into_iter();
+        while let Some((id, outcome)) = outcomes.next() {
+            if let Err(e) = self.record(id, outcome.clone()).await {
+                let mut unfinished = self.lock_unfinished();
+                unfinished.outcomes.push((id, outcome));
+                unfinished.outcomes.extend(outcomes);
+                unfinished.untried.extend(untried);
+                return Err(e.into());
+            }
+        }
+        if !untried.is_empty() {
+            if let Err(e) = self.outbox.release(&untried).await {
+                self.lock_unfinished().untried.extend(untried);
+                return Err(e.into());
+            }
+            tracing::info!(
+                released = untried.len(),
+                "gave back the claims of an interrupted outbox round"
+            );
+        }
+        Ok(())
     }
 
     /// How many emails wait, and how many were given up on.
@@ -254,5 +347,82 @@ mod tests {
         let result = delivery(outbox, mailer).run_once().await;
 
         assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_round_cut_short_records_its_outcome_and_gives_back_its_claims_once_the_database_answers()
+     {
+        let mut seq = mockall::Sequence::new();
+        let mut outbox = MockOutbox::new();
+        // Round 1: three claimed; the first is recorded, the second's outcome cannot be.
+        outbox
+            .expect_claim()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(vec![message(1, 1), message(2, 1), message(3, 1)]));
+        outbox
+            .expect_mark_sent()
+            .withf(|id, _| *id == 1)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        outbox
+            .expect_mark_sent()
+            .withf(|id, _| *id == 2)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Err(RepoError::Unavailable(anyhow::anyhow!("cut off"))));
+        // Round 2, the database still away: nothing is claimed, nothing sent.
+        outbox
+            .expect_mark_sent()
+            .withf(|id, _| *id == 2)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Err(RepoError::Unavailable(anyhow::anyhow!("still cut off"))));
+        // Round 3, the database back: message 2 is recorded as sent (not sent again), message
+        // 3 is given back before anything new is claimed.
+        outbox
+            .expect_mark_sent()
+            .withf(|id, _| *id == 2)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        outbox
+            .expect_release()
+            .withf(|ids| ids == [3])
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        outbox
+            .expect_claim()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(vec![message(3, 1)]));
+        outbox
+            .expect_mark_sent()
+            .withf(|id, _| *id == 3)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        let mut mailer = MockMailer::new();
+        // Messages 1 and 2 in round 1, message 3 in round 3: three sends, none twice.
+        mailer.expect_send().times(3).returning(|_| Ok(()));
+        let delivery = delivery(outbox, mailer);
+
+        let first = delivery.run_once().await;
+        assert!(matches!(first, Err(Error::Unavailable(_))), "{first:?}");
+        let second = delivery.run_once().await;
+        assert!(matches!(second, Err(Error::Unavailable(_))), "{second:?}");
+        let third = delivery.run_once().await.expect("the database is back");
+
+        assert_eq!(
+            third,
+            DeliveryReport {
+                claimed: 1,
+                sent: 1,
+                retried: 0,
+                given_up: 0
+            }
+        );
     }
 }
