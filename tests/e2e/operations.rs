@@ -357,3 +357,53 @@ async fn the_healthcheck_command_probes_the_running_server_as_the_image_does() {
         String::from_utf8_lossy(&stopped.stderr)
     );
 }
+
+#[tokio::test]
+async fn answers_to_authenticated_requests_are_never_stored_by_a_cache() {
+    let app = TestApp::spawn().await;
+    let (id, token) = app.admin().await;
+    for path in [
+        "/me".to_owned(),
+        "/users".to_owned(),
+        format!("/users/{id}"),
+        "/audit-events".to_owned(),
+        "/me/pro-upgrade".to_owned(),
+    ] {
+        let response = app.get(&path, Some(&token)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+    // A wrong token's 401 is not cached either.
+    let refused = app.get("/me", Some("not-a-token")).await;
+    assert_eq!(refused.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn with_metrics_token_set_metrics_need_it_as_a_bearer_token() {
+    let app = TestApp::spawn_with(&[("METRICS_TOKEN", "scrape-me-0123456789")]).await;
+    assert_eq!(
+        app.get("/metrics", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/metrics", Some("scrape-me-wrong-00000"))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let scraped = app.get("/metrics", Some("scrape-me-0123456789")).await;
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(
+        scraped
+            .text()
+            .await
+            .expect("text")
+            .contains("http_requests_total")
+    );
+    // The probes stay public.
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+
+    let short = app.run_cli_with(&["migrate"], &[("METRICS_TOKEN", "short")]);
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("METRICS_TOKEN"));
+}

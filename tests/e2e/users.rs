@@ -477,3 +477,46 @@ async fn reading_a_user_loads_the_caller_and_the_target_in_one_primary_key_query
     );
     assert_ne!(admin_id, target);
 }
+
+#[tokio::test]
+async fn a_search_for_nul_or_invisible_characters_is_a_422_not_a_500() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.admin().await;
+    for q in ["%00", "a%00b", "%E2%80%AE", "a%0Ab"] {
+        let response = app.get(&format!("/users?q={q}"), Some(&token)).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "q={q}");
+        let body: serde_json::Value = response.json().await.expect("a problem");
+        assert!(body["detail"].to_string().contains("q"), "{body}");
+    }
+    assert_eq!(
+        app.get("/users?q=ada", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn names_and_bios_with_bidi_overrides_or_zero_width_characters_are_refused() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.admin().await;
+    for (field, value) in [
+        ("first_name", "\u{202E}nimda"),
+        ("last_name", "Love\u{200B}lace"),
+        ("bio", "Hello\u{2066}there"),
+    ] {
+        let response = app
+            .send_json(
+                reqwest::Method::PATCH,
+                "/me",
+                &serde_json::json!({ field: value }),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}"
+        );
+        let body: serde_json::Value = response.json().await.expect("a problem");
+        assert!(body.to_string().contains(field), "{body}");
+    }
+}

@@ -37,6 +37,7 @@
 //! | `CORS_ALLOWED_ORIGINS` | unset (no cross-origin access) | comma-separated origins (`https://app.example.com`), or `*` for any; never with credentials |
 //! | `RATE_LIMIT_PER_MINUTE` | `30` | POSTs per minute and client address to `/login`, `/register`, `/password-reset(/confirm)`, `/verify-email/resend`; 0 switches it off |
 //! | `RATE_LIMIT_PER_ACCOUNT_PER_MINUTE` | `10` | POSTs per minute and email address to `/login`, `/register`, `/password-reset`, `/verify-email/resend`, from all addresses together; 0 switches it off |
+//! | `METRICS_TOKEN` | unset (public) | when set, `GET /metrics` needs `Authorization: Bearer <token>`; at least 16 characters |
 //! | `TRUSTED_PROXIES` | none | comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs) |
 //! | `REQUEST_TIMEOUT_SECONDS` | `30` | a request still unanswered after this long is abandoned with 503 and `Retry-After`; 0 switches it off |
 //! | `SHUTDOWN_GRACE_SECONDS` | `30` | on SIGTERM, how long in-flight requests may finish |
@@ -105,6 +106,8 @@ pub struct Config {
     pub cors_allowed_origins: Option<Vec<String>>,
     pub rate_limit_per_minute: u32,
     pub rate_limit_per_account_per_minute: u32,
+    /// The bearer token `/metrics` asks for (`METRICS_TOKEN`); `None`: public.
+    pub metrics_token: Option<SecretString>,
     /// Peers whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// 0: no limit.
@@ -370,6 +373,14 @@ impl Config {
                 10,
                 0..=100_000,
             )?,
+            metrics_token: match get("METRICS_TOKEN").map(|t| t.trim().to_owned()) {
+                None => None,
+                Some(t) if t.is_empty() => None,
+                Some(t) if t.len() < 16 => {
+                    return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
+                }
+                Some(t) => Some(SecretString::from(t)),
+            },
             trusted_proxies: crate::client_ip::TrustedProxies::parse(
                 &get("TRUSTED_PROXIES").unwrap_or_default(),
             )

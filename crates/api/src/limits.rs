@@ -203,8 +203,10 @@ pub async fn time_limit(
 /// loaded, nothing may frame it.
 pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
-/// Adds `X-Content-Type-Options: nosniff` everywhere and [`DEFAULT_CSP`] where a response has no
-/// policy of its own (the HTML pages and Swagger UI set theirs).
+/// Adds `X-Content-Type-Options: nosniff` everywhere, [`DEFAULT_CSP`] where a response has no
+/// policy of its own (the HTML pages and Swagger UI set theirs), and `Cache-Control: no-store`
+/// to every answer to a request with credentials (`Authorization`) that says nothing of caching,
+/// so that no browser or shared cache keeps an account's data.
 ///
 /// # Errors
 /// Whatever the inner service answers.
@@ -212,8 +214,12 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let with_credentials = req.headers().contains_key(header::AUTHORIZATION);
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
+    if with_credentials && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -12,6 +12,7 @@ use prometheus_client::{
     },
     registry::Registry,
 };
+use sha2::{Digest as _, Sha256};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -168,17 +169,57 @@ impl Metrics {
     description = "OpenMetrics text: `http_requests_total{method,route,status}` and \
         `http_request_duration_seconds{method,route}` (routes by pattern), \
         `logins_total{outcome}` (success, failure, locked), `picture_uploads_total{outcome}` \
-        (stored, rejected, failed) and `outbox_emails{outcome}` (pending, given_up). Public, like \
-        the probes: keep it from the open internet at the reverse proxy if that matters.",
+        (stored, rejected, failed) and `outbox_emails{outcome}` (pending, given_up). With \
+        `METRICS_TOKEN` set it needs `Authorization: Bearer <METRICS_TOKEN>`; without it, it is \
+        public like the probes.",
     responses(
         (status = 200, description = "The series.",
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it (`not_authenticated`).", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn metrics(
+    req: actix_web::HttpRequest,
+    metrics: web::Data<Metrics>,
+    token: Option<web::Data<MetricsToken>>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    if token.is_some_and(|token| !token.admits(&req)) {
+        return Err(um_domain::Error::Unauthenticated.into());
+    }
+    Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics.render())
+        .body(metrics.render()))
+}
+
+/// `METRICS_TOKEN`: the bearer token `/metrics` asks for (none: public), kept as its SHA-256
+/// digest so that the comparison takes the same time whatever the guess.
+#[derive(Clone, Default)]
+pub struct MetricsToken(Option<[u8; 32]>);
+
+impl MetricsToken {
+    #[must_use]
+    pub fn new(token: Option<&str>) -> Self {
+        Self(token.map(|token| Sha256::digest(token.as_bytes()).into()))
+    }
+
+    fn admits(&self, req: &actix_web::HttpRequest) -> bool {
+        let Some(expected) = self.0 else {
+            return true;
+        };
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| <[u8; 32]>::from(Sha256::digest(token.trim().as_bytes())));
+        presented.is_some_and(|digest| {
+            digest
+                .iter()
+                .zip(expected.iter())
+                .fold(0_u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+        })
+    }
 }
 
 #[cfg(test)]

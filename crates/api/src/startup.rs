@@ -296,6 +296,12 @@ impl Application {
         ));
         spawn_rate_limit_cleanup(rate_limits.clone());
         let trusted_proxies = web::Data::new(config.trusted_proxies.clone());
+        let metrics_token = web::Data::new(crate::metrics::MetricsToken::new(
+            config
+                .metrics_token
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+        ));
         let request_timeout = web::Data::new(RequestTimeout(
             (config.request_timeout_seconds > 0)
                 .then(|| Duration::from_secs(config.request_timeout_seconds)),
@@ -325,6 +331,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(rate_limits.clone())
                 .app_data(trusted_proxies.clone())
+                .app_data(metrics_token.clone())
                 .app_data(request_timeout.clone())
                 .app_data(
                     web::QueryConfig::default()

@@ -747,6 +747,18 @@ pub enum PictureError {
         height: u32,
         max_pixels: u64,
     },
+    /// Fewer pixels than the limit, but so deep (16 bits per channel, alpha) that decoding
+    /// would take more memory than a picture may, told by the header before decoding (422).
+    #[error(
+        "Image is {width}×{height} pixels of {bytes_per_pixel} bytes each and would need {needed_mib} MiB to decode; at most {max_mib} MiB are allowed (use fewer pixels or 8 bits per channel)"
+    )]
+    TooMuchMemory {
+        width: u32,
+        height: u32,
+        bytes_per_pixel: u64,
+        needed_mib: u64,
+        max_mib: u64,
+    },
     /// Truncated or corrupt (422).
     #[error("Image could not be decoded: {0}")]
     Undecodable(String),

@@ -8,6 +8,8 @@
 //!    (first frame) are accepted, anything else is [`PictureError::UnsupportedFormat`].
 //! 2. The header is read and an image with more than `max_pixels` pixels is refused with
 //!    [`PictureError::TooManyPixels`] before a single pixel is decoded (decompression bombs).
+//!    So is an image whose decoded pixels would take more than [`MAX_DECODE_BYTES`]
+//!    ([`PictureError::TooMuchMemory`]: deep 16-bit pictures under the pixel limit).
 //!    [`image::Limits`] on the sides and on the decoder's allocations are a second line of
 //!    defence.
 //! 3. The pixels are decoded (a truncated or corrupt file is [`PictureError::Undecodable`]) and
@@ -54,6 +56,12 @@ pub const MAX_SIDE: u32 = 65_535;
 /// we accept (16-bit RGBA, 8 bytes) plus room for the decoder's own buffers (a GIF frame is
 /// decoded into a second RGBA buffer).
 const ALLOC_BYTES_PER_PIXEL: u64 = 16;
+/// The most memory one decoded picture may take, whatever its pixel count: 40 megapixels of
+/// 8-bit RGBA fit, but a 16-bit RGBA PNG of 6300×6300 (a 300 KB file) would need 303 MiB and is
+/// refused from its header. The decoder's own allocations get [`DECODER_HEADROOM`] on top.
+pub const MAX_DECODE_BYTES: u64 = 160 * 1024 * 1024;
+/// Room for the decoder's own buffers beside the decoded picture.
+const DECODER_HEADROOM: u64 = 32 * 1024 * 1024;
 /// The resampling filter of both pictures.
 const FILTER: FilterType = FilterType::Lanczos3;
 /// A source at least this many times larger than its target is first shrunk by area averaging
@@ -137,7 +145,11 @@ fn limits(max_pixels: u64) -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(max_side);
     limits.max_image_height = Some(max_side);
-    limits.max_alloc = Some(max_pixels.saturating_mul(ALLOC_BYTES_PER_PIXEL));
+    limits.max_alloc = Some(
+        max_pixels
+            .saturating_mul(ALLOC_BYTES_PER_PIXEL)
+            .min(MAX_DECODE_BYTES + DECODER_HEADROOM),
+    );
     limits
 }
 
@@ -168,6 +180,17 @@ fn decode(
     }
     if width == 0 || height == 0 {
         return Err(PictureError::Undecodable("the image has no pixels".into()));
+    }
+    let needed = decoder.total_bytes();
+    if needed > MAX_DECODE_BYTES {
+        const MIB: u64 = 1024 * 1024;
+        return Err(PictureError::TooMuchMemory {
+            width,
+            height,
+            bytes_per_pixel: u64::from(decoder.color_type().bytes_per_pixel()),
+            needed_mib: needed.div_ceil(MIB),
+            max_mib: MAX_DECODE_BYTES / MIB,
+        });
     }
     // The JPEG decoder is lenient and paints what is missing grey; a cut-off upload must fail.
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {

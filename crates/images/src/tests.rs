@@ -154,10 +154,15 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// A PNG whose header claims `width`×`height` RGB pixels but whose only IDAT holds two bytes:
 /// it cannot possibly be decoded.
 fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    png_header_only_of(width, height, 8, 2) // 8 bits, RGB
+}
+
+/// [`png_header_only`] with `bit_depth` and `color_type` (2 RGB, 6 RGBA) of its own.
+fn png_header_only_of(width: u32, height: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
     let mut ihdr = Vec::new();
     ihdr.extend_from_slice(&width.to_be_bytes());
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8 bits, RGB, deflate, adaptive, no interlace
+    ihdr.extend_from_slice(&[bit_depth, color_type, 0, 0, 0]); // deflate, adaptive, no interlace
     let mut out = PNG_SIGNATURE.to_vec();
     out.extend(png_chunk(b"IHDR", &ihdr));
     out.extend(png_chunk(b"IDAT", &[0x78, 0x9c]));
@@ -686,6 +691,35 @@ async fn a_png_bomb_is_refused_from_its_header() {
 }
 
 #[tokio::test]
+async fn a_deep_png_under_the_pixel_limit_is_refused_for_its_memory_from_its_header() {
+    // 6300×6300 = 39.7 megapixels, under the limit, but 16-bit RGBA: 303 MiB decoded.
+    let deep = png_header_only_of(6300, 6300, 16, 6);
+    let started = Instant::now();
+    let result = process(deep).await;
+    match &result {
+        Err(
+            error @ PictureError::TooMuchMemory {
+                width: 6300,
+                height: 6300,
+                bytes_per_pixel: 8,
+                needed_mib: 303,
+                max_mib: 160,
+            },
+        ) => assert!(error.to_string().contains("8 bits per channel"), "{error}"),
+        _ => panic!("{}", outcome(&result)),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The same pixels at 8 bits per channel are within the budget (and then undecodable here,
+    // since the file holds no pixels).
+    let shallow = process(png_header_only_of(6300, 6300, 8, 6)).await;
+    assert!(
+        matches!(shallow, Err(PictureError::Undecodable(_))),
+        "{}",
+        outcome(&shallow)
+    );
+}
+
+#[tokio::test]
 async fn the_pixel_count_is_checked_before_decoding() {
     // The body of this file cannot be decoded: if it were, the answer would be Undecodable.
     let file = png_header_only(3000, 3000);
@@ -769,12 +803,15 @@ async fn jpeg_and_gif_bombs_are_refused_from_their_headers() {
 }
 
 #[test]
-fn limits_follow_max_pixels() {
+fn limits_follow_max_pixels_up_to_the_memory_budget() {
     let limits = limits(40_000_000);
     assert_eq!(limits.max_image_width, Some(MAX_SIDE));
     assert_eq!(limits.max_image_height, Some(MAX_SIDE));
-    assert_eq!(limits.max_alloc, Some(640_000_000));
-    assert_eq!(super::limits(1000).max_image_width, Some(1000));
+    // 16 bytes per pixel would allow 640 MB; the budget caps it at 160 + 32 MiB.
+    assert_eq!(limits.max_alloc, Some(192 * 1024 * 1024));
+    let small = super::limits(1000);
+    assert_eq!(small.max_image_width, Some(1000));
+    assert_eq!(small.max_alloc, Some(16_000));
 }
 
 // ---------------------------------------------------------------------------------------------

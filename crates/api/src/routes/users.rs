@@ -105,6 +105,16 @@ impl ListParams {
         if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
             v.error("q", "q must be at most 100 characters");
         }
+        // NUL, which PostgreSQL cannot hold, and the other characters no text field accepts.
+        if q.as_ref().is_some_and(|q| {
+            q.chars()
+                .any(|c| um_domain::model::is_forbidden_in_text(c, false))
+        }) {
+            v.error(
+                "q",
+                "q must not contain control characters or invisible formatting characters",
+            );
+        }
         v.finish()?;
 
         let mut kept: KeptParams = Vec::new();

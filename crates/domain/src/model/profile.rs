@@ -1,10 +1,55 @@
 use std::fmt;
 
-/// A first or last name: at most 100 characters, no control characters, trimmed.
+/// The Unicode format characters (general category `Cf`, Unicode 15.1): invisible characters
+/// that change how the text around them is shown (bidirectional overrides such as U+202E,
+/// zero-width spaces and joiners, the byte-order mark). Text fields refuse them, so that a name
+/// cannot display as something other than what it holds.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a Unicode format character (category `Cf`), see [`FORMAT_CHARACTERS`].
+#[must_use]
+pub fn is_format_character(c: char) -> bool {
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|(first, last)| (*first..=*last).contains(&c))
+}
+
+/// Whether `c` may not appear in a text field: a control character (other than line breaks and
+/// tabs where `allow_newlines`) or a format character.
+#[must_use]
+pub fn is_forbidden_in_text(c: char, allow_newlines: bool) -> bool {
+    (c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
+        || is_format_character(c)
+}
+
+/// A first or last name: at most 100 characters, no control or format characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
-/// A short biography: at most 500 characters, no control characters other than line breaks and tabs.
+/// A short biography: at most 500 characters, no control characters other than line breaks and
+/// tabs, no format characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bio(String);
 
@@ -12,7 +57,9 @@ pub struct Bio(String);
 pub enum TextError {
     #[error("must be at most {0} characters")]
     TooLong(usize),
-    #[error("must not contain control characters")]
+    #[error(
+        "must not contain control characters or invisible formatting characters (such as U+202E or U+200B)"
+    )]
     ControlCharacters,
 }
 
@@ -21,9 +68,7 @@ fn checked_text(raw: &str, max: usize, allow_newlines: bool) -> Result<Option<St
     if s.chars().count() > max {
         return Err(TextError::TooLong(max));
     }
-    if s.chars()
-        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
-    {
+    if s.chars().any(|c| is_forbidden_in_text(c, allow_newlines)) {
         return Err(TextError::ControlCharacters);
     }
     Ok((!s.is_empty()).then(|| s.to_owned()))
@@ -133,6 +178,40 @@ mod tests {
         assert_eq!(Name::parse(&"x".repeat(101)), Err(TextError::TooLong(100)));
         assert!(Name::parse(&"é".repeat(100)).is_ok());
         assert_eq!(Name::parse("a\u{0}b"), Err(TextError::ControlCharacters));
+    }
+
+    #[test]
+    fn bidi_overrides_zero_width_and_other_format_characters_are_refused() {
+        for hidden in [
+            "\u{202E}",
+            "\u{200B}",
+            "\u{200D}",
+            "\u{FEFF}",
+            "\u{00AD}",
+            "\u{2066}",
+            "\u{E0041}",
+        ] {
+            let text = format!("Ada{hidden}Lovelace");
+            assert_eq!(
+                Name::parse(&text),
+                Err(TextError::ControlCharacters),
+                "{hidden:?}"
+            );
+            assert_eq!(
+                Bio::parse(&text),
+                Err(TextError::ControlCharacters),
+                "{hidden:?}"
+            );
+        }
+        assert_eq!(
+            Name::parse("Ada\u{0000}"),
+            Err(TextError::ControlCharacters)
+        );
+        // Letters of any script, accents, emoji and the line breaks of a bio stay welcome.
+        assert!(Name::parse("Zoë Ñúñez 李小龍 عائشة").is_ok());
+        assert!(Bio::parse("Engines.\nNumbers 🚂").is_ok());
+        assert!(!is_format_character('a') && !is_format_character('\u{200A}'));
+        assert!(is_forbidden_in_text('\n', false) && !is_forbidden_in_text('\n', true));
     }
 
     #[test]

@@ -59,9 +59,9 @@ impl UserService {
             .await
             .map_err(|e| match e {
                 PictureError::UnsupportedFormat => Error::UnsupportedImage,
-                PictureError::TooManyPixels { .. } | PictureError::Undecodable(_) => {
-                    Error::InvalidImage(e.to_string())
-                }
+                PictureError::TooManyPixels { .. }
+                | PictureError::TooMuchMemory { .. }
+                | PictureError::Undecodable(_) => Error::InvalidImage(e.to_string()),
                 PictureError::Internal(cause) => Error::Internal(cause),
             })?;
         let keys = PictureKeys {
