@@ -1,7 +1,7 @@
 //! Registration, verification, login and authentication, end to end.
 
 use futures_util::future::join_all;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_problem, id_of};
@@ -457,6 +457,48 @@ async fn paths_work_with_and_without_a_trailing_slash() {
         StatusCode::NOT_FOUND,
         "not_found",
         "",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_with_a_token_count_like_failed_logins_and_lock() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let (_, token) = app.verified_user("holder@example.com").await;
+    let change = json!({"current_password": "Wrong*Passw0rd", "new_password": "N3w*Passw0rd!"});
+    for attempt in 1..=2 {
+        let response = app
+            .send_json(Method::PUT, "/me/password", &change, Some(&token))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "attempt {attempt}"
+        );
+    }
+    // The third guess, through DELETE /me, reaches the limit like a third wrong login.
+    let delete = app
+        .client
+        .delete(app.url("/me"))
+        .bearer_auth(&token)
+        .json(&json!({"password": "Wrong*Passw0rd"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(delete.status(), StatusCode::BAD_REQUEST);
+
+    let (subject, _) = app.mail_to("holder@example.com").await;
+    assert!(
+        subject.to_lowercase().contains("locked"),
+        "subject: {subject}"
+    );
+    let with_right_password = app.login_form("holder@example.com", PASSWORD).await;
+    assert_problem(
+        with_right_password,
+        StatusCode::BAD_REQUEST,
+        "account_locked",
+        "Account locked due to too many failed login attempts.",
     )
     .await;
 }

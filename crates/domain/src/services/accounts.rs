@@ -24,6 +24,40 @@ pub struct LoginSuccess {
 }
 
 impl UserService {
+    /// Counts a wrong password of `user`, whether given to log in or to confirm a change of
+    /// one's own account (`PUT /me/password`, `DELETE /me`): both are guesses. The failure that
+    /// reaches `MAX_LOGIN_ATTEMPTS` locks the account and queues the "account locked" email.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Internal`.
+    pub(crate) async fn count_failed_password(&self, user: &User) -> Result<FailedLogin, Error> {
+        // Only stored if this very failure locks the account.
+        let (unlock_token, pending) = self.new_token(self.settings.unlock_ttl);
+        let on_lock = LockNotice {
+            unlock_token: pending,
+            mail: mail_to(user, MailKind::AccountLocked { unlock_token }),
+            audit: AuditEvent {
+                actor: None,
+                target: user.id,
+                kind: AuditKind::Locked,
+                changes: vec![AuditChange::new(
+                    "is_locked",
+                    Some("false".into()),
+                    Some("true".into()),
+                )],
+            },
+        };
+        let outcome = self
+            .ports
+            .users
+            .record_failed_login(user.id, self.settings.max_login_attempts, on_lock)
+            .await?;
+        if matches!(outcome, FailedLogin::Counted { locked: true, .. }) {
+            tracing::warn!(user_id = %user.id, "account locked after wrong passwords");
+        }
+        Ok(outcome)
+    }
+
     /// Registers an account. The first account ever becomes a verified ADMIN (when the setting
     /// is on); every other one starts ANONYMOUS and is sent a verification link.
     ///
@@ -211,33 +245,8 @@ impl UserService {
             .await
             .map_err(Error::Internal)?;
         if !valid {
-            // Only stored if this very failure locks the account.
-            let (unlock_token, pending) = self.new_token(self.settings.unlock_ttl);
-            let on_lock = LockNotice {
-                unlock_token: pending,
-                mail: mail_to(&user, MailKind::AccountLocked { unlock_token }),
-                audit: AuditEvent {
-                    actor: None,
-                    target: user.id,
-                    kind: AuditKind::Locked,
-                    changes: vec![AuditChange::new(
-                        "is_locked",
-                        Some("false".into()),
-                        Some("true".into()),
-                    )],
-                },
-            };
-            let outcome = self
-                .ports
-                .users
-                .record_failed_login(user.id, self.settings.max_login_attempts, on_lock)
-                .await?;
-            return match outcome {
-                FailedLogin::Counted { locked: true, .. } => {
-                    tracing::warn!(user_id = %user.id, "account locked after failed logins");
-                    Err(Error::InvalidCredentials)
-                }
-                FailedLogin::Counted { locked: false, .. } => Err(Error::InvalidCredentials),
+            return match self.count_failed_password(&user).await? {
+                FailedLogin::Counted { .. } => Err(Error::InvalidCredentials),
                 FailedLogin::AlreadyLocked => Err(Error::AccountLocked),
             };
         }

@@ -155,7 +155,7 @@ impl UserService {
     /// Changes one's own password after checking the current one.
     ///
     /// # Errors
-    /// `IncorrectPassword` (400) when `current` is wrong.
+    /// `IncorrectPassword` (400) when `current` is wrong (counted as a failed login).
     pub async fn change_password(
         &self,
         me: &User,
@@ -177,7 +177,8 @@ impl UserService {
     /// Deletes one's own account and its pictures after checking the password.
     ///
     /// # Errors
-    /// `IncorrectPassword` (400); `LastAdmin` (409) for the only ADMIN.
+    /// `IncorrectPassword` (400, counted as a failed login); `LastAdmin` (409) for the only
+    /// ADMIN.
     pub async fn delete_me(&self, me: &User, password: SecretString) -> Result<(), Error> {
         self.confirm_password(me, password).await?;
         let audit = deletion_audit(me.id, me);
@@ -198,6 +199,8 @@ impl UserService {
         if valid {
             Ok(())
         } else {
+            // A guess like a wrong login: counted, and the one that reaches the limit locks.
+            self.count_failed_password(me).await?;
             Err(Error::IncorrectPassword)
         }
     }

@@ -4037,6 +4037,14 @@ mod profiles {
         let me = user(Role::Authenticated);
         let mut given = Given::new();
         given.a_password_that_is(false);
+        // Counted like a wrong password at login.
+        given.a_failed_login_of(
+            &me,
+            FailedLogin::Counted {
+                attempts: 1,
+                locked: false,
+            },
+        );
         given.hasher.expect_hash().never();
         given.users.expect_set_password_hash().never();
         let service = given.service();
@@ -4102,6 +4110,13 @@ mod profiles {
         let me = user(Role::Authenticated);
         let mut given = Given::new();
         given.a_password_that_is(false);
+        let notices = given.a_failed_login_of(
+            &me,
+            FailedLogin::Counted {
+                attempts: 3,
+                locked: true,
+            },
+        );
         given.users.expect_delete().never();
         given.store.expect_delete().never();
         let service = given.service();
@@ -4111,6 +4126,13 @@ mod profiles {
         assert!(
             matches!(result, Err(Error::IncorrectPassword)),
             "{result:?}"
+        );
+        // The guess that reaches the limit locks, with the unlock email ready, as at login.
+        let notice = notices.only();
+        assert!(
+            matches!(notice.mail.kind, MailKind::AccountLocked { .. }),
+            "{:?}",
+            notice.mail.kind
         );
     }
 
