@@ -257,7 +257,8 @@ pub trait UserRepository: Send + Sync {
     /// when the nickname does, even when a concurrent insert won the race.
     async fn insert(&self, user: NewUser) -> Result<User, RepoError>;
 
-    /// Applies `changes` and returns the updated account (`updated_at` set to now).
+    /// Applies `changes` and returns the updated account (`updated_at` set to now). A change of
+    /// the email ends every outstanding password-reset and unlock token of the account.
     ///
     /// # Errors
     /// MUST return `NotFound` for an unknown id; `EmailTaken`/`NicknameTaken` on collisions;
@@ -322,7 +323,8 @@ pub trait UserRepository: Send + Sync {
         audit: AuditEvent,
     ) -> Result<Option<User>, RepoError>;
 
-    /// Replaces the password hash.
+    /// Replaces the password hash and, in the same transaction, ends every outstanding
+    /// password-reset and unlock token of the account (links mailed before the change).
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.

@@ -461,6 +461,10 @@ impl UserRepository for PgUserRepository {
                 if let Some(token) = &changes.verification_token {
                     upsert_token(conn, id.0, token).await?;
                 }
+                if changes.email.is_some() {
+                    // A link mailed to the old address must not open the account any more.
+                    end_reset_and_unlock_tokens(conn, id.0).await?;
+                }
                 queue(conn, &changes.mails).await?;
                 append(conn, &changes.audit).await?;
                 Ok(row)
@@ -645,17 +649,22 @@ impl UserRepository for PgUserRepository {
 
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
-        let updated = diesel::update(users::table.find(id.0))
-            .set((
-                users::hashed_password.eq(hash.expose()),
-                users::updated_at.eq(now),
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        if updated == 0 {
-            return Err(RepoError::NotFound);
-        }
+        conn.transaction::<_, TxError, _>(async |conn| {
+            let updated = diesel::update(users::table.find(id.0))
+                .set((
+                    users::hashed_password.eq(hash.expose()),
+                    users::updated_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            if updated == 0 {
+                return Err(TxError::Repo(RepoError::NotFound));
+            }
+            // Links mailed before the change must not set another password after it.
+            end_reset_and_unlock_tokens(conn, id.0).await?;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -860,12 +869,7 @@ impl UserRepository for PgUserRepository {
                     .get_result(conn)
                     .await?;
                 // Every other reset token dies, and so does the unlock link of a lock this lifts.
-                diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(user_id)))
-                    .execute(conn)
-                    .await?;
-                diesel::delete(unlock_tokens::table.find(user_id))
-                    .execute(conn)
-                    .await?;
+                end_reset_and_unlock_tokens(conn, user_id).await?;
                 if was_locked {
                     append(conn, &[unlocked_by_itself(user_id)]).await?;
                 }
@@ -984,4 +988,19 @@ impl UserRepository for PgUserRepository {
             .map(|_| ())
             .map_err(|e| RepoError::Unavailable(e.into()))
     }
+}
+
+/// Ends every outstanding password-reset and unlock token of the account: what a password
+/// change, a reset and an email change do.
+async fn end_reset_and_unlock_tokens(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<(), DieselError> {
+    diesel::delete(reset_tokens::table.filter(reset_tokens::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    diesel::delete(unlock_tokens::table.find(user_id))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

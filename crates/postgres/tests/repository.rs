@@ -1824,3 +1824,73 @@ async fn deleting_an_account_removes_its_reset_and_unlock_tokens() {
     assert_eq!(reset_rows(&f.pool).await, 0);
     assert_eq!(unlock_rows(&f.pool).await, 0);
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_reset_and_unlock_tokens_of_the_account_only() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    let (other, _) = insert(&f.repo, "bob@example.com", "bob_b").await;
+    let mailed = request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+    lock(&f.repo, user.id).await;
+    let others = request_reset(&f.repo, other.id, TimeDelta::hours(1)).await;
+
+    f.repo
+        .set_password_hash(user.id, hash_of("changed"))
+        .await
+        .expect("set_password_hash");
+
+    assert_eq!(unlock_rows(&f.pool).await, 0, "the unlock link died");
+    assert!(
+        f.repo
+            .reset_password(mailed.hash(), hash_of("attacker"), now())
+            .await
+            .expect("query")
+            .is_none(),
+        "a reset link mailed before the change no longer works"
+    );
+    assert!(
+        f.repo
+            .reset_password(others.hash(), hash_of("bobs"), now())
+            .await
+            .expect("query")
+            .is_some(),
+        "another account's token is untouched"
+    );
+}
+
+#[tokio::test]
+async fn an_email_change_ends_the_reset_and_unlock_tokens_and_other_changes_do_not() {
+    let f = fixture().await;
+    let (user, _) = insert(&f.repo, "ada@example.com", "ada_l").await;
+    request_reset(&f.repo, user.id, TimeDelta::hours(1)).await;
+    f.repo
+        .update(
+            user.id,
+            UserChanges {
+                first_name: Some(Name::parse("Ada").expect("valid")),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(reset_rows(&f.pool).await, 1, "a name change keeps the link");
+    lock(&f.repo, user.id).await;
+
+    f.repo
+        .update(
+            user.id,
+            UserChanges {
+                email: Some(email("ada.new@example.com")),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("update");
+
+    assert_eq!(
+        reset_rows(&f.pool).await,
+        0,
+        "the reset link to the old address died"
+    );
+    assert_eq!(unlock_rows(&f.pool).await, 0, "so did the unlock link");
+}
