@@ -22,6 +22,7 @@
 //! | `OUTBOX_POLL_INTERVAL_MS` | `1000` | how often the outbox worker looks for due emails |
 //! | `OUTBOX_MAX_ATTEMPTS` | `12` | delivery attempts before an email is given up on |
 //! | `OUTBOX_RETRY_BASE_SECONDS` | `5` | delay after the first failure; doubles each time, at most an hour |
+//! | `OUTBOX_RETENTION_DAYS` | `7` | delivered emails' outbox rows are removed after this many days (hourly, with expired tokens) |
 //! | `PASSWORD_RESET_TTL_MINUTES` | `60` | lifetime of a password-reset link |
 //! | `UNLOCK_TOKEN_TTL_HOURS` | `168` | lifetime of the unlock link in an "account locked" email |
 //! | `S3_ENDPOINT` | unset | S3/MinIO endpoint (`http://127.0.0.1:9000`); unset: pictures go to `DATA_DIR` |
@@ -106,6 +107,8 @@ pub struct Config {
     pub cors_allowed_origins: Option<Vec<String>>,
     pub rate_limit_per_minute: u32,
     pub rate_limit_per_account_per_minute: u32,
+    /// Days a delivered email's outbox row is kept (`OUTBOX_RETENTION_DAYS`).
+    pub outbox_retention_days: u32,
     /// The bearer token `/metrics` asks for (`METRICS_TOKEN`); `None`: public.
     pub metrics_token: Option<SecretString>,
     /// Peers whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
@@ -372,6 +375,12 @@ impl Config {
                 get("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE"),
                 10,
                 0..=100_000,
+            )?,
+            outbox_retention_days: in_range(
+                "OUTBOX_RETENTION_DAYS",
+                get("OUTBOX_RETENTION_DAYS"),
+                7,
+                0..=3650,
             )?,
             metrics_token: match get("METRICS_TOKEN").map(|t| t.trim().to_owned()) {
                 None => None,

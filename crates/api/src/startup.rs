@@ -14,7 +14,7 @@ use actix_web::{
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use um_domain::{
-    ports::{Clock, ObjectStore, RateCounter, SystemClock, UserRepository},
+    ports::{Clock, Housekeeping, ObjectStore, RateCounter, SystemClock, UserRepository},
     services::{DeliveryPolicy, OutboxDelivery, Ports, Settings, UserService},
 };
 
@@ -51,6 +51,8 @@ pub struct Services {
     pub outbox: OutboxDelivery,
     /// The rate-limit counters every instance shares.
     pub rate_counter: Arc<dyn RateCounter>,
+    /// Removes expired tokens and long-delivered emails.
+    pub housekeeping: Arc<dyn Housekeeping>,
 }
 
 /// Creates the database if missing, runs the migrations and builds a pool of `pool_size`
@@ -84,6 +86,8 @@ impl Services {
         let pool = prepare_database(config, config.database_pool_size).await?;
         let rate_counter: Arc<dyn RateCounter> =
             Arc::new(um_postgres::PgRateCounter::new(pool.clone()));
+        let housekeeping: Arc<dyn Housekeeping> =
+            Arc::new(um_postgres::PgHousekeeping::new(pool.clone()));
         let repo: Arc<dyn UserRepository> =
             Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
 
@@ -163,6 +167,7 @@ impl Services {
             store,
             outbox,
             rate_counter,
+            housekeeping,
         })
     }
 }
@@ -183,6 +188,29 @@ fn spawn_orphan_sweep(users: UserService, minutes: u64) {
             interval.tick().await;
             if let Err(e) = users.sweep_orphaned_pictures(ORPHAN_GRACE).await {
                 tracing::warn!(error = ?e, "orphaned-picture sweep failed; retrying next interval");
+            }
+        }
+    });
+}
+
+/// At start and then every hour, removes expired tokens and the outbox rows delivered more than
+/// `keep_delivered` ago (every instance does; each row goes once).
+fn spawn_housekeeping(housekeeping: Arc<dyn Housekeeping>, keep_delivered: TimeDelta) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            interval.tick().await;
+            match housekeeping
+                .remove_expired(chrono::Utc::now(), keep_delivered)
+                .await
+            {
+                Ok(removed) if removed != um_domain::ports::Removed::default() => tracing::info!(
+                    expired_tokens = removed.expired_tokens,
+                    delivered_mails = removed.delivered_mails,
+                    "housekeeping removed what no longer serves"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "housekeeping failed; retrying next hour"),
             }
         }
     });
@@ -279,7 +307,12 @@ impl Application {
             store,
             outbox,
             rate_counter,
+            housekeeping,
         } = Services::build(config).await?;
+        spawn_housekeeping(
+            housekeeping,
+            TimeDelta::days(i64::from(config.outbox_retention_days)),
+        );
         spawn_orphan_sweep(users.clone(), config.orphan_sweep_interval_minutes);
         let metrics = web::Data::new(Metrics::default());
         let (stop_outbox, stop) = tokio::sync::watch::channel(false);

@@ -629,6 +629,32 @@ pub trait RateCounter: Send + Sync {
     async fn forget_expired(&self, window: Duration) -> Result<u64, RepoError>;
 }
 
+/// What a housekeeping sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Expired email-verification, password-reset and unlock tokens.
+    pub expired_tokens: u64,
+    /// Emails delivered longer ago than the retention.
+    pub delivered_mails: u64,
+}
+
+/// Removes what no longer serves: expired tokens and long-delivered outbox rows. Safe to run in
+/// every instance at once (each row is deleted by whoever gets to it first).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Housekeeping: Send + Sync {
+    /// Deletes the tokens that expired before `now` and the outbox rows delivered before
+    /// `now - keep_delivered`. Emails given up on are kept for an operator.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other`.
+    async fn remove_expired(
+        &self,
+        now: DateTime<Utc>,
+        keep_delivered: TimeDelta,
+    ) -> Result<Removed, RepoError>;
+}
+
 /// The current time, replaceable in tests.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync {

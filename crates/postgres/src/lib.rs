@@ -12,6 +12,7 @@ mod audit;
 mod error;
 #[cfg(feature = "test-support")]
 pub mod explain;
+mod housekeeping;
 mod import;
 mod outbox;
 mod payload;
@@ -26,6 +27,7 @@ mod test_support;
 pub mod tls;
 
 pub use audit::PgAuditLog;
+pub use housekeeping::PgHousekeeping;
 pub use import::{ExportedUser, ImportOutcome, ImportUser, OriginalUser, PgImporter, RowOutcome};
 pub use outbox::PgOutbox;
 pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
