@@ -369,3 +369,31 @@ async fn an_outbox_round_cut_short_by_the_database_gives_its_claims_back_when_it
     }
     assert_eq!(messages.len(), recipients.len());
 }
+
+#[tokio::test]
+async fn reset_and_resend_answer_no_sooner_for_an_unknown_address_than_for_a_known_one() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    app.register_ok("known@example.com").await;
+    let floor = Duration::from_millis(60);
+    for path in ["/password-reset", "/verify-email/resend"] {
+        for email in ["known@example.com", "unknown@example.com"] {
+            // Every answer waits for the common floor, whatever the address: the time tells
+            // nothing about which addresses have accounts.
+            for _ in 0..3 {
+                let started = Instant::now();
+                let status = post_from(
+                    &app,
+                    &app.base,
+                    path,
+                    &serde_json::json!({"email": email}),
+                    None,
+                )
+                .await;
+                let took = started.elapsed();
+                assert_eq!(status, 202, "{path} {email}");
+                assert!(took >= floor, "{path} {email} answered after {took:?}");
+            }
+        }
+    }
+}

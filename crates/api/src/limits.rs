@@ -161,6 +161,20 @@ pub async fn rate_limit(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
+/// How long, at least, the answers take that must not tell whether an account exists
+/// (`POST /password-reset`, `POST /verify-email/resend`): a known address does more work (a
+/// token, an email queued in a transaction) than an unknown one, and without a common floor the
+/// difference (5–9 ms against 2 ms) shows which addresses have accounts.
+pub const UNIFORM_ANSWER_TIME: Duration = Duration::from_millis(60);
+
+/// Runs `work` and answers no sooner than [`UNIFORM_ANSWER_TIME`] after it started.
+pub async fn in_uniform_time<T>(work: impl std::future::Future<Output = T>) -> T {
+    let started = tokio::time::Instant::now();
+    let outcome = work.await;
+    tokio::time::sleep_until(started + UNIFORM_ANSWER_TIME).await;
+    outcome
+}
+
 /// How long a request may take, end to end (`REQUEST_TIMEOUT_SECONDS`); `None`: no limit.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestTimeout(pub Option<Duration>);

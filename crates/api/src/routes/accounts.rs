@@ -182,7 +182,8 @@ pub async fn resend_verification(
         .check_account("/verify-email/resend", &body.email)
         .await?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
-    state.users.resend_verification(&email).await?;
+    // As long for an unknown address as for a known one.
+    crate::limits::in_uniform_time(state.users.resend_verification(&email)).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse {
         message: "If the account exists and is not verified yet, a new link is on its way",
     }))

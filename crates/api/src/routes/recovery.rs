@@ -47,7 +47,8 @@ pub async fn request(
 ) -> Result<HttpResponse, ApiError> {
     limits.check_account("/password-reset", &body.email).await?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
-    state.users.request_password_reset(&email).await?;
+    // As long for an unknown address as for a known one.
+    crate::limits::in_uniform_time(state.users.request_password_reset(&email)).await?;
     Ok(HttpResponse::Accepted().json(MessageResponse {
         message: "If an account exists for this email, a reset link is on its way",
     }))
