@@ -489,3 +489,61 @@ async fn uploads_beyond_the_concurrency_limit_wait_for_a_slot() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(waiting.await.expect("joins"), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_upload_whose_body_trickles_in_is_cut_off_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn_with(&[
+        ("MAX_CONCURRENT_UPLOADS", "1"),
+        ("UPLOAD_BODY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let (_, token) = app.admin().await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /me/profile-picture HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.png\"\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    let started = std::time::Instant::now();
+    let mut answer = vec![0_u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read(&mut answer))
+        .await
+        .expect("an answer before the request time limit")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // The only slot is free again: a real upload goes through at once.
+    let picture = image_bytes(64, 64, image::ImageFormat::Png);
+    let response = upload(&app, "/me/profile-picture", picture, &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn parts_other_than_file_are_bounded() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.admin().await;
+    let junk = reqwest::multipart::Part::bytes(vec![b'x'; 200 * 1024]).file_name("junk.bin");
+    let picture = reqwest::multipart::Part::bytes(image_bytes(64, 64, image::ImageFormat::Png))
+        .file_name("p.png");
+    let form = reqwest::multipart::Form::new()
+        .part("junk", junk)
+        .part("file", picture);
+    let response = app
+        .client
+        .post(app.url("/me/profile-picture"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -22,6 +22,7 @@
 //! | `OUTBOX_POLL_INTERVAL_MS` | `1000` | how often the outbox worker looks for due emails |
 //! | `OUTBOX_MAX_ATTEMPTS` | `12` | delivery attempts before an email is given up on |
 //! | `OUTBOX_RETRY_BASE_SECONDS` | `5` | delay after the first failure; doubles each time, at most an hour |
+//! | `UPLOAD_BODY_TIMEOUT_SECONDS` | `10` | an upload whose body has not fully arrived after this long is refused with 408 and frees its upload slot |
 //! | `OUTBOX_RETENTION_DAYS` | `7` | delivered emails' outbox rows are removed after this many days (hourly, with expired tokens) |
 //! | `PASSWORD_RESET_TTL_MINUTES` | `60` | lifetime of a password-reset link |
 //! | `UNLOCK_TOKEN_TTL_HOURS` | `168` | lifetime of the unlock link in an "account locked" email |
@@ -107,6 +108,8 @@ pub struct Config {
     pub cors_allowed_origins: Option<Vec<String>>,
     pub rate_limit_per_minute: u32,
     pub rate_limit_per_account_per_minute: u32,
+    /// How long an upload's body may take to arrive (`UPLOAD_BODY_TIMEOUT_SECONDS`).
+    pub upload_body_timeout_seconds: u64,
     /// Days a delivered email's outbox row is kept (`OUTBOX_RETENTION_DAYS`).
     pub outbox_retention_days: u32,
     /// The bearer token `/metrics` asks for (`METRICS_TOKEN`); `None`: public.
@@ -375,6 +378,12 @@ impl Config {
                 get("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE"),
                 10,
                 0..=100_000,
+            )?,
+            upload_body_timeout_seconds: in_range(
+                "UPLOAD_BODY_TIMEOUT_SECONDS",
+                get("UPLOAD_BODY_TIMEOUT_SECONDS"),
+                10,
+                1..=3600,
             )?,
             outbox_retention_days: in_range(
                 "OUTBOX_RETENTION_DAYS",

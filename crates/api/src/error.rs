@@ -29,6 +29,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("The request took longer than {seconds} s and was abandoned; try again later")]
     Timeout { seconds: u64 },
+    /// The body of an upload did not arrive in time (a client trickling it holds an upload slot).
+    #[error("The upload's body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: u64 },
 }
 
 impl From<ValidationErrors> for ApiError {
@@ -75,6 +78,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Timeout { .. } => "request_timeout",
+            Self::BodyTimeout { .. } => "body_timeout",
         }
     }
 }
@@ -164,6 +168,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct AppState {
     /// One permit per upload in progress (`MAX_CONCURRENT_UPLOADS`), taken before the body
     /// is read.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// How long an upload's body may take to arrive (`UPLOAD_BODY_TIMEOUT_SECONDS`).
+    pub upload_body_timeout: Duration,
 }
 
 /// The use cases wired to their adapters, without HTTP: what the server and the command-line
@@ -354,6 +356,7 @@ impl Application {
             },
             max_picture_bytes: config.max_picture_bytes,
             upload_slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads)),
+            upload_body_timeout: Duration::from_secs(config.upload_body_timeout_seconds),
         });
 
         let listener = TcpListener::bind(config.bind_addr)?;

@@ -36,8 +36,9 @@ use crate::{
         (status = 200, description = "The account with `profile_picture_url` and `profile_picture_thumbnail_url` set.", body = UserResponse),
         (status = 403, description = "Operation not permitted (`forbidden`).", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB) (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB), or other parts than `file` over 64 KiB together (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a Content-Type other than `multipart/form-data` (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive within `UPLOAD_BODY_TIMEOUT_SECONDS` (`body_timeout`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, no part named `file`, an empty, undecodable or truncated image, or more than `MAX_PICTURE_PIXELS` (default 40 megapixels) (`validation_error`, `invalid_image`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -63,8 +64,9 @@ pub async fn upload_for_user(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account with `profile_picture_url` and `profile_picture_thumbnail_url` set.", body = UserResponse),
-        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB) (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB), or other parts than `file` over 64 KiB together (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a Content-Type other than `multipart/form-data` (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive within `UPLOAD_BODY_TIMEOUT_SECONDS` (`body_timeout`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No part named `file`, an empty, undecodable or truncated image, or more than `MAX_PICTURE_PIXELS` (default 40 megapixels) (`validation_error`, `invalid_image`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -103,7 +105,17 @@ async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .unwrap_or(0);
-    let bytes = read_file_part(multipart, state.max_picture_bytes, expected).await?;
+    // The body gets a deadline of its own: a client trickling it would otherwise hold one of
+    // the few upload slots until the request time limit.
+    let deadline = state.upload_body_timeout;
+    let bytes = tokio::time::timeout(
+        deadline,
+        read_file_part(multipart, state.max_picture_bytes, expected),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout {
+        seconds: deadline.as_secs(),
+    })??;
     let user = state
         .users
         .upload_picture(me.actor(), target, bytes)
@@ -238,20 +250,29 @@ pub async fn avatar(
     })
 }
 
-/// Reads the part named `file`, refusing with 413 as soon as it grows past `limit`; the rest
-/// of the body is never buffered. `expected` (the request's Content-Length, if any) sizes the
-/// buffer up front, up to `limit`, instead of growing it by doubling.
+/// How much the parts other than `file` may hold together: they are read and thrown away, and
+/// a client has no reason to send more than a few form fields beside the picture.
+const OTHER_PARTS_LIMIT: usize = 64 * 1024;
+
+/// Reads the part named `file`, refusing with 413 as soon as it grows past `limit` (or the
+/// other parts past [`OTHER_PARTS_LIMIT`]); nothing else is buffered. `expected` (the request's
+/// Content-Length, if any) sizes the buffer up front, up to `limit`, instead of growing it by
+/// doubling.
 async fn read_file_part(
     mut multipart: Multipart,
     limit: usize,
     expected: usize,
 ) -> Result<Bytes, ApiError> {
+    let mut other_parts = 0_usize;
     while let Some(field) = multipart.try_next().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
-            // Drain other parts without keeping them; they count toward nothing.
+            // Drain other parts without keeping them, up to a small budget.
             let mut field = field;
             while let Some(chunk) = field.next().await {
-                chunk.map_err(multipart_error)?;
+                other_parts += chunk.map_err(multipart_error)?.len();
+                if other_parts > OTHER_PARTS_LIMIT {
+                    return Err(ApiError::PayloadTooLarge);
+                }
             }
             continue;
         }
