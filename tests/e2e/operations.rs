@@ -407,3 +407,69 @@ async fn with_metrics_token_set_metrics_need_it_as_a_bearer_token() {
     assert_eq!(short.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&short.stderr).contains("METRICS_TOKEN"));
 }
+
+#[tokio::test]
+async fn every_route_with_a_body_refuses_more_than_64_kib_with_413() {
+    let app = TestApp::spawn().await;
+    let (id, token) = app.admin().await;
+    let big_json = format!(
+        "{{\"email\": \"a@example.com\", \"bio\": \"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let big_form = format!(
+        "username=a%40example.com&password={}",
+        "x".repeat(70 * 1024)
+    );
+    let routes: Vec<(reqwest::Method, String, bool)> = vec![
+        (reqwest::Method::POST, "/register".into(), false),
+        (reqwest::Method::POST, "/login".into(), false),
+        (reqwest::Method::POST, "/verify-email/resend".into(), false),
+        (reqwest::Method::POST, "/password-reset".into(), false),
+        (
+            reqwest::Method::POST,
+            "/password-reset/confirm".into(),
+            false,
+        ),
+        (reqwest::Method::POST, "/unlock".into(), false),
+        (reqwest::Method::PATCH, "/me".into(), true),
+        (reqwest::Method::PUT, "/me/password".into(), true),
+        (reqwest::Method::DELETE, "/me".into(), true),
+        (reqwest::Method::POST, "/users".into(), true),
+        (reqwest::Method::PUT, format!("/users/{id}"), true),
+        (reqwest::Method::PUT, format!("/users/{id}/role"), true),
+        (
+            reqwest::Method::PUT,
+            format!("/users/{id}/professional-status"),
+            true,
+        ),
+    ];
+    for (method, path, authenticated) in routes {
+        let mut json = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .header("Content-Type", "application/json")
+            .body(big_json.clone());
+        if authenticated {
+            json = json.bearer_auth(&token);
+        }
+        let status = json.send().await.expect("answered").status();
+        assert_eq!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "JSON {method} {path}"
+        );
+    }
+    // The routes that also take a form.
+    for path in ["/login", "/password-reset/confirm", "/unlock"] {
+        let status = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(big_form.clone())
+            .send()
+            .await
+            .expect("answered")
+            .status();
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "form POST {path}");
+    }
+}

@@ -14,8 +14,32 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// The largest JSON body accepted.
+/// The largest JSON (or form) body accepted. The app's `PayloadConfig` carries it too, so that
+/// reading stops there instead of at actix's default of 256 KiB.
 pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// A request body of at most [`JSON_LIMIT`] bytes, for handlers that take JSON or a form; a
+/// larger one is a 413 problem, read no further than the limit.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move { limited(bytes.await).map(RawBody) })
+    }
+}
+
+/// The body as read under the app's `PayloadConfig`, held to [`JSON_LIMIT`] whatever it says.
+fn limited(read: Result<Bytes, actix_web::Error>) -> Result<Bytes, ApiError> {
+    match read {
+        Ok(bytes) if bytes.len() <= JSON_LIMIT => Ok(bytes),
+        _ => Err(ApiError::PayloadTooLarge),
+    }
+}
 
 /// A JSON body. Unlike actix's `Json`, every failure is a 422 problem naming the field
 /// (unknown fields included, since request types deny them), a non-JSON content type is a 415,
@@ -36,7 +60,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "Content-Type must be application/json".into(),
                 ));
             }
-            let bytes = bytes.await.map_err(|_| ApiError::PayloadTooLarge)?;
+            let bytes = limited(bytes.await)?;
             parse_json(&bytes).map(JsonBody)
         })
     }

@@ -369,6 +369,8 @@ impl Application {
                 .app_data(trusted_proxies.clone())
                 .app_data(metrics_token.clone())
                 .app_data(request_timeout.clone())
+                // Bodies are read no further than the JSON limit (uploads stream past this).
+                .app_data(web::PayloadConfig::new(crate::extract::JSON_LIMIT))
                 .app_data(
                     web::QueryConfig::default()
                         .error_handler(|e, _| ApiError::invalid("query", e.to_string()).into()),

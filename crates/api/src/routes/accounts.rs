@@ -10,7 +10,7 @@ use super::requests::{LoginForm, LoginJson, NewUserRequest, ResendRequest};
 use crate::{
     dto::{MessageResponse, UserResponse},
     error::{ApiError, Problem},
-    extract::{JSON_LIMIT, JsonBody, content_type, is_json, parse_json, parse_user_id},
+    extract::{JsonBody, RawBody, content_type, is_json, parse_json, parse_user_id},
     limits::RateLimits,
     startup::AppState,
 };
@@ -89,11 +89,8 @@ pub async fn login(
     state: web::Data<AppState>,
     limits: web::Data<RateLimits>,
     req: HttpRequest,
-    body: web::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    if body.len() > JSON_LIMIT {
-        return Err(ApiError::PayloadTooLarge);
-    }
     let (email, password) = match content_type(&req).as_deref() {
         Some("application/x-www-form-urlencoded") => {
             let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|e| {

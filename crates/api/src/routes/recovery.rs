@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     dto::MessageResponse,
     error::{ApiError, Problem},
-    extract::{JSON_LIMIT, JsonBody, content_type, is_json, parse_json},
+    extract::{JsonBody, RawBody, content_type, is_json, parse_json},
     html::{escape, page},
     limits::RateLimits,
     startup::AppState,
@@ -137,11 +137,8 @@ pub struct ConfirmForm {
 pub async fn confirm(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    if body.len() > JSON_LIMIT {
-        return Err(ApiError::PayloadTooLarge);
-    }
     if is_form(&req) {
         let Ok(form) = serde_urlencoded::from_bytes::<ConfirmForm>(&body) else {
             return Ok(page(
@@ -267,11 +264,8 @@ pub struct UnlockForm {
 pub async fn unlock(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    if body.len() > JSON_LIMIT {
-        return Err(ApiError::PayloadTooLarge);
-    }
     if is_form(&req) {
         let token = serde_urlencoded::from_bytes::<UnlockForm>(&body)
             .map(|f| f.token)
