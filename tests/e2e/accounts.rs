@@ -502,3 +502,37 @@ async fn wrong_current_passwords_with_a_token_count_like_failed_logins_and_lock(
     )
     .await;
 }
+
+#[tokio::test]
+async fn common_passwords_and_an_unchanged_password_are_refused() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    for common in ["Password1!", "Welcome1!", "P@ssw0rd2024"] {
+        let response = app
+            .post_json(
+                "/register",
+                &json!({"email": "common@example.com", "password": common}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{common}"
+        );
+        let body: Value = response.json().await.expect("a problem");
+        assert!(body.to_string().contains("most common"), "{body}");
+    }
+    let (_, token) = app.verified_user("same@example.com").await;
+    let unchanged = app
+        .send_json(
+            Method::PUT,
+            "/me/password",
+            &json!({"current_password": PASSWORD, "new_password": PASSWORD}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(unchanged.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = unchanged.json().await.expect("a problem");
+    assert!(body.to_string().contains("new_password"), "{body}");
+}

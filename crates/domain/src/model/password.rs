@@ -1,8 +1,50 @@
 use secrecy::{ExposeSecret, SecretString};
-use std::fmt;
+use std::{fmt, sync::LazyLock};
+
+/// The 10,000 most common passwords (zxcvbn's list, `common_passwords.NOTICE.md`), lower-cased,
+/// one per line, sorted: NIST SP 800-63B asks to refuse passwords found in such lists.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+static COMMON: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut list: Vec<&str> = COMMON_PASSWORDS.lines().filter(|l| !l.is_empty()).collect();
+    list.sort_unstable();
+    list
+});
+
+/// Whether `raw` is one of the common passwords dressed up to pass the composition rules:
+/// compared without case, as it is, without the symbols it ends with (`Password1!` is
+/// `password1`), without the digits and symbols it ends with (`Welcome2024!` is `welcome`), and
+/// each of those with the usual look-alike substitutions undone (`P@ssw0rd1` is `password`).
+fn is_common(raw: &str) -> bool {
+    let lower = raw.to_lowercase();
+    let without_symbols = lower.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let without_digits = lower.trim_end_matches(|c: char| !c.is_alphabetic());
+    [lower.as_str(), without_symbols, without_digits]
+        .into_iter()
+        .filter(|candidate| !candidate.is_empty())
+        .flat_map(|candidate| [candidate.to_owned(), plain_letters(candidate)])
+        .any(|candidate| COMMON.binary_search(&candidate.as_str()).is_ok())
+}
+
+/// `candidate` with look-alike digits and symbols read as the letters they stand for.
+fn plain_letters(candidate: &str) -> String {
+    candidate
+        .chars()
+        .map(|c| match c {
+            '@' | '4' => 'a',
+            '$' | '5' => 's',
+            '0' => 'o',
+            '1' | '!' => 'i',
+            '3' => 'e',
+            '7' => 't',
+            other => other,
+        })
+        .collect()
+}
 
 /// A new password that meets the policy: 8–128 characters with at least one upper-case letter,
-/// one lower-case letter, one digit and one symbol. Never printed.
+/// one lower-case letter, one digit and one symbol, and not one of the most common passwords
+/// (nor one of them with digits and symbols appended). Never printed.
 #[derive(Clone)]
 pub struct Password(SecretString);
 
@@ -16,6 +58,10 @@ pub enum PasswordError {
         "password must contain an upper-case letter, a lower-case letter, a digit and a symbol"
     )]
     TooWeak,
+    #[error(
+        "password is one of the most common passwords (or one with digits and symbols added); choose one that is harder to guess"
+    )]
+    TooCommon,
 }
 
 impl Password {
@@ -38,11 +84,13 @@ impl Password {
         let symbol = raw
             .chars()
             .any(|c| !c.is_alphanumeric() && !c.is_whitespace());
-        if upper && lower && digit && symbol {
-            Ok(Self(SecretString::from(raw)))
-        } else {
-            Err(PasswordError::TooWeak)
+        if !(upper && lower && digit && symbol) {
+            return Err(PasswordError::TooWeak);
         }
+        if is_common(raw) {
+            return Err(PasswordError::TooCommon);
+        }
+        Ok(Self(SecretString::from(raw)))
     }
 
     #[must_use]
@@ -116,6 +164,32 @@ mod tests {
         let long = format!("Aa1!{}", "x".repeat(125));
         assert_eq!(Password::parse(&long).err(), Some(PasswordError::TooLong));
         assert!(Password::parse(&long[..128]).is_ok());
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused_even_dressed_up() {
+        assert!(COMMON.len() >= 10_000, "{}", COMMON.len());
+        assert!(
+            COMMON.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        for common in [
+            "Password1!",
+            "Welcome1!",
+            "Qwerty123!",
+            "Dragon2024!!",
+            "P@ssword1",
+            "Iloveyou1#",
+        ] {
+            assert_eq!(
+                Password::parse(common).err(),
+                Some(PasswordError::TooCommon),
+                "{common}"
+            );
+        }
+        for fine in ["Secur3*Passw0rd", "N3w*Passw0rd!", "Tr4in-Lantern-Moss"] {
+            assert!(Password::parse(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

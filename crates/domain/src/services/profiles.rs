@@ -155,14 +155,26 @@ impl UserService {
     /// Changes one's own password after checking the current one.
     ///
     /// # Errors
-    /// `IncorrectPassword` (400) when `current` is wrong (counted as a failed login).
+    /// `IncorrectPassword` (400) when `current` is wrong (counted as a failed login);
+    /// `Validation` when the new password is the current one.
     pub async fn change_password(
         &self,
         me: &User,
         current: SecretString,
         new: Password,
     ) -> Result<(), Error> {
+        let unchanged = {
+            use secrecy::ExposeSecret as _;
+            current.expose_secret() == new.expose()
+        };
         self.confirm_password(me, current).await?;
+        if unchanged {
+            return Err(crate::validation::ValidationErrors::single(
+                "new_password",
+                "the new password must differ from the current one",
+            )
+            .into());
+        }
         let hash = self
             .ports
             .hasher
