@@ -536,3 +536,62 @@ async fn common_passwords_and_an_unchanged_password_are_refused() {
     let body: Value = unchanged.json().await.expect("a problem");
     assert!(body.to_string().contains("new_password"), "{body}");
 }
+
+#[tokio::test]
+async fn the_owner_is_told_when_the_password_changes_and_the_old_address_when_the_email_moves() {
+    let app = TestApp::spawn().await;
+    let (_, admin_token) = app.admin().await;
+    let (id, token) = app.verified_user("owner@example.com").await;
+
+    // A change by the owner.
+    let changed = app
+        .send_json(
+            Method::PUT,
+            "/me/password",
+            &json!({"current_password": PASSWORD, "new_password": "N3w*Lantern-Moss"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let (subject, text) = app.mail_to("owner@example.com").await;
+    assert!(subject.contains("password was changed"), "{subject}");
+    assert!(text.contains("/password-reset"), "{text}");
+
+    // A reset through the link.
+    let requested = app
+        .post_json(
+            "/password-reset",
+            &json!({"email": "owner@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(requested.status(), StatusCode::ACCEPTED);
+    let link = app
+        .link_path("owner@example.com", "/password-reset?token=")
+        .await;
+    let reset_token = link.split("token=").nth(1).expect("a token").to_owned();
+    let reset = app
+        .post_json(
+            "/password-reset/confirm",
+            &json!({"token": reset_token, "new_password": "Th1rd*Lantern-Moss"}),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    let (subject, _) = app.mail_to("owner@example.com").await;
+    assert!(subject.contains("password was changed"), "{subject}");
+
+    // Staff moves the email: the old address hears of it, naming the new one.
+    let moved = app
+        .send_json(
+            Method::PUT,
+            &format!("/users/{id}"),
+            &json!({"email": "elsewhere@example.com"}),
+            Some(&admin_token),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let (subject, text) = app.mail_to("owner@example.com").await;
+    assert!(subject.contains("email address"), "{subject}");
+    assert!(text.contains("elsewhere@example.com"), "{text}");
+}

@@ -323,12 +323,19 @@ pub trait UserRepository: Send + Sync {
         audit: AuditEvent,
     ) -> Result<Option<User>, RepoError>;
 
-    /// Replaces the password hash and, in the same transaction, ends every outstanding
-    /// password-reset and unlock token of the account (links mailed before the change).
+    /// Replaces the password hash. With a `notice` it is a new password: in the same
+    /// transaction every outstanding password-reset and unlock token of the account ends (links
+    /// mailed before the change) and the notice is queued. Without one it is the same password
+    /// hashed anew (bcrypt to Argon2id), which changes nothing else.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.
-    async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), RepoError>;
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        notice: Option<Mail>,
+    ) -> Result<(), RepoError>;
 
     /// Which of `keys` some account's picture or thumbnail points at.
     ///
@@ -392,8 +399,9 @@ pub trait UserRepository: Send + Sync {
     /// Uses a password-reset token: only a stored, unexpired one at `now`. In one transaction
     /// the password hash becomes `new_hash`, the lock and the failure counter clear, and every
     /// reset token and the unlock token of the account are deleted; when a lock was lifted, an
-    /// `unlocked` audit event by the account itself is appended. Returns the account, or `None`
-    /// when the token does not qualify.
+    /// `unlocked` audit event by the account itself is appended, and an email of kind `notice`
+    /// is queued to the account (its address and nickname as stored). Returns the account, or
+    /// `None` when the token does not qualify.
     ///
     /// # Errors
     /// `Unavailable`/`Other` only.
@@ -402,6 +410,7 @@ pub trait UserRepository: Send + Sync {
         token: TokenHash,
         new_hash: PasswordHash,
         now: DateTime<Utc>,
+        notice: MailKind,
     ) -> Result<Option<User>, RepoError>;
 
     /// Uses an unlock token: only the stored, unexpired one of a locked account. In one
@@ -513,6 +522,11 @@ pub enum MailKind {
     ProStatusChanged { is_professional: bool },
     /// An administrator changed the account's role.
     RoleChanged { role: Role },
+    /// A security notice: the account's password was changed (by its owner or by a reset).
+    PasswordChanged,
+    /// A security notice to the **old** address: the account's email was changed to
+    /// `new_email`.
+    EmailChanged { new_email: Email },
 }
 
 /// One email to one account.

@@ -4,7 +4,8 @@
 //! # Templates
 //!
 //! Each kind of email has a template, `verify_email.md`, `password_reset.md`,
-//! `account_locked.md`, `pro_status_changed.md` and `role_changed.md`, and every email starts with
+//! `account_locked.md`, `pro_status_changed.md`, `role_changed.md`, and the security notices
+//! `password_changed.md` and `email_changed.md`, and every email starts with
 //! `header.md` and ends with `footer.md`. The built-in ones ship inside the binary;
 //! [`Renderer::with_template_dir`] replaces any of them by a file of the same name.
 //!
@@ -21,7 +22,8 @@
 //!
 //! - `{name}` (the nickname), `{email}`, `{product}` and `{base}` (`PUBLIC_BASE_URL` without a
 //!   trailing slash) work everywhere; `{link}` in the verification, password-reset and
-//!   account-locked templates; `{role}` in the role-changed one. `{#granted}…{/granted}` and
+//!   account-locked templates; `{role}` in the role-changed one; `{new_email}` in the
+//!   email-changed one (which goes to the old address). `{#granted}…{/granted}` and
 //!   `{^granted}…{/granted}` show their content only when the PRO status was granted, or revoked
 //!   (`pro_status_changed.md`). `{{` and `}}` are literal braces. A section tag alone on its line
 //!   takes the line with it.
@@ -98,10 +100,12 @@ enum TemplateName {
     AccountLocked,
     ProStatusChanged,
     RoleChanged,
+    PasswordChanged,
+    EmailChanged,
 }
 
 impl TemplateName {
-    const ALL: [TemplateName; 7] = [
+    const ALL: [TemplateName; 9] = [
         TemplateName::Header,
         TemplateName::Footer,
         TemplateName::VerifyEmail,
@@ -109,6 +113,8 @@ impl TemplateName {
         TemplateName::AccountLocked,
         TemplateName::ProStatusChanged,
         TemplateName::RoleChanged,
+        TemplateName::PasswordChanged,
+        TemplateName::EmailChanged,
     ];
 
     const fn file_name(self) -> &'static str {
@@ -120,6 +126,8 @@ impl TemplateName {
             TemplateName::AccountLocked => "account_locked.md",
             TemplateName::ProStatusChanged => "pro_status_changed.md",
             TemplateName::RoleChanged => "role_changed.md",
+            TemplateName::PasswordChanged => "password_changed.md",
+            TemplateName::EmailChanged => "email_changed.md",
         }
     }
 
@@ -132,6 +140,8 @@ impl TemplateName {
             TemplateName::AccountLocked => include_str!("../templates/account_locked.md"),
             TemplateName::ProStatusChanged => include_str!("../templates/pro_status_changed.md"),
             TemplateName::RoleChanged => include_str!("../templates/role_changed.md"),
+            TemplateName::PasswordChanged => include_str!("../templates/password_changed.md"),
+            TemplateName::EmailChanged => include_str!("../templates/email_changed.md"),
         }
     }
 
@@ -143,6 +153,8 @@ impl TemplateName {
             | TemplateName::AccountLocked => Vocabulary::WITH_LINK,
             TemplateName::ProStatusChanged => Vocabulary::PRO_STATUS,
             TemplateName::RoleChanged => Vocabulary::ROLE,
+            TemplateName::PasswordChanged => Vocabulary::COMMON,
+            TemplateName::EmailChanged => Vocabulary::EMAIL_CHANGED,
         }
     }
 }
@@ -157,6 +169,8 @@ struct Templates {
     account_locked: MailTemplate,
     pro_status_changed: MailTemplate,
     role_changed: MailTemplate,
+    password_changed: MailTemplate,
+    email_changed: MailTemplate,
 }
 
 impl Templates {
@@ -192,6 +206,8 @@ impl Templates {
             account_locked: mail(TemplateName::AccountLocked)?,
             pro_status_changed: mail(TemplateName::ProStatusChanged)?,
             role_changed: mail(TemplateName::RoleChanged)?,
+            password_changed: mail(TemplateName::PasswordChanged)?,
+            email_changed: mail(TemplateName::EmailChanged)?,
         })
     }
 }
@@ -253,6 +269,7 @@ fn samples() -> [Values<'static>; 2] {
         base: "https://example.com",
         link: Some("https://example.com/link".to_owned()),
         role: Some("MANAGER"),
+        new_email: Some("ada.new@example.com"),
         granted,
     };
     [sample(false), sample(true)]
@@ -412,6 +429,7 @@ impl Renderer {
     #[must_use]
     pub fn render(&self, mail: &Mail) -> RenderedMail {
         let t = &*self.templates;
+        let mut new_email = None;
         let (template, link, role, granted) = match &mail.kind {
             MailKind::VerifyEmail { user_id, token } => (
                 &t.verify_email,
@@ -435,6 +453,13 @@ impl Renderer {
                 (&t.pro_status_changed, None, None, *is_professional)
             }
             MailKind::RoleChanged { role } => (&t.role_changed, None, Some(role.as_str()), false),
+            MailKind::PasswordChanged => (&t.password_changed, None, None, false),
+            MailKind::EmailChanged {
+                new_email: changed_to,
+            } => {
+                new_email = Some(changed_to.as_str());
+                (&t.email_changed, None, None, false)
+            }
         };
         let values = Values {
             name: &mail.greeting_name,
@@ -443,6 +468,7 @@ impl Renderer {
             base: self.base.as_str().trim_end_matches('/'),
             link,
             role,
+            new_email,
             granted,
         };
 

@@ -22,16 +22,19 @@ pub(crate) enum Var {
     Link,
     /// The new role (`MANAGER`, …).
     Role,
+    /// The address an account's email was changed to (sent to the old one).
+    NewEmail,
 }
 
 impl Var {
-    const ALL: [Var; 6] = [
+    const ALL: [Var; 7] = [
         Var::Name,
         Var::Email,
         Var::Product,
         Var::Base,
         Var::Link,
         Var::Role,
+        Var::NewEmail,
     ];
 
     pub(crate) const fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Var {
             Var::Base => "base",
             Var::Link => "link",
             Var::Role => "role",
+            Var::NewEmail => "new_email",
         }
     }
 
@@ -108,6 +112,16 @@ impl Vocabulary {
         vars: &[Var::Name, Var::Email, Var::Product, Var::Base, Var::Role],
         flags: &[],
     };
+    pub(crate) const EMAIL_CHANGED: Self = Self {
+        vars: &[
+            Var::Name,
+            Var::Email,
+            Var::Product,
+            Var::Base,
+            Var::NewEmail,
+        ],
+        flags: &[],
+    };
 
     fn describe(&self) -> String {
         let mut out = String::new();
@@ -145,6 +159,7 @@ pub(crate) struct Values<'a> {
     pub(crate) base: &'a str,
     pub(crate) link: Option<String>,
     pub(crate) role: Option<&'a str>,
+    pub(crate) new_email: Option<&'a str>,
     pub(crate) granted: bool,
 }
 
@@ -158,6 +173,7 @@ impl Values<'_> {
             // The vocabulary of a template only offers these where they are set.
             Var::Link => self.link.as_deref().unwrap_or_default(),
             Var::Role => self.role.unwrap_or_default(),
+            Var::NewEmail => self.new_email.unwrap_or_default(),
         }
     }
 
@@ -497,6 +513,7 @@ mod tests {
             base: "https://u.example",
             link: Some("https://u.example/x?token=1".into()),
             role: None,
+            new_email: None,
             granted: true,
         }
     }

@@ -39,6 +39,8 @@ enum KindPayload {
     AccountLocked { unlock_token: String },
     ProStatusChanged { is_professional: bool },
     RoleChanged { role: String },
+    PasswordChanged,
+    EmailChanged { new_email: String },
 }
 
 impl KindPayload {
@@ -50,6 +52,8 @@ impl KindPayload {
             Self::AccountLocked { .. } => "account_locked",
             Self::ProStatusChanged { .. } => "pro_status_changed",
             Self::RoleChanged { .. } => "role_changed",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChanged { .. } => "email_changed",
         }
     }
 }
@@ -72,6 +76,10 @@ impl From<&MailKind> for KindPayload {
             },
             MailKind::RoleChanged { role } => Self::RoleChanged {
                 role: role.as_str().to_owned(),
+            },
+            MailKind::PasswordChanged => Self::PasswordChanged,
+            MailKind::EmailChanged { new_email } => Self::EmailChanged {
+                new_email: new_email.as_str().to_owned(),
             },
         }
     }
@@ -141,6 +149,10 @@ pub(crate) fn decode(id: i64, payload: Option<serde_json::Value>) -> Result<Mail
             role: role
                 .parse::<Role>()
                 .map_err(|e| bad(&format!("role: {e}")))?,
+        },
+        KindPayload::PasswordChanged => MailKind::PasswordChanged,
+        KindPayload::EmailChanged { new_email } => MailKind::EmailChanged {
+            new_email: Email::parse(&new_email).map_err(|e| bad(&format!("new_email: {e}")))?,
         },
     };
     Ok(Mail {

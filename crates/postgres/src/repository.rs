@@ -24,8 +24,8 @@ use um_domain::{
         PictureKeys, ProfileUrl, Role, TokenHash, User, UserId,
     },
     ports::{
-        FailedLogin, LockNotice, Mail, NewUser, Page, PendingToken, RepoError, UserChanges,
-        UserQuery, UserRepository,
+        FailedLogin, LockNotice, Mail, MailKind, NewUser, Page, PendingToken, RepoError,
+        UserChanges, UserQuery, UserRepository,
     },
 };
 use uuid::Uuid;
@@ -647,7 +647,12 @@ impl UserRepository for PgUserRepository {
         row.map(to_user).transpose()
     }
 
-    async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<(), RepoError> {
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        notice: Option<Mail>,
+    ) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, TxError, _>(async |conn| {
             let updated = diesel::update(users::table.find(id.0))
@@ -660,8 +665,11 @@ impl UserRepository for PgUserRepository {
             if updated == 0 {
                 return Err(TxError::Repo(RepoError::NotFound));
             }
-            // Links mailed before the change must not set another password after it.
-            end_reset_and_unlock_tokens(conn, id.0).await?;
+            if let Some(notice) = notice {
+                // Links mailed before the change must not set another password after it.
+                end_reset_and_unlock_tokens(conn, id.0).await?;
+                queue(conn, std::slice::from_ref(&notice)).await?;
+            }
             Ok(())
         })
         .await?;
@@ -826,6 +834,7 @@ impl UserRepository for PgUserRepository {
         token: TokenHash,
         new_hash: PasswordHash,
         at: DateTime<Utc>,
+        notice: MailKind,
     ) -> Result<Option<User>, RepoError> {
         let hash = token.as_bytes().as_slice();
         let mut conn = self.conn().await?;
@@ -870,6 +879,15 @@ impl UserRepository for PgUserRepository {
                     .await?;
                 // Every other reset token dies, and so does the unlock link of a lock this lifts.
                 end_reset_and_unlock_tokens(conn, user_id).await?;
+                let to = Email::parse(&row.email).map_err(|e| {
+                    TxError::Repo(RepoError::Other(anyhow::anyhow!("stored email: {e}")))
+                })?;
+                let mail = Mail {
+                    to,
+                    greeting_name: row.nickname.clone(),
+                    kind: notice,
+                };
+                queue(conn, std::slice::from_ref(&mail)).await?;
                 if was_locked {
                     append(conn, &[unlocked_by_itself(user_id)]).await?;
                 }

@@ -13,7 +13,8 @@ use um_domain::{
         PictureKeys, RawToken, Role, User, UserId,
     },
     ports::{
-        AuditLog, AuditQuery, AuditRecord, FailedLogin, RepoError, UserChanges, UserRepository,
+        AuditLog, AuditQuery, AuditRecord, FailedLogin, MailKind, RepoError, UserChanges,
+        UserRepository,
     },
 };
 use um_postgres::schema::{audit_events, users};
@@ -342,7 +343,7 @@ async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock() {
     let token = request_reset(&f.repo, ada.id, TimeDelta::days(1)).await;
     let reset = f
         .repo
-        .reset_password(token.hash(), new_hash(), now())
+        .reset_password(token.hash(), new_hash(), now(), MailKind::PasswordChanged)
         .await
         .expect("reset_password");
     assert!(reset.is_some());
@@ -352,7 +353,7 @@ async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock() {
     let token = request_reset(&f.repo, ada.id, TimeDelta::days(1)).await;
     let reset = f
         .repo
-        .reset_password(token.hash(), new_hash(), now())
+        .reset_password(token.hash(), new_hash(), now(), MailKind::PasswordChanged)
         .await
         .expect("reset_password")
         .expect("the token qualifies");
@@ -364,7 +365,7 @@ async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock() {
 
     let used = f
         .repo
-        .reset_password(token.hash(), new_hash(), now())
+        .reset_password(token.hash(), new_hash(), now(), MailKind::PasswordChanged)
         .await
         .expect("reset_password");
     assert!(used.is_none());

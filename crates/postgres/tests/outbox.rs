@@ -535,7 +535,12 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
     assert!(reset.is_err(), "create_password_reset");
     assert!(
         f.repo
-            .reset_password(other.hash(), user.password_hash.clone(), now())
+            .reset_password(
+                other.hash(),
+                user.password_hash.clone(),
+                now(),
+                MailKind::PasswordChanged
+            )
             .await
             .expect("query")
             .is_none(),

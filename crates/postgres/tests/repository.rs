@@ -1488,7 +1488,7 @@ async fn set_password_hash_replaces_the_stored_hash_and_refuses_an_unknown_accou
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
 
     f.repo
-        .set_password_hash(user.id, new_hash.clone())
+        .set_password_hash(user.id, new_hash.clone(), None)
         .await
         .expect("replaced");
 
@@ -1501,7 +1501,10 @@ async fn set_password_hash_replaces_the_stored_hash_and_refuses_an_unknown_accou
         "other accounts keep theirs"
     );
 
-    let unknown = f.repo.set_password_hash(UserId::new(), new_hash).await;
+    let unknown = f
+        .repo
+        .set_password_hash(UserId::new(), new_hash, None)
+        .await;
     assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
 }
 
@@ -1548,7 +1551,12 @@ async fn a_reset_token_sets_the_password_once() {
 
     let reset = f
         .repo
-        .reset_password(token.hash(), hash_of("first"), now())
+        .reset_password(
+            token.hash(),
+            hash_of("first"),
+            now(),
+            MailKind::PasswordChanged,
+        )
         .await
         .expect("query")
         .expect("the right token resets");
@@ -1558,7 +1566,12 @@ async fn a_reset_token_sets_the_password_once() {
 
     let again = f
         .repo
-        .reset_password(token.hash(), hash_of("second"), now())
+        .reset_password(
+            token.hash(),
+            hash_of("second"),
+            now(),
+            MailKind::PasswordChanged,
+        )
         .await
         .expect("query");
     assert!(again.is_none(), "a used token does not reset again");
@@ -1585,7 +1598,12 @@ async fn an_expired_or_unknown_reset_token_changes_nothing() {
     ] {
         let result = f
             .repo
-            .reset_password(candidate.hash(), hash_of("never"), at)
+            .reset_password(
+                candidate.hash(),
+                hash_of("never"),
+                at,
+                MailKind::PasswordChanged,
+            )
             .await
             .expect("query");
         assert!(result.is_none(), "{case} must not reset");
@@ -1593,7 +1611,12 @@ async fn an_expired_or_unknown_reset_token_changes_nothing() {
     assert_eq!(reload(&f.repo, user.id).await, user, "nothing changed");
     assert!(
         f.repo
-            .reset_password(token.hash(), hash_of("later"), now())
+            .reset_password(
+                token.hash(),
+                hash_of("later"),
+                now(),
+                MailKind::PasswordChanged
+            )
             .await
             .expect("query")
             .is_some(),
@@ -1614,7 +1637,12 @@ async fn a_reset_clears_the_lock_and_kills_every_other_token_of_the_account() {
 
     let reset = f
         .repo
-        .reset_password(second.hash(), hash_of("new"), now())
+        .reset_password(
+            second.hash(),
+            hash_of("new"),
+            now(),
+            MailKind::PasswordChanged,
+        )
         .await
         .expect("query")
         .expect("either token resets");
@@ -1623,7 +1651,12 @@ async fn a_reset_clears_the_lock_and_kills_every_other_token_of_the_account() {
 
     assert!(
         f.repo
-            .reset_password(first.hash(), hash_of("other"), now())
+            .reset_password(
+                first.hash(),
+                hash_of("other"),
+                now(),
+                MailKind::PasswordChanged
+            )
             .await
             .expect("query")
             .is_none(),
@@ -1639,7 +1672,12 @@ async fn a_reset_clears_the_lock_and_kills_every_other_token_of_the_account() {
     );
     assert!(
         f.repo
-            .reset_password(others.hash(), hash_of("bobs"), now())
+            .reset_password(
+                others.hash(),
+                hash_of("bobs"),
+                now(),
+                MailKind::PasswordChanged
+            )
             .await
             .expect("query")
             .is_some(),
@@ -1683,8 +1721,13 @@ async fn of_concurrent_resets_of_one_account_exactly_one_succeeds() {
         let repo = Arc::clone(&repo);
         let token = token.clone();
         tasks.spawn(async move {
-            repo.reset_password(token.hash(), hash_of(&format!("racer{i}")), now())
-                .await
+            repo.reset_password(
+                token.hash(),
+                hash_of(&format!("racer{i}")),
+                now(),
+                MailKind::PasswordChanged,
+            )
+            .await
         });
     }
     let mut winners = Vec::new();
@@ -1835,14 +1878,23 @@ async fn a_password_change_ends_the_reset_and_unlock_tokens_of_the_account_only(
     let others = request_reset(&f.repo, other.id, TimeDelta::hours(1)).await;
 
     f.repo
-        .set_password_hash(user.id, hash_of("changed"))
+        .set_password_hash(
+            user.id,
+            hash_of("changed"),
+            Some(mail("ada@example.com", MailKind::PasswordChanged)),
+        )
         .await
         .expect("set_password_hash");
 
     assert_eq!(unlock_rows(&f.pool).await, 0, "the unlock link died");
     assert!(
         f.repo
-            .reset_password(mailed.hash(), hash_of("attacker"), now())
+            .reset_password(
+                mailed.hash(),
+                hash_of("attacker"),
+                now(),
+                MailKind::PasswordChanged
+            )
             .await
             .expect("query")
             .is_none(),
@@ -1850,7 +1902,12 @@ async fn a_password_change_ends_the_reset_and_unlock_tokens_of_the_account_only(
     );
     assert!(
         f.repo
-            .reset_password(others.hash(), hash_of("bobs"), now())
+            .reset_password(
+                others.hash(),
+                hash_of("bobs"),
+                now(),
+                MailKind::PasswordChanged
+            )
             .await
             .expect("query")
             .is_some(),

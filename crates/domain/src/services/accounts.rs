@@ -278,7 +278,7 @@ impl UserService {
             Ok(hash) => self
                 .ports
                 .users
-                .set_password_hash(user.id, hash)
+                .set_password_hash(user.id, hash, None)
                 .await
                 .map_err(anyhow::Error::from),
             Err(e) => Err(e),

@@ -181,7 +181,12 @@ impl UserService {
             .hash(new.secret().clone())
             .await
             .map_err(Error::Internal)?;
-        self.ports.users.set_password_hash(me.id, hash).await?;
+        // A security notice: if this was not the owner, the owner learns it at once.
+        let notice = mail_to(me, MailKind::PasswordChanged);
+        self.ports
+            .users
+            .set_password_hash(me.id, hash, Some(notice))
+            .await?;
         tracing::info!(user_id = %me.id, "password changed");
         Ok(())
     }

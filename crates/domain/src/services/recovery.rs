@@ -61,6 +61,7 @@ impl UserService {
                 RawToken::from_client(token).hash(),
                 hash,
                 self.ports.clock.now(),
+                MailKind::PasswordChanged,
             )
             .await?
             .ok_or(Error::InvalidResetToken)?;

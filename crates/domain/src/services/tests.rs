@@ -1226,9 +1226,10 @@ async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password(
     given
         .users
         .expect_set_password_hash()
-        .with(eq(account.id), eq(fresh_hash()))
+        // The same password hashed anew: no notice, nothing else changes.
+        .with(eq(account.id), eq(fresh_hash()), eq(None))
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let service = given.service();
 
     let success = service
@@ -1284,7 +1285,7 @@ async fn a_failing_rehash_still_logs_the_user_in() {
                 .users
                 .expect_set_password_hash()
                 .times(1)
-                .returning(|_, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
+                .returning(|_, _, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
         } else {
             given
                 .hasher
@@ -1438,9 +1439,11 @@ async fn confirming_a_reset_stores_the_hash_of_the_new_password_with_the_token_h
             eq(RawToken::from_client("r3set-t0ken").hash()),
             eq(fresh_hash()),
             eq(now()),
+            // The owner is told, in the transaction of the reset.
+            eq(MailKind::PasswordChanged),
         )
         .times(1)
-        .returning(move |_, _, _| Ok(Some(reset.clone())));
+        .returning(move |_, _, _, _| Ok(Some(reset.clone())));
     let service = given.service();
 
     service
@@ -1459,7 +1462,7 @@ async fn a_reset_token_the_repository_rejects_answers_invalid_reset_token() {
         .users
         .expect_reset_password()
         .times(1)
-        .returning(|_, _, _| Ok(None));
+        .returning(|_, _, _, _| Ok(None));
     let service = given.service();
 
     let result = service
@@ -2650,14 +2653,22 @@ async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the
 
     let update = updates.only();
     let stored_token = update.verification_token.expect("a new verification token");
-    let [mail] = update.mails.as_slice() else {
-        panic!("expected exactly one mail, got {:?}", update.mails);
+    let [mail, notice] = update.mails.as_slice() else {
+        panic!("expected the link and the notice, got {:?}", update.mails);
     };
     assert_eq!(mail.to, email("ada@newmail.example"));
     assert_eq!(mail.greeting_name, target.nickname.to_string());
     let (user_id, raw) = unwrap_verify_email(&mail.kind);
     assert_eq!(user_id, target.id);
     assert_eq!(raw.hash(), stored_token.hash);
+    // The old address is told where the account went.
+    assert_eq!(notice.to, target.email);
+    assert_eq!(
+        notice.kind,
+        MailKind::EmailChanged {
+            new_email: email("ada@newmail.example")
+        }
+    );
 }
 
 #[tokio::test]
@@ -2683,9 +2694,13 @@ async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
     let update = updates.only();
     assert_eq!(update.role, Some(Role::Manager));
     let stored_token = update.verification_token.expect("a new verification token");
-    let [link, role_mail] = update.mails.as_slice() else {
-        panic!("expected two mails, got {:?}", update.mails);
+    let [link, notice, role_mail] = update.mails.as_slice() else {
+        panic!("expected three mails, got {:?}", update.mails);
     };
+    assert_eq!(
+        notice.to, target.email,
+        "the notice goes to the old address"
+    );
     assert_eq!(link.to, email("ada@newmail.example"));
     let (user_id, raw) = unwrap_verify_email(&link.kind);
     assert_eq!(user_id, target.id);
@@ -4085,9 +4100,18 @@ mod profiles {
         given
             .users
             .expect_set_password_hash()
-            .with(eq(me.id), eq(fresh_hash()))
+            .withf({
+                let me = me.clone();
+                move |id, hash, notice| {
+                    *id == me.id
+                        && *hash == fresh_hash()
+                        && notice.as_ref().is_some_and(|mail| {
+                            mail.to == me.email && mail.kind == MailKind::PasswordChanged
+                        })
+                }
+            })
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
         let service = given.service();
 
         service

@@ -177,6 +177,15 @@ impl UserService {
                         token,
                     },
                 });
+                // A security notice to the old address: an owner whose email staff moved away
+                // learns it, instead of hearing nothing while the account is taken over.
+                update.mails.push(Mail {
+                    to: target.email.clone(),
+                    greeting_name: target.nickname.to_string(),
+                    kind: MailKind::EmailChanged {
+                        new_email: email.clone(),
+                    },
+                });
             }
             if email.as_str() != target.email.as_str() {
                 changed.push(AuditChange::new(
