@@ -285,3 +285,21 @@ async fn swagger_ui_is_served_from_the_binary_with_its_own_policy() {
         Some(openapi::DOCS_CSP)
     );
 }
+
+#[tokio::test]
+async fn every_operation_id_is_unique() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    let mut seen: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    for (method, path) in operations(&doc) {
+        let id = doc["paths"][&path][method.to_lowercase()]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+            .to_owned();
+        if let Some(first) = seen.insert(id.clone(), (method.clone(), path.clone())) {
+            panic!("operationId {id:?} is used by {first:?} and by {method} {path}");
+        }
+    }
+    assert_eq!(seen.len(), operations(&doc).len());
+}

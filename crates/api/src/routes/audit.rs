@@ -76,6 +76,7 @@ impl From<AuditRecord> for AuditEventResponse {
 #[utoipa::path(
     get,
     path = "/audit-events",
+    operation_id = "list_audit_events",
     tag = "audit",
     summary = "The audit log",
     description = "Every role change, lock, unlock, PRO change, deletion and admin edit, newest first, paginated like `GET /users`. `ADMIN` only.",
