@@ -303,3 +303,65 @@ async fn every_operation_id_is_unique() {
     }
     assert_eq!(seen.len(), operations(&doc).len());
 }
+
+/// Every `"$ref"` anywhere in `value`, with the JSON pointer of where it occurs.
+fn refs(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if key == "$ref"
+                    && let Some(target) = child.as_str()
+                {
+                    found.push((at.to_owned(), target.to_owned()));
+                }
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                refs(child, &format!("{at}/{escaped}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                refs(child, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_ref_points_at_an_existing_component() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    let mut found = Vec::new();
+    refs(&doc, "", &mut found);
+    assert!(
+        found
+            .iter()
+            .any(|(_, target)| target == "#/components/schemas/Problem"),
+        "the walk finds references: {found:?}"
+    );
+    let dangling: Vec<_> = found
+        .iter()
+        .filter(|(_, target)| {
+            !(target.starts_with("#/components/") && doc.pointer(&target[1..]).is_some())
+        })
+        .collect();
+    assert!(
+        dangling.is_empty(),
+        "references to nothing (register the schema in openapi::ApiDoc): {dangling:#?}"
+    );
+
+    // The walk does catch a dangling reference.
+    let mut broken = doc.clone();
+    broken["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas")
+        .remove("Problem");
+    let mut found = Vec::new();
+    refs(&broken, "", &mut found);
+    assert!(
+        found
+            .iter()
+            .any(|(_, target)| broken.pointer(&target[1..]).is_none())
+    );
+}

@@ -100,7 +100,7 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
         routes::health::readyz,
         crate::metrics::metrics,
     ),
-    components(schemas(Problem, Role, ProRequirement)),
+    components(schemas(Problem, Role, ProRequirement, routes::users::UserSortParam)),
     modifiers(&CommonResponses),
     tags(
         (name = "accounts", description = "Registration, email verification and login (public)."),
