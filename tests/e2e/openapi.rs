@@ -365,3 +365,80 @@ async fn every_ref_points_at_an_existing_component() {
             .any(|(_, target)| broken.pointer(&target[1..]).is_none())
     );
 }
+
+/// A concrete path for a path pattern of the route table.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .replace("{user_id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{token}", "0123abcd")
+        .replace("{key}", "nothing.webp")
+        .replace("{nickname}", "somebody")
+}
+
+#[tokio::test]
+async fn every_405_lists_exactly_the_methods_of_its_path_in_allow() {
+    let app = TestApp::spawn().await;
+
+    let mut paths: Vec<(&str, BTreeSet<String>)> = Vec::new();
+    let own = openapi::OWN_ROUTES
+        .iter()
+        .map(|(method, path)| (method.clone(), *path));
+    for (method, path) in routes::registered().into_iter().chain(own) {
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, methods)) => {
+                methods.insert(method.to_string());
+            }
+            None => paths.push((path, BTreeSet::from([method.to_string()]))),
+        }
+    }
+    let all = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let mut checked = 0;
+    for (pattern, methods) in &paths {
+        let path = concrete(pattern);
+        for method in all {
+            let response = app
+                .client
+                .request(method.parse().expect("a method"), app.url(&path))
+                .send()
+                .await
+                .expect("an answer");
+            if methods.contains(method) {
+                assert_ne!(
+                    response.status(),
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is served"
+                );
+                continue;
+            }
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let allow = response
+                .headers()
+                .get(header::ALLOW)
+                .unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"))
+                .to_str()
+                .expect("ASCII");
+            let listed: BTreeSet<String> = allow
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect();
+            assert_eq!(&listed, methods, "{method} {path}: Allow: {allow}");
+            if method != "HEAD" {
+                let body: Value = response.json().await.expect("a problem");
+                assert_eq!(body["code"], "method_not_allowed", "{method} {path}");
+                assert!(body["detail"].is_string(), "{method} {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > paths.len(), "{checked} answers checked");
+
+    // With a trailing slash too (it is trimmed before routing).
+    let response = app.delete("/users/", None).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[header::ALLOW], "GET, POST");
+}

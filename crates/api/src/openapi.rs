@@ -313,7 +313,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/docs")
             .wrap(DefaultHeaders::new().add((header::CONTENT_SECURITY_POLICY, DOCS_CSP)))
             // `/docs/` is trimmed to `/docs` before routing; serve the page there too.
-            .route("", web::get().to(docs_page))
+            // A resource, so that another method is a 405 with `Allow` like every API path.
+            .service(web::resource("").route(web::get().to(docs_page)))
             .service(SwaggerUi::new("/{_:.*}").config(swagger_config())),
     );
 }
