@@ -442,3 +442,73 @@ async fn every_405_lists_exactly_the_methods_of_its_path_in_allow() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "GET, POST");
 }
+
+#[tokio::test]
+async fn skip_and_limit_beyond_the_documented_bounds_are_a_422_naming_them() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let (_, token) = app.admin().await;
+
+    for path in ["/users", "/audit-events"] {
+        let bound = |name: &str, key: &str| -> u64 {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["schema"][key].as_u64())
+                .unwrap_or_else(|| panic!("{path}: {name} states no {key}"))
+        };
+        let (max_skip, min_limit, max_limit) = (
+            bound("skip", "maximum"),
+            bound("limit", "minimum"),
+            bound("limit", "maximum"),
+        );
+        assert_eq!(max_skip, 9_223_372_036_854_775_807, "{path}");
+        assert_eq!((min_limit, max_limit), (1, 100), "{path}");
+
+        for query in [
+            format!("skip={max_skip}"),
+            "skip=0".to_owned(),
+            format!("limit={min_limit}"),
+            format!("limit={max_limit}"),
+        ] {
+            let response = app.get(&format!("{path}?{query}"), Some(&token)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}?{query}");
+        }
+        let response = app
+            .get(&format!("{path}?skip={max_skip}&limit=1"), Some(&token))
+            .await;
+        let page: Value = response.json().await.expect("a page");
+        assert_eq!(page["page"].as_u64(), Some(max_skip + 1), "{path}");
+
+        for (name, value) in [
+            ("skip", (u128::from(max_skip) + 1).to_string()),
+            ("skip", "18446744073709551616".to_owned()),
+            ("skip", "99999999999999999999999999".to_owned()),
+            ("limit", (max_limit + 1).to_string()),
+            ("limit", (min_limit - 1).to_string()),
+            ("limit", "18446744073709551616".to_owned()),
+        ] {
+            let response = app
+                .get(&format!("{path}?{name}={value}"), Some(&token))
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path}?{name}={value}"
+            );
+            let problem: Value = response.json().await.expect("a problem");
+            assert_eq!(problem["code"], "validation_error", "{path}?{name}={value}");
+            assert_eq!(problem["errors"][0]["field"], name, "{problem}");
+            let detail = problem["detail"].as_str().expect("a detail");
+            assert!(detail.contains(name), "{path}?{name}={value}: {detail}");
+            let stated = if name == "skip" {
+                max_skip.to_string()
+            } else {
+                max_limit.to_string()
+            };
+            assert!(detail.contains(&stated), "{path}?{name}={value}: {detail}");
+        }
+    }
+}

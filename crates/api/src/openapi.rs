@@ -242,6 +242,7 @@ impl Modify for CommonResponses {
             ];
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
+                state_page_bounds(operation);
                 let responses = &mut operation.responses.responses;
                 if operation.security.is_some() && !responses.contains_key("401") {
                     responses.insert(
@@ -296,6 +297,23 @@ impl Modify for CommonResponses {
                     .into()
                 });
             }
+        }
+    }
+}
+
+/// The bounds of a listing's `skip` and `limit` as the domain enforces them (a 422 beyond):
+/// `#[param(maximum = …)]` takes only a literal, and as a float `MAX_SKIP` would round up.
+fn state_page_bounds(operation: &mut openapi::path::Operation) {
+    use um_domain::services::{MAX_PAGE_SIZE, MAX_SKIP};
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let (minimum, maximum) = match parameter.name.as_str() {
+            "skip" => (0, MAX_SKIP),
+            "limit" => (1, MAX_PAGE_SIZE),
+            _ => continue,
+        };
+        if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+            object.minimum = Some(minimum.into());
+            object.maximum = Some(maximum.into());
         }
     }
 }
@@ -364,6 +382,33 @@ mod tests {
                 .expect("written");
         }
         assert_eq!(json["openapi"], "3.1.0");
+    }
+
+    /// The bounds of `skip` and `limit` in the document are the domain's, exactly.
+    #[test]
+    fn page_bounds_are_the_domains() {
+        use um_domain::services::{MAX_PAGE_SIZE, MAX_SKIP};
+        let json = serde_json::to_value(document()).expect("serializable");
+        for path in ["/users", "/audit-events"] {
+            let parameters = json["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters");
+            let schema = |name: &str| {
+                parameters
+                    .iter()
+                    .find(|p| p["name"] == name)
+                    .map(|p| p["schema"].clone())
+                    .unwrap_or_else(|| panic!("{path} has no {name}"))
+            };
+            assert_eq!(schema("skip")["minimum"], 0, "{path}");
+            assert_eq!(schema("skip")["maximum"].as_u64(), Some(MAX_SKIP), "{path}");
+            assert_eq!(schema("limit")["minimum"], 1, "{path}");
+            assert_eq!(
+                schema("limit")["maximum"].as_u64(),
+                Some(MAX_PAGE_SIZE),
+                "{path}"
+            );
+        }
     }
 
     /// The documented enums are copies (the domain knows nothing of utoipa): they must list

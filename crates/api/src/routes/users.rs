@@ -6,6 +6,7 @@ use serde::Deserialize;
 use um_domain::{
     model::Role,
     ports::{UserFilter, UserQuery, UserSort},
+    services::{MAX_PAGE_SIZE, MAX_SKIP},
     validation::Validator,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -143,13 +144,24 @@ impl ListParams {
 fn number(v: &mut Validator, field: &str, raw: Option<&str>, default: u64) -> Option<u64> {
     match raw {
         None => Some(default),
-        Some(raw) => v.check(
-            field,
-            raw.trim()
-                .parse::<u64>()
-                .map_err(|_| format!("{field} must be a whole number ≥ 0")),
-        ),
+        Some(raw) => v.check(field, parse_page_number(field, raw)),
     }
+}
+
+/// `skip` or `limit` of a listing; the range itself is the domain's to check, but a number too
+/// large even for `u64` is named as too large rather than as no number.
+pub(crate) fn parse_page_number(field: &str, raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    raw.parse::<u64>().map_err(|_| {
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            match field {
+                "limit" => format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+                _ => format!("{field} must be at most {MAX_SKIP}"),
+            }
+        } else {
+            format!("{field} must be a whole number ≥ 0")
+        }
+    })
 }
 
 fn flag(v: &mut Validator, field: &str, raw: Option<&str>) -> Option<bool> {
