@@ -512,3 +512,77 @@ async fn skip_and_limit_beyond_the_documented_bounds_are_a_422_naming_them() {
         }
     }
 }
+
+/// The repository's root, where `tests/schemathesis/run` is.
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `command` to its end off the async runtime and returns its output; a command that is
+/// not installed fails the test, naming how to install it (`.ci/run` does).
+async fn run_tool(mut command: std::process::Command, install: &str) -> std::process::Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the command ran")
+        .unwrap_or_else(|e| panic!("{program} could not be run ({e}); install it: {install}"))
+}
+
+#[tokio::test]
+async fn openapi_spec_validator_accepts_the_served_document() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).expect("JSON")).expect("written");
+
+    let mut command = std::process::Command::new("openapi-spec-validator");
+    command.arg(&path);
+    let output = run_tool(command, "python3 -m pip install openapi-spec-validator").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator rejects /openapi.json:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("OK"), "{stdout}");
+
+    // It does reject a duplicate operationId.
+    let mut broken = doc;
+    broken["paths"]["/audit-events"]["get"]["operationId"] =
+        broken["paths"]["/users"]["get"]["operationId"].clone();
+    std::fs::write(&path, serde_json::to_vec(&broken).expect("JSON")).expect("written");
+    let mut command = std::process::Command::new("openapi-spec-validator");
+    command.arg(&path);
+    let output = run_tool(command, "python3 -m pip install openapi-spec-validator").await;
+    assert!(!output.status.success(), "a duplicate operationId passes");
+}
+
+/// schemathesis (`tests/schemathesis/run`) fuzzes the running service from its own document,
+/// with every check and the token of an ADMIN, and finds nothing.
+#[tokio::test]
+async fn schemathesis_finds_no_defect_in_the_running_service() {
+    // Fuzzed logins would lock the ADMIN whose token the run uses after three failures.
+    let app = TestApp::spawn_with(&[("MAX_LOGIN_ATTEMPTS", "100")]).await;
+    let (_, token) = app.admin().await;
+
+    let mut command = std::process::Command::new(repository().join("tests/schemathesis/run"));
+    command.arg(&app.base).arg(&token);
+    let output = run_tool(command, "python3 -m pip install 'schemathesis>=4,<5'").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(
+        output.status.code(),
+        Some(3),
+        "schemathesis is not installed (python3 -m pip install 'schemathesis>=4,<5'; .ci/run \
+         does): {stderr}"
+    );
+    assert!(
+        output.status.success(),
+        "schemathesis reports failures:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("Tested: 36") || stdout.contains("Tested:"),
+        "{stdout}"
+    );
+}
