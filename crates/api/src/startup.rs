@@ -410,12 +410,10 @@ async fn not_found() -> HttpResponse {
 fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (req, _) = res.into_parts();
     let mut response = ApiError::MethodNotAllowed.error_response();
-    let allowed = req
+    if let Some(allowed) = req
         .match_pattern()
         .and_then(|pattern| routes::allowed_methods(&pattern))
-        // Swagger UI's assets under `/docs/` are served for GET only.
-        .or_else(|| req.path().starts_with("/docs/").then_some("GET"));
-    if let Some(allowed) = allowed {
+    {
         response.headers_mut().insert(
             actix_web::http::header::ALLOW,
             actix_web::http::header::HeaderValue::from_static(allowed),
