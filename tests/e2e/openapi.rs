@@ -285,3 +285,304 @@ async fn swagger_ui_is_served_from_the_binary_with_its_own_policy() {
         Some(openapi::DOCS_CSP)
     );
 }
+
+#[tokio::test]
+async fn every_operation_id_is_unique() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    let mut seen: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    for (method, path) in operations(&doc) {
+        let id = doc["paths"][&path][method.to_lowercase()]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+            .to_owned();
+        if let Some(first) = seen.insert(id.clone(), (method.clone(), path.clone())) {
+            panic!("operationId {id:?} is used by {first:?} and by {method} {path}");
+        }
+    }
+    assert_eq!(seen.len(), operations(&doc).len());
+}
+
+/// Every `"$ref"` anywhere in `value`, with the JSON pointer of where it occurs.
+fn refs(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if key == "$ref"
+                    && let Some(target) = child.as_str()
+                {
+                    found.push((at.to_owned(), target.to_owned()));
+                }
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                refs(child, &format!("{at}/{escaped}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                refs(child, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_ref_points_at_an_existing_component() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    let mut found = Vec::new();
+    refs(&doc, "", &mut found);
+    assert!(
+        found
+            .iter()
+            .any(|(_, target)| target == "#/components/schemas/Problem"),
+        "the walk finds references: {found:?}"
+    );
+    let dangling: Vec<_> = found
+        .iter()
+        .filter(|(_, target)| {
+            !(target.starts_with("#/components/") && doc.pointer(&target[1..]).is_some())
+        })
+        .collect();
+    assert!(
+        dangling.is_empty(),
+        "references to nothing (register the schema in openapi::ApiDoc): {dangling:#?}"
+    );
+
+    // The walk does catch a dangling reference.
+    let mut broken = doc.clone();
+    broken["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas")
+        .remove("Problem");
+    let mut found = Vec::new();
+    refs(&broken, "", &mut found);
+    assert!(
+        found
+            .iter()
+            .any(|(_, target)| broken.pointer(&target[1..]).is_none())
+    );
+}
+
+/// A concrete path for a path pattern of the route table.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .replace("{user_id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{token}", "0123abcd")
+        .replace("{key}", "nothing.webp")
+        .replace("{nickname}", "somebody")
+}
+
+#[tokio::test]
+async fn every_405_lists_exactly_the_methods_of_its_path_in_allow() {
+    let app = TestApp::spawn().await;
+
+    let mut paths: Vec<(&str, BTreeSet<String>)> = Vec::new();
+    let own = openapi::OWN_ROUTES
+        .iter()
+        .map(|(method, path)| (method.clone(), *path));
+    for (method, path) in routes::registered().into_iter().chain(own) {
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, methods)) => {
+                methods.insert(method.to_string());
+            }
+            None => paths.push((path, BTreeSet::from([method.to_string()]))),
+        }
+    }
+    let all = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let mut checked = 0;
+    for (pattern, methods) in &paths {
+        let path = concrete(pattern);
+        for method in all {
+            let response = app
+                .client
+                .request(method.parse().expect("a method"), app.url(&path))
+                .send()
+                .await
+                .expect("an answer");
+            if methods.contains(method) {
+                assert_ne!(
+                    response.status(),
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is served"
+                );
+                continue;
+            }
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let allow = response
+                .headers()
+                .get(header::ALLOW)
+                .unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"))
+                .to_str()
+                .expect("ASCII");
+            let listed: BTreeSet<String> = allow
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect();
+            assert_eq!(&listed, methods, "{method} {path}: Allow: {allow}");
+            if method != "HEAD" {
+                let body: Value = response.json().await.expect("a problem");
+                assert_eq!(body["code"], "method_not_allowed", "{method} {path}");
+                assert!(body["detail"].is_string(), "{method} {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > paths.len(), "{checked} answers checked");
+
+    // With a trailing slash too (it is trimmed before routing).
+    let response = app.delete("/users/", None).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[header::ALLOW], "GET, POST");
+}
+
+#[tokio::test]
+async fn skip_and_limit_beyond_the_documented_bounds_are_a_422_naming_them() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let (_, token) = app.admin().await;
+
+    for path in ["/users", "/audit-events"] {
+        let bound = |name: &str, key: &str| -> u64 {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["schema"][key].as_u64())
+                .unwrap_or_else(|| panic!("{path}: {name} states no {key}"))
+        };
+        let (max_skip, min_limit, max_limit) = (
+            bound("skip", "maximum"),
+            bound("limit", "minimum"),
+            bound("limit", "maximum"),
+        );
+        assert_eq!(max_skip, 9_223_372_036_854_775_807, "{path}");
+        assert_eq!((min_limit, max_limit), (1, 100), "{path}");
+
+        for query in [
+            format!("skip={max_skip}"),
+            "skip=0".to_owned(),
+            format!("limit={min_limit}"),
+            format!("limit={max_limit}"),
+        ] {
+            let response = app.get(&format!("{path}?{query}"), Some(&token)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}?{query}");
+        }
+        let response = app
+            .get(&format!("{path}?skip={max_skip}&limit=1"), Some(&token))
+            .await;
+        let page: Value = response.json().await.expect("a page");
+        assert_eq!(page["page"].as_u64(), Some(max_skip + 1), "{path}");
+
+        for (name, value) in [
+            ("skip", (u128::from(max_skip) + 1).to_string()),
+            ("skip", "18446744073709551616".to_owned()),
+            ("skip", "99999999999999999999999999".to_owned()),
+            ("limit", (max_limit + 1).to_string()),
+            ("limit", (min_limit - 1).to_string()),
+            ("limit", "18446744073709551616".to_owned()),
+        ] {
+            let response = app
+                .get(&format!("{path}?{name}={value}"), Some(&token))
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path}?{name}={value}"
+            );
+            let problem: Value = response.json().await.expect("a problem");
+            assert_eq!(problem["code"], "validation_error", "{path}?{name}={value}");
+            assert_eq!(problem["errors"][0]["field"], name, "{problem}");
+            let detail = problem["detail"].as_str().expect("a detail");
+            assert!(detail.contains(name), "{path}?{name}={value}: {detail}");
+            let stated = if name == "skip" {
+                max_skip.to_string()
+            } else {
+                max_limit.to_string()
+            };
+            assert!(detail.contains(&stated), "{path}?{name}={value}: {detail}");
+        }
+    }
+}
+
+/// The repository's root, where `tests/schemathesis/run` is.
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `command` to its end off the async runtime and returns its output; a command that is
+/// not installed fails the test, naming how to install it (`.ci/run` does).
+async fn run_tool(mut command: std::process::Command, install: &str) -> std::process::Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the command ran")
+        .unwrap_or_else(|e| panic!("{program} could not be run ({e}); install it: {install}"))
+}
+
+#[tokio::test]
+async fn openapi_spec_validator_accepts_the_served_document() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).expect("JSON")).expect("written");
+
+    let mut command = std::process::Command::new("openapi-spec-validator");
+    command.arg(&path);
+    let output = run_tool(command, "python3 -m pip install openapi-spec-validator").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator rejects /openapi.json:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("OK"), "{stdout}");
+
+    // It does reject a duplicate operationId.
+    let mut broken = doc;
+    broken["paths"]["/audit-events"]["get"]["operationId"] =
+        broken["paths"]["/users"]["get"]["operationId"].clone();
+    std::fs::write(&path, serde_json::to_vec(&broken).expect("JSON")).expect("written");
+    let mut command = std::process::Command::new("openapi-spec-validator");
+    command.arg(&path);
+    let output = run_tool(command, "python3 -m pip install openapi-spec-validator").await;
+    assert!(!output.status.success(), "a duplicate operationId passes");
+}
+
+/// schemathesis (`tests/schemathesis/run`) fuzzes the running service from its own document,
+/// with every check and the token of an ADMIN, and finds nothing.
+#[tokio::test]
+async fn schemathesis_finds_no_defect_in_the_running_service() {
+    // Fuzzed logins would lock the ADMIN whose token the run uses after three failures.
+    let app = TestApp::spawn_with(&[("MAX_LOGIN_ATTEMPTS", "100")]).await;
+    let (_, token) = app.admin().await;
+
+    let mut command = std::process::Command::new(repository().join("tests/schemathesis/run"));
+    command.arg(&app.base).arg(&token);
+    let output = run_tool(command, "python3 -m pip install 'schemathesis>=4,<5'").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(
+        output.status.code(),
+        Some(3),
+        "schemathesis is not installed (python3 -m pip install 'schemathesis>=4,<5'; .ci/run \
+         does): {stderr}"
+    );
+    assert!(
+        output.status.success(),
+        "schemathesis reports failures:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("Tested: 36") || stdout.contains("Tested:"),
+        "{stdout}"
+    );
+}

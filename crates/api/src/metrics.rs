@@ -164,6 +164,7 @@ impl Metrics {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "operations",
     summary = "Prometheus metrics",
     description = "OpenMetrics text: `http_requests_total{method,route,status}` and \

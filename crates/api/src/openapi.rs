@@ -18,6 +18,7 @@ use utoipa::{
     Modify, OpenApi, PartialSchema, ToSchema,
     openapi::{
         self, ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder, Schema,
+        path::ParameterIn,
         schema::{ObjectBuilder, Type},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -100,8 +101,8 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
         routes::health::readyz,
         crate::metrics::metrics,
     ),
-    components(schemas(Problem, Role, ProRequirement)),
-    modifiers(&CommonResponses),
+    components(schemas(Problem, Role, ProRequirement, routes::users::UserSortParam)),
+    modifiers(&CommonResponses, &DomainRules),
     tags(
         (name = "accounts", description = "Registration, email verification and login (public)."),
         (name = "recovery", description = "Password reset and the unlock link (public); the links open small HTML pages first, so a mail scanner that follows links cannot use a token up."),
@@ -242,6 +243,7 @@ impl Modify for CommonResponses {
             ];
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
+                state_page_bounds(operation);
                 let responses = &mut operation.responses.responses;
                 if operation.security.is_some() && !responses.contains_key("401") {
                     responses.insert(
@@ -253,6 +255,20 @@ impl Modify for CommonResponses {
                         )
                         .into(),
                     );
+                }
+                let query = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.parameter_in == ParameterIn::Query);
+                if query {
+                    responses.entry("422".into()).or_insert_with(|| {
+                        problem(
+                            "A malformed query (`validation_error`), such as a parameter given \
+                             twice.",
+                        )
+                        .into()
+                    });
                 }
                 let json_body = operation
                     .request_body
@@ -300,6 +316,188 @@ impl Modify for CommonResponses {
     }
 }
 
+/// The bounds of a listing's `skip` and `limit` as the domain enforces them (a 422 beyond):
+/// `#[param(maximum = …)]` takes only a literal, and as a float `MAX_SKIP` would round up.
+fn state_page_bounds(operation: &mut openapi::path::Operation) {
+    use um_domain::services::{MAX_PAGE_SIZE, MAX_SKIP};
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let (minimum, maximum) = match parameter.name.as_str() {
+            "skip" => (0, MAX_SKIP),
+            "limit" => (1, MAX_PAGE_SIZE),
+            _ => continue,
+        };
+        if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+            object.minimum = Some(minimum.into());
+            object.maximum = Some(maximum.into());
+        }
+    }
+}
+
+/// States in the request schemas the rules the domain enforces on their fields (lengths from
+/// its constants, patterns that only accept what it accepts), so that a schema-valid request is
+/// never refused for its shape; the unit test `request_rules_are_the_domains` holds them to the
+/// domain's parsers. Fields that "can be changed, not removed" are not nullable.
+struct DomainRules;
+
+/// A new password: the domain's policy (an upper-case and a lower-case letter, a digit and a
+/// symbol; ASCII ones, a subset of what it accepts).
+pub const PASSWORD_PATTERN: &str =
+    r"^(?=[\s\S]*[A-Z])(?=[\s\S]*[a-z])(?=[\s\S]*[0-9])(?=[\s\S]*[!-/:-@\[-`{-~])[\s\S]*$";
+/// An email as `Email::parse` takes it: a dot-atom local part of at most 64 characters and a
+/// domain of two or more labels whose last one starts with a letter.
+pub const EMAIL_PATTERN: &str = r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+/// A profile URL as `ProfileUrl::parse` takes it, or blank (none): absolute `http`/`https`
+/// with a host name, and only characters RFC 3986 allows (it is shown back as a `uri`).
+pub const URL_PATTERN: &str = r"^(?:[ \t\r\n]*|[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?)$";
+/// A first or last name: no control characters.
+pub const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+/// A bio: no control characters but line breaks and tabs.
+pub const BIO_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+/// A token of an emailed link: 256 random bits in hex (`RawToken::generate`).
+pub const TOKEN_PATTERN: &str = "^[0-9a-f]{64}$";
+
+/// The characters of a nickname, and none of the reserved words (in any case).
+#[must_use]
+pub fn nickname_pattern() -> String {
+    let reserved: Vec<String> = um_domain::model::Nickname::RESERVED
+        .iter()
+        .map(|word| {
+            word.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^(?!(?:{})$)[A-Za-z0-9_-]+$", reserved.join("|"))
+}
+
+impl Modify for DomainRules {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        use um_domain::model::{Bio, Email, Name, Nickname, Password, ProfileUrl};
+        let nickname = nickname_pattern();
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (schema, properties) in [
+            (
+                "NewUserRequest",
+                &[
+                    "email",
+                    "password",
+                    "nickname",
+                    "first_name",
+                    "last_name",
+                    "bio",
+                    "linkedin_profile_url",
+                    "github_profile_url",
+                ][..],
+            ),
+            (
+                "UpdateMeRequest",
+                &[
+                    "nickname",
+                    "first_name",
+                    "last_name",
+                    "bio",
+                    "linkedin_profile_url",
+                    "github_profile_url",
+                ][..],
+            ),
+            (
+                "UpdateUserRequest",
+                &[
+                    "email",
+                    "role",
+                    "nickname",
+                    "first_name",
+                    "last_name",
+                    "bio",
+                    "linkedin_profile_url",
+                    "github_profile_url",
+                ][..],
+            ),
+            ("ChangePasswordRequest", &["new_password"][..]),
+            ("ConfirmJson", &["new_password", "token"][..]),
+            ("ConfirmForm", &["new_password", "token"][..]),
+            ("UnlockJson", &["token"][..]),
+            ("UnlockForm", &["token"][..]),
+        ] {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+                continue;
+            };
+            for &name in properties {
+                let Some(property) = object.properties.get_mut(name) else {
+                    continue;
+                };
+                // "Can be changed, not removed": no `null` in a partial update.
+                let partial = schema.starts_with("Update");
+                if name == "role" {
+                    let mut role = Ref::from_schema_name("Role");
+                    role.description =
+                        "Changing it needs `ADMIN`. Can be changed, not removed.".to_owned();
+                    *property = role.into();
+                    continue;
+                }
+                let RefOr::T(Schema::Object(field)) = property else {
+                    continue;
+                };
+                if partial && ["email", "nickname"].contains(&name) {
+                    field.schema_type = Type::String.into();
+                }
+                let (min, max, pattern) = match name {
+                    "password" | "new_password" => (
+                        Some(Password::MIN_LEN),
+                        Password::MAX_LEN,
+                        PASSWORD_PATTERN.to_owned(),
+                    ),
+                    "email" => (None, Email::MAX_LEN, EMAIL_PATTERN.to_owned()),
+                    "nickname" => (Some(Nickname::MIN_LEN), Nickname::MAX_LEN, nickname.clone()),
+                    "first_name" | "last_name" => (None, Name::MAX_LEN, NAME_PATTERN.to_owned()),
+                    "bio" => (None, Bio::MAX_LEN, BIO_PATTERN.to_owned()),
+                    "linkedin_profile_url" | "github_profile_url" => {
+                        // Blank is none, which `format: uri` would not allow.
+                        field.format = None;
+                        (None, ProfileUrl::MAX_LEN, URL_PATTERN.to_owned())
+                    }
+                    "token" => (None, 64, TOKEN_PATTERN.to_owned()),
+                    _ => continue,
+                };
+                field.min_length = min;
+                field.max_length = Some(max);
+                field.pattern = Some(pattern);
+            }
+        }
+        // Path and query parameters with the same rules.
+        for item in doc.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.put]
+                .into_iter()
+                .flatten()
+            {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let Some(RefOr::T(Schema::Object(field))) = &mut parameter.schema else {
+                        continue;
+                    };
+                    match parameter.name.as_str() {
+                        "nickname" => {
+                            field.min_length = Some(Nickname::MIN_LEN);
+                            field.max_length = Some(Nickname::MAX_LEN);
+                            field.pattern = Some("^[A-Za-z0-9_-]+$".to_owned());
+                        }
+                        // The pages take any `token` in the query (and show a form).
+                        "token" if parameter.parameter_in == ParameterIn::Path => {
+                            field.pattern = Some(TOKEN_PATTERN.to_owned());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Registers `GET /openapi.json` and Swagger UI under `/docs` with its own
 /// Content-Security-Policy.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -313,7 +511,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/docs")
             .wrap(DefaultHeaders::new().add((header::CONTENT_SECURITY_POLICY, DOCS_CSP)))
             // `/docs/` is trimmed to `/docs` before routing; serve the page there too.
-            .route("", web::get().to(docs_page))
+            // A resource, so that another method is a 405 with `Allow` like every API path.
+            .service(web::resource("").route(web::get().to(docs_page)))
             .service(SwaggerUi::new("/{_:.*}").config(swagger_config())),
     );
 }
@@ -354,6 +553,7 @@ async fn docs_page() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn the_document_is_openapi_3_1() {
@@ -363,6 +563,256 @@ mod tests {
                 .expect("written");
         }
         assert_eq!(json["openapi"], "3.1.0");
+    }
+
+    /// The bounds of `skip` and `limit` in the document are the domain's, exactly.
+    #[test]
+    fn page_bounds_are_the_domains() {
+        use um_domain::services::{MAX_PAGE_SIZE, MAX_SKIP};
+        let json = serde_json::to_value(document()).expect("serializable");
+        for path in ["/users", "/audit-events"] {
+            let parameters = json["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters");
+            let schema = |name: &str| {
+                parameters
+                    .iter()
+                    .find(|p| p["name"] == name)
+                    .map(|p| p["schema"].clone())
+                    .unwrap_or_else(|| panic!("{path} has no {name}"))
+            };
+            assert_eq!(schema("skip")["minimum"], 0, "{path}");
+            assert_eq!(schema("skip")["maximum"].as_u64(), Some(MAX_SKIP), "{path}");
+            assert_eq!(schema("limit")["minimum"], 1, "{path}");
+            assert_eq!(
+                schema("limit")["maximum"].as_u64(),
+                Some(MAX_PAGE_SIZE),
+                "{path}"
+            );
+        }
+    }
+
+    /// The rules the request schemas state are the domain's: lengths are its constants, and
+    /// every sample the schema accepts, the domain's parser accepts too (while the schema
+    /// does refuse what the domain refuses for its shape).
+    #[test]
+    fn request_rules_are_the_domains() {
+        use um_domain::model::{Bio, Email, Name, Nickname, Password, ProfileUrl, RawToken};
+        let json = serde_json::to_value(document()).expect("serializable");
+        let property = |schema: &str, name: &str| -> Value {
+            let found = json["components"]["schemas"][schema]["properties"][name].clone();
+            assert!(found.is_object(), "{schema}.{name}");
+            found
+        };
+        type Parse = fn(&str) -> bool;
+        /// Schema, property, the domain's parser, minLength, maxLength, samples.
+        type Case<'a> = (&'a str, &'a str, Parse, Option<usize>, usize, Vec<String>);
+        let long = |n: usize| "a".repeat(n);
+        let cases: Vec<Case> = vec![
+            (
+                "NewUserRequest",
+                "password",
+                |s| Password::parse(s).is_ok(),
+                Some(Password::MIN_LEN),
+                Password::MAX_LEN,
+                vec![
+                    "Secur3*Passw0rd".into(),
+                    "aB3$aaaa".into(),
+                    "aB3$".into(),
+                    "abcdefgh".into(),
+                    "ABCDEFG1!".into(),
+                    "abcdefg1!".into(),
+                    "Abcdefgh!".into(),
+                    "Abcdefg12".into(),
+                    format!("aB3$ {}", long(124)),
+                    format!("aB3$ {}", long(123)),
+                    "0000000000".into(),
+                ],
+            ),
+            (
+                "NewUserRequest",
+                "email",
+                |s| Email::parse(s).is_ok(),
+                None,
+                Email::MAX_LEN,
+                vec![
+                    "ada@example.com".into(),
+                    "a.b+c@sub.example.org".into(),
+                    "0@0.com".into(),
+                    "a@b".into(),
+                    "a@b.123".into(),
+                    ".a@b.com".into(),
+                    "a..b@b.com".into(),
+                    "a@-b.com".into(),
+                    "a@b-.com".into(),
+                    "\"a\"@b.com".into(),
+                    "a@[127.0.0.1]".into(),
+                    format!("{}@b.com", long(65)),
+                    format!("{}@b.com", long(64)),
+                    format!("a@{}.com", long(64)),
+                ],
+            ),
+            (
+                "NewUserRequest",
+                "nickname",
+                |s| Nickname::parse(s).is_ok(),
+                Some(Nickname::MIN_LEN),
+                Nickname::MAX_LEN,
+                vec![
+                    "ada_l-1".into(),
+                    "abc".into(),
+                    "ab".into(),
+                    long(30),
+                    long(31),
+                    "a b".into(),
+                    "ÄÖÜ".into(),
+                    "Admin".into(),
+                    "ROOT".into(),
+                    "admins".into(),
+                ],
+            ),
+            (
+                "UpdateMeRequest",
+                "first_name",
+                |s| Name::parse(s).is_ok(),
+                None,
+                Name::MAX_LEN,
+                vec![
+                    "Ada".into(),
+                    "a\u{1}b".into(),
+                    "a\nb".into(),
+                    "a\u{85}b".into(),
+                    long(100),
+                    long(101),
+                ],
+            ),
+            (
+                "UpdateMeRequest",
+                "bio",
+                |s| Bio::parse(s).is_ok(),
+                None,
+                Bio::MAX_LEN,
+                vec![
+                    "Hi\nthere\t!".into(),
+                    "a\u{12}b".into(),
+                    "\u{8b}".into(),
+                    long(500),
+                    long(501),
+                ],
+            ),
+            (
+                "UpdateUserRequest",
+                "github_profile_url",
+                |s| ProfileUrl::parse(s).is_ok(),
+                None,
+                ProfileUrl::MAX_LEN,
+                vec![
+                    "https://github.com/ada".into(),
+                    "http://0.com".into(),
+                    "HTTPS://x.io:8080/a?b=c#d".into(),
+                    "".into(),
+                    "https://".into(),
+                    "ftp://example.com".into(),
+                    "github.com/ada".into(),
+                    "https://999999999999".into(),
+                    "https://1.2.3.4".into(),
+                    "https://a b.com".into(),
+                    format!("https://example.com/{}", long(240)),
+                ],
+            ),
+            (
+                "ConfirmJson",
+                "token",
+                |s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+                None,
+                64,
+                vec![
+                    RawToken::generate().as_str().to_owned(),
+                    "abc".into(),
+                    long(64),
+                ],
+            ),
+        ];
+        for (schema, name, parse, min, max, samples) in cases {
+            let rule = property(schema, name);
+            assert_eq!(
+                rule["minLength"].as_u64(),
+                min.map(|m| m as u64),
+                "{schema}.{name}"
+            );
+            assert_eq!(
+                rule["maxLength"].as_u64(),
+                Some(max as u64),
+                "{schema}.{name}"
+            );
+            let validator = jsonschema::draft202012::new(&rule).expect("the rule compiles");
+            let (mut accepted, mut refused) = (0, 0);
+            for sample in &samples {
+                let valid = validator.is_valid(&Value::String(sample.clone()));
+                assert!(
+                    !valid || parse(sample),
+                    "{schema}.{name}: the schema accepts {sample:?}, the domain refuses it"
+                );
+                if valid {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+            assert!(accepted > 0 && refused > 0, "{schema}.{name}: {rule}");
+        }
+        // The same rules wherever the field recurs.
+        for (schema, name, like) in [
+            (
+                "ChangePasswordRequest",
+                "new_password",
+                ("NewUserRequest", "password"),
+            ),
+            (
+                "ConfirmForm",
+                "new_password",
+                ("NewUserRequest", "password"),
+            ),
+            (
+                "ConfirmJson",
+                "new_password",
+                ("NewUserRequest", "password"),
+            ),
+            ("UpdateUserRequest", "email", ("NewUserRequest", "email")),
+            (
+                "UpdateMeRequest",
+                "nickname",
+                ("NewUserRequest", "nickname"),
+            ),
+            (
+                "UpdateUserRequest",
+                "nickname",
+                ("NewUserRequest", "nickname"),
+            ),
+            (
+                "NewUserRequest",
+                "linkedin_profile_url",
+                ("UpdateUserRequest", "github_profile_url"),
+            ),
+            (
+                "UpdateMeRequest",
+                "github_profile_url",
+                ("UpdateUserRequest", "github_profile_url"),
+            ),
+            ("UnlockJson", "token", ("ConfirmJson", "token")),
+        ] {
+            let (a, b) = (property(schema, name), property(like.0, like.1));
+            for key in ["minLength", "maxLength", "pattern"] {
+                assert_eq!(a[key], b[key], "{schema}.{name} {key}");
+            }
+        }
+        // What can be changed but not removed is not nullable.
+        assert_eq!(property("UpdateUserRequest", "email")["type"], "string");
+        assert_eq!(property("UpdateMeRequest", "nickname")["type"], "string");
+        assert_eq!(
+            property("UpdateUserRequest", "role")["$ref"],
+            "#/components/schemas/Role"
+        );
     }
 
     /// The documented enums are copies (the domain knows nothing of utoipa): they must list

@@ -450,10 +450,21 @@ async fn not_found() -> HttpResponse {
     ApiError::RouteNotFound.error_response()
 }
 
-/// actix answers a known path with an unknown method with an empty 405; give it a problem body.
+/// actix answers a known path with an unknown method with an empty 405; give it a problem body
+/// and the `Allow` header RFC 9110 requires: the methods of the resource the path matched.
 fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (req, _) = res.into_parts();
-    let response = ServiceResponse::new(req, ApiError::MethodNotAllowed.error_response());
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    if let Some(allowed) = req
+        .match_pattern()
+        .and_then(|pattern| routes::allowed_methods(&pattern))
+    {
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allowed),
+        );
+    }
+    let response = ServiceResponse::new(req, response);
     Ok(ErrorHandlerResponse::Response(
         response.map_into_right_body(),
     ))

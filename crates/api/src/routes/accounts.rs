@@ -19,6 +19,7 @@ use crate::{
 #[utoipa::path(
     post,
     path = "/register",
+    operation_id = "register",
     tag = "accounts",
     summary = "Register an account",
     description = "The first account ever created becomes `ADMIN` with its email already verified \
@@ -64,6 +65,7 @@ struct TokenResponse {
 #[utoipa::path(
     post,
     path = "/login",
+    operation_id = "login",
     tag = "accounts",
     summary = "Log in",
     description = "Takes an OAuth2 password form (`username` = the email, `password`; the form's \
@@ -129,6 +131,7 @@ pub async fn login(
 #[utoipa::path(
     get,
     path = "/verify-email/{user_id}/{token}",
+    operation_id = "verify_email",
     tag = "accounts",
     summary = "Verify an email address",
     description = "The link of the verification email. Success makes an `ANONYMOUS` account \
@@ -159,6 +162,7 @@ pub async fn verify_email(
 #[utoipa::path(
     post,
     path = "/verify-email/resend",
+    operation_id = "resend_verification",
     tag = "accounts",
     summary = "Send a fresh verification link",
     description = "Always 202 for a well-formed email, so it tells nothing about which accounts \

@@ -12,7 +12,7 @@ use um_domain::{
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::users::page_href;
+use super::users::{page_href, parse_page_number};
 use crate::{
     auth::CurrentUser,
     dto::{PageResponse, page_links},
@@ -76,6 +76,7 @@ impl From<AuditRecord> for AuditEventResponse {
 #[utoipa::path(
     get,
     path = "/audit-events",
+    operation_id = "list_audit_events",
     tag = "audit",
     summary = "The audit log",
     description = "Every role change, lock, unlock, PRO change, deletion and admin edit, newest first, paginated like `GET /users`. `ADMIN` only.",
@@ -94,15 +95,12 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let mut v = Validator::default();
-    let parse_number = |raw: Option<&str>, default: u64| match raw {
+    let parse_number = |field: &str, raw: Option<&str>, default: u64| match raw {
         None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| "must be a whole number ≥ 0"),
+        Some(raw) => parse_page_number(field, raw),
     };
-    let skip = v.check("skip", parse_number(params.skip.as_deref(), 0));
-    let limit = v.check("limit", parse_number(params.limit.as_deref(), 10));
+    let skip = v.check("skip", parse_number("skip", params.skip.as_deref(), 0));
+    let limit = v.check("limit", parse_number("limit", params.limit.as_deref(), 10));
     let kind = v.check_opt("kind", params.kind.as_deref().map(AuditKind::parse));
     let user_id = match params.user_id.as_deref() {
         None => None,

@@ -43,6 +43,7 @@ enum CheckState {
 #[utoipa::path(
     get,
     path = "/healthz",
+    operation_id = "healthz",
     tag = "operations",
     summary = "Liveness",
     responses(
@@ -58,6 +59,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/readyz",
+    operation_id = "readyz",
     tag = "operations",
     summary = "Readiness",
     description = "Asks the database and the object store at once.",

@@ -19,6 +19,7 @@ use crate::{
 #[utoipa::path(
     get,
     path = "/me",
+    operation_id = "get_me",
     tag = "me",
     summary = "Get one's own account",
     security(("bearer" = [])),
@@ -34,6 +35,7 @@ pub async fn get(state: web::Data<AppState>, me: CurrentUser) -> HttpResponse {
 #[utoipa::path(
     patch,
     path = "/me",
+    operation_id = "update_me",
     tag = "me",
     summary = "Update one's own profile",
     description = "A partial update of `nickname`, `first_name`, `last_name`, `bio`, `linkedin_profile_url`, `github_profile_url`; a field sent as `null` clears it (a nickname can be changed, not removed); at least one field.",
@@ -70,6 +72,7 @@ struct ProUpgradeStatus {
 #[utoipa::path(
     get,
     path = "/me/pro-upgrade",
+    operation_id = "pro_upgrade_status",
     tag = "me",
     summary = "PRO eligibility",
     description = "A user is eligible when the email is verified, the account is not locked, and the profile is complete: first name, last name, bio, a profile picture, and a LinkedIn or GitHub URL.",
@@ -91,6 +94,7 @@ pub async fn pro_upgrade_status(state: web::Data<AppState>, me: CurrentUser) -> 
 #[utoipa::path(
     post,
     path = "/me/pro-upgrade",
+    operation_id = "upgrade_to_pro",
     tag = "me",
     summary = "Upgrade to PRO",
     description = "Upgrades an eligible account and queues a notification email. Of two racing upgrades one answers 200, the other 409.",
@@ -113,6 +117,7 @@ pub async fn upgrade_to_pro(
 #[utoipa::path(
     put,
     path = "/me/password",
+    operation_id = "change_password",
     tag = "me",
     summary = "Change one's password",
     request_body(content = ChangePasswordRequest, content_type = "application/json"),
@@ -141,6 +146,7 @@ pub async fn change_password(
 #[utoipa::path(
     delete,
     path = "/me",
+    operation_id = "delete_me",
     tag = "me",
     summary = "Delete one's own account",
     description = "The password in the body confirms the deletion; the account and its pictures are removed. The only `ADMIN` cannot delete itself (409), like any deletion of the last `ADMIN`.",

@@ -177,3 +177,32 @@ pub fn registered() -> Vec<(Method, &'static str)> {
         .flat_map(|(path, routes)| routes.into_iter().map(move |(method, _)| (method, path)))
         .collect()
 }
+
+/// The methods a path pattern of [`configure`] serves, as the value of an `Allow` header
+/// (`GET, POST`), in registration order; `None` for a pattern it does not register. Every
+/// 405 carries it (RFC 9110 §15.5.6). actix serves neither `HEAD` nor `OPTIONS` on its own
+/// (CORS answers preflights before routing), so they are listed only where registered.
+#[must_use]
+pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
+    static ALLOWED: std::sync::LazyLock<Vec<(&'static str, String)>> =
+        std::sync::LazyLock::new(|| {
+            let mut allowed: Vec<(&'static str, String)> = Vec::new();
+            let own = crate::openapi::OWN_ROUTES
+                .iter()
+                .map(|(method, path)| (method.clone(), *path));
+            for (method, path) in registered().into_iter().chain(own) {
+                match allowed.iter_mut().find(|(p, _)| *p == path) {
+                    Some((_, methods)) => {
+                        methods.push_str(", ");
+                        methods.push_str(method.as_str());
+                    }
+                    None => allowed.push((path, method.as_str().to_owned())),
+                }
+            }
+            allowed
+        });
+    ALLOWED
+        .iter()
+        .find(|(path, _)| *path == pattern)
+        .map(|(_, methods)| methods.as_str())
+}

@@ -30,6 +30,7 @@ struct Suggestions {
 #[utoipa::path(
     get,
     path = "/nicknames/suggestions",
+    operation_id = "nickname_suggestions",
     tag = "nicknames",
     summary = "Suggest free nicknames",
     description = "Generated as `adjective_animal_number` from ~690 million combinations; each is free at the time of the answer.",
@@ -63,6 +64,7 @@ struct Availability {
 #[utoipa::path(
     get,
     path = "/nicknames/{nickname}",
+    operation_id = "nickname_availability",
     tag = "nicknames",
     summary = "Is a nickname free?",
     description = "Compared without regard to case. Reserved words (`admin`, `root`, `me`, `system`, `support`, `api`, `staff`, …) break the rules.",
@@ -89,6 +91,7 @@ pub async fn availability(
 #[utoipa::path(
     get,
     path = "/profiles/{nickname}",
+    operation_id = "public_profile",
     tag = "nicknames",
     summary = "Public profile",
     description = "Found without regard to case, whatever the account's verification state; never shows email, role or id.",

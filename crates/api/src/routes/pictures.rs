@@ -26,6 +26,7 @@ use crate::{
 #[utoipa::path(
     post,
     path = "/users/{user_id}/profile-picture",
+    operation_id = "upload_for_user",
     tag = "pictures",
     summary = "Upload a profile picture for an account",
     description = "Allowed: the user themselves, `MANAGER` (on `ANONYMOUS`/`AUTHENTICATED` accounts) and `ADMIN`. The format is detected from the bytes, never from the file name or the part's content type: JPEG, PNG and WebP (GIF: first frame). The image is decoded, EXIF orientation applied, and re-encoded (which strips every metadata block) into a main picture within 512×512 keeping its aspect ratio and a 128×128 centre-cropped thumbnail, stored under fresh unguessable keys; then the previous objects are deleted. A failed upload leaves the previous picture in place.",
@@ -57,6 +58,7 @@ pub async fn upload_for_user(
 #[utoipa::path(
     post,
     path = "/me/profile-picture",
+    operation_id = "upload_for_me",
     tag = "pictures",
     summary = "Upload one's own profile picture",
     description = "The format is detected from the bytes, never from the file name or the part's content type: JPEG, PNG and WebP (GIF: first frame). The image is decoded, EXIF orientation applied, and re-encoded (which strips every metadata block) into a main picture within 512×512 keeping its aspect ratio and a 128×128 centre-cropped thumbnail, stored under fresh unguessable keys; then the previous objects are deleted. A failed upload leaves the previous picture in place.",
@@ -127,6 +129,7 @@ async fn upload(
 #[utoipa::path(
     delete,
     path = "/users/{user_id}/profile-picture",
+    operation_id = "delete_for_user",
     tag = "pictures",
     summary = "Remove an account's profile picture",
     description = "Same permissions as the upload; the objects are removed and the URLs become null.",
@@ -153,6 +156,7 @@ pub async fn delete_for_user(
 #[utoipa::path(
     delete,
     path = "/me/profile-picture",
+    operation_id = "delete_for_me",
     tag = "pictures",
     summary = "Remove one's own profile picture",
     description = "The objects are removed and the URLs become null.",
@@ -174,6 +178,7 @@ pub async fn delete_for_me(
 #[utoipa::path(
     get,
     path = "/pictures/{key}",
+    operation_id = "get_picture",
     tag = "pictures",
     summary = "A stored picture",
     description = "Streams a stored picture from the object store with its content type and `ETag`. Keys are never reused, so the answer may be cached for a year; `If-None-Match` with the ETag answers 304. This is what `profile_picture_url` points at unless `S3_PUBLIC_URL` is configured.",
@@ -216,6 +221,7 @@ pub async fn get_picture(
 #[utoipa::path(
     get,
     path = "/users/{user_id}/avatar",
+    operation_id = "avatar",
     tag = "pictures",
     summary = "An account's avatar",
     description = "The uploaded picture, by a redirect to it; when none was uploaded, a generated SVG of the nickname's initials on a colour derived from the id.",

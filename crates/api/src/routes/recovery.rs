@@ -31,6 +31,7 @@ pub struct ResetRequest {
 #[utoipa::path(
     post,
     path = "/password-reset",
+    operation_id = "request_password_reset",
     tag = "recovery",
     summary = "Ask for a password reset",
     description = "Always 202 for a well-formed email, so it tells nothing about which accounts exist; a known account is emailed a single-use link (valid 1 hour by default) to `GET /password-reset?token=…`.",
@@ -65,6 +66,7 @@ pub struct TokenQuery {
 #[utoipa::path(
     get,
     path = "/password-reset",
+    operation_id = "password_reset_page",
     tag = "recovery",
     summary = "The password reset page",
     description = "The link in the reset email opens this small HTML page with a form that posts the new password to `POST /password-reset/confirm`. Showing it never uses the token up, so a mail scanner that follows links cannot spoil it.",
@@ -123,6 +125,7 @@ pub struct ConfirmForm {
 #[utoipa::path(
     post,
     path = "/password-reset/confirm",
+    operation_id = "confirm_password_reset",
     tag = "recovery",
     summary = "Set a new password with a reset token",
     description = "The password changes, the lock and failed-attempt counter clear, and every earlier reset token dies. JSON is answered with JSON; the page's form (`application/x-www-form-urlencoded`) is answered with an HTML page (200, or 400/422 explaining what to do).",
@@ -198,6 +201,7 @@ pub async fn confirm(
 #[utoipa::path(
     get,
     path = "/unlock",
+    operation_id = "unlock_page",
     tag = "recovery",
     summary = "The unlock page",
     description = "The one-time link of the \"account locked\" email opens this small HTML confirmation page whose button posts to `POST /unlock`. Showing it uses nothing up.",
@@ -250,6 +254,7 @@ pub struct UnlockForm {
 #[utoipa::path(
     post,
     path = "/unlock",
+    operation_id = "unlock_account",
     tag = "recovery",
     summary = "Unlock one's account with the emailed token",
     description = "Clears the lock and the failed-attempt counter. JSON is answered with JSON; the page's form (`application/x-www-form-urlencoded`) is answered with an HTML page.",

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use um_domain::{
     model::Role,
     ports::{UserFilter, UserQuery, UserSort},
+    services::{MAX_PAGE_SIZE, MAX_SKIP},
     validation::Validator,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -153,13 +154,24 @@ impl ListParams {
 fn number(v: &mut Validator, field: &str, raw: Option<&str>, default: u64) -> Option<u64> {
     match raw {
         None => Some(default),
-        Some(raw) => v.check(
-            field,
-            raw.trim()
-                .parse::<u64>()
-                .map_err(|_| format!("{field} must be a whole number ≥ 0")),
-        ),
+        Some(raw) => v.check(field, parse_page_number(field, raw)),
     }
+}
+
+/// `skip` or `limit` of a listing; the range itself is the domain's to check, but a number too
+/// large even for `u64` is named as too large rather than as no number.
+pub(crate) fn parse_page_number(field: &str, raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    raw.parse::<u64>().map_err(|_| {
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            match field {
+                "limit" => format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+                _ => format!("{field} must be at most {MAX_SKIP}"),
+            }
+        } else {
+            format!("{field} must be a whole number ≥ 0")
+        }
+    })
 }
 
 fn flag(v: &mut Validator, field: &str, raw: Option<&str>) -> Option<bool> {
@@ -192,6 +204,7 @@ fn time(v: &mut Validator, field: &str, raw: Option<&str>) -> Option<DateTime<Ut
 #[utoipa::path(
     get,
     path = "/users",
+    operation_id = "list_users",
     tag = "users",
     summary = "List accounts",
     description = "Newest first by default, paginated; `total` counts every match. A `MANAGER` sees only `ANONYMOUS` and `AUTHENTICATED` accounts, the ones it may act on, and `total` counts those. Page links are absolute and keep every filter.",
@@ -249,6 +262,7 @@ pub(crate) fn page_href(
 #[utoipa::path(
     post,
     path = "/users",
+    operation_id = "create_user",
     tag = "users",
     summary = "Create an account",
     description = "The body of `POST /register` plus an optional `role` (default `ANONYMOUS`); only an `ADMIN` may create `MANAGER`/`ADMIN` accounts. The account gets a verification email like a registered one.",
@@ -279,6 +293,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/users/{user_id}",
+    operation_id = "get_user",
     tag = "users",
     summary = "Get an account",
     params(("user_id" = Uuid, Path, description = "The account's id.")),
@@ -311,6 +326,7 @@ pub async fn get(
 #[utoipa::path(
     put,
     path = "/users/{user_id}",
+    operation_id = "update_user",
     tag = "users",
     summary = "Update an account",
     description = "A partial update (at least one field). A `role` change needs `ADMIN`. A changed email becomes unverified and is sent a new verification link; an `AUTHENTICATED` account drops back to `ANONYMOUS` until it verifies again, `MANAGER` and `ADMIN` keep their role.",
@@ -341,6 +357,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/users/{user_id}",
+    operation_id = "delete_user",
     tag = "users",
     summary = "Delete an account",
     description = "Removes the account and its pictures.",
@@ -368,6 +385,7 @@ pub async fn delete(
 #[utoipa::path(
     put,
     path = "/users/{user_id}/professional-status",
+    operation_id = "set_professional_status",
     tag = "users",
     summary = "Grant or revoke PRO status",
     description = "`MANAGER`/`ADMIN` grant or revoke regardless of the profile's completeness. Setting the status the account already has changes nothing and sends no email; every real change sets `professional_status_updated_at` and emails the user.",
@@ -407,6 +425,7 @@ pub struct RoleRequest {
 #[utoipa::path(
     put,
     path = "/users/{user_id}/role",
+    operation_id = "set_role",
     tag = "users",
     summary = "Change an account's role",
     description = "`ADMIN` only. The user is emailed. The last remaining `ADMIN` cannot be demoted (409).",
@@ -440,6 +459,7 @@ pub async fn set_role(
 #[utoipa::path(
     post,
     path = "/users/{user_id}/unlock",
+    operation_id = "unlock_user",
     tag = "users",
     summary = "Unlock an account",
     description = "Clears the lock and the failed-attempt counter.",

@@ -56,6 +56,8 @@ const RESERVED: &[&str] = &[
 impl Nickname {
     pub const MIN_LEN: usize = 3;
     pub const MAX_LEN: usize = 30;
+    /// Names no account may take, compared without regard to case.
+    pub const RESERVED: &'static [&'static str] = RESERVED;
 
     /// # Errors
     /// [`NicknameError`] naming the broken rule.

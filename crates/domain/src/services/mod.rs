@@ -27,6 +27,7 @@ use crate::{
 pub use accounts::LoginSuccess;
 pub use outbox::{DeliveryPolicy, DeliveryReport, OutboxDelivery};
 pub use pictures::{Avatar, SweepReport};
+pub use users::{MAX_PAGE_SIZE, MAX_SKIP};
 
 /// Rules that deployments tune.
 #[derive(Debug, Clone)]

@@ -2087,6 +2087,56 @@ async fn a_page_size_outside_1_to_100_is_a_validation_error() {
     }
 }
 
+#[tokio::test]
+async fn a_skip_over_the_maximum_is_a_validation_error() {
+    let mut given = Given::new();
+    given.users.expect_list().times(1).returning(|_| {
+        Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        })
+    });
+    given.audit.expect_list().times(1).returning(|_| {
+        Ok(Page {
+            items: Vec::new(),
+            total: 0,
+        })
+    });
+    let service = given.service();
+    let mut audit = an_audit_query(10);
+    audit.skip = super::MAX_SKIP;
+    assert!(
+        service
+            .list_users(actor(Role::Admin), page_of(super::MAX_SKIP, 10))
+            .await
+            .is_ok()
+    );
+    assert!(
+        service
+            .list_audit_events(actor(Role::Admin), audit)
+            .await
+            .is_ok()
+    );
+
+    for skip in [super::MAX_SKIP + 1, u64::MAX] {
+        let users = service
+            .list_users(actor(Role::Admin), page_of(skip, 10))
+            .await;
+        assert!(
+            matches!(&users, Err(Error::Validation(errors)) if errors.0[0].field == "skip"),
+            "skip {skip}: {users:?}"
+        );
+        let mut audit = an_audit_query(10);
+        audit.skip = skip;
+        let events = service.list_audit_events(actor(Role::Admin), audit).await;
+        assert!(
+            matches!(&events, Err(Error::Validation(errors)) if errors.0[0].field == "skip"),
+            "skip {skip}: {events:?}"
+        );
+    }
+    assert_eq!(super::MAX_SKIP, 9_223_372_036_854_775_807);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Listing accounts: filters, sort and what a MANAGER sees
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,22 @@ use crate::{
 /// The largest page a listing returns.
 pub const MAX_PAGE_SIZE: u64 = 100;
 
+/// The largest `skip` of a listing: PostgreSQL's `OFFSET` is a signed 64-bit number.
+pub const MAX_SKIP: u64 = i64::MAX.unsigned_abs();
+
+/// The page size and the skip of a listing, checked against [`MAX_PAGE_SIZE`] and [`MAX_SKIP`].
+fn check_page(limit: u64, skip: u64) -> Result<(), Error> {
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ValidationErrors::single("limit", "limit must be between 1 and 100").into());
+    }
+    if skip > MAX_SKIP {
+        return Err(
+            ValidationErrors::single("skip", format!("skip must be at most {MAX_SKIP}")).into(),
+        );
+    }
+    Ok(())
+}
+
 impl UserService {
     /// An account, for MANAGER (plain accounts only) and ADMIN.
     ///
@@ -36,7 +52,8 @@ impl UserService {
     /// ones: a role filter is narrowed to those (asking for ADMINs gives an empty page).
     ///
     /// # Errors
-    /// `Forbidden` for non-staff; `Validation` for a page size outside 1–100.
+    /// `Forbidden` for non-staff; `Validation` for a page size outside 1–100 or a skip over
+    /// [`MAX_SKIP`].
     pub async fn list_users(
         &self,
         actor: Actor,
@@ -45,11 +62,7 @@ impl UserService {
         if !actor.is_staff() {
             return Err(Error::Forbidden);
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&query.limit) {
-            return Err(
-                ValidationErrors::single("limit", "limit must be between 1 and 100").into(),
-            );
-        }
+        check_page(query.limit, query.skip)?;
         if let Some(visible) = actor.visible_roles() {
             query.filter.roles = Some(match query.filter.roles.take() {
                 Some(asked) => asked.into_iter().filter(|r| visible.contains(r)).collect(),
@@ -62,7 +75,8 @@ impl UserService {
     /// A page of the audit log, newest first (ADMIN only).
     ///
     /// # Errors
-    /// `Forbidden` for anyone but an ADMIN; `Validation` for a page size outside 1–100.
+    /// `Forbidden` for anyone but an ADMIN; `Validation` for a page size outside 1–100 or a skip over
+    /// [`MAX_SKIP`].
     pub async fn list_audit_events(
         &self,
         actor: Actor,
@@ -71,11 +85,7 @@ impl UserService {
         if actor.role != Role::Admin {
             return Err(Error::Forbidden);
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&query.limit) {
-            return Err(
-                ValidationErrors::single("limit", "limit must be between 1 and 100").into(),
-            );
-        }
+        check_page(query.limit, query.skip)?;
         Ok(self.ports.audit.list(query).await?)
     }
 
