@@ -349,10 +349,21 @@ pub const EMAIL_PATTERN: &str = r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]
 /// A profile URL as `ProfileUrl::parse` takes it, or blank (none): absolute `http`/`https`
 /// with a host name, and only characters RFC 3986 allows (it is shown back as a `uri`).
 pub const URL_PATTERN: &str = r"^(?:[ \t\r\n]*|[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?)$";
-/// A first or last name: no control characters.
-pub const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
-/// A bio: no control characters but line breaks and tabs.
-pub const BIO_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+/// A text field as `is_forbidden_in_text` takes it: no control characters (but line breaks and
+/// tabs where `newlines`) and none of the domain's `FORMAT_CHARACTERS`.
+#[must_use]
+pub fn text_pattern(newlines: bool) -> String {
+    let controls = if newlines {
+        r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"
+    } else {
+        r"\u0000-\u001F\u007F-\u009F"
+    };
+    let formats: String = um_domain::model::FORMAT_CHARACTERS
+        .iter()
+        .map(|(first, last)| format!(r"\u{:04X}-\u{:04X}", u32::from(*first), u32::from(*last)))
+        .collect();
+    format!("^[^{controls}{formats}]*$")
+}
 /// A token of an emailed link: 256 random bits in hex (`RawToken::generate`).
 pub const TOKEN_PATTERN: &str = "^[0-9a-f]{64}$";
 
@@ -455,8 +466,8 @@ impl Modify for DomainRules {
                     ),
                     "email" => (None, Email::MAX_LEN, EMAIL_PATTERN.to_owned()),
                     "nickname" => (Some(Nickname::MIN_LEN), Nickname::MAX_LEN, nickname.clone()),
-                    "first_name" | "last_name" => (None, Name::MAX_LEN, NAME_PATTERN.to_owned()),
-                    "bio" => (None, Bio::MAX_LEN, BIO_PATTERN.to_owned()),
+                    "first_name" | "last_name" => (None, Name::MAX_LEN, text_pattern(false)),
+                    "bio" => (None, Bio::MAX_LEN, text_pattern(true)),
                     "linkedin_profile_url" | "github_profile_url" => {
                         // Blank is none, which `format: uri` would not allow.
                         field.format = None;
@@ -486,6 +497,8 @@ impl Modify for DomainRules {
                             field.max_length = Some(Nickname::MAX_LEN);
                             field.pattern = Some("^[A-Za-z0-9_-]+$".to_owned());
                         }
+                        // The search text: no control or format characters, as in names.
+                        "q" => field.pattern = Some(text_pattern(false)),
                         // The pages take any `token` in the query (and show a form).
                         "token" if parameter.parameter_in == ParameterIn::Path => {
                             field.pattern = Some(TOKEN_PATTERN.to_owned());
@@ -682,6 +695,10 @@ mod tests {
                     "a\u{1}b".into(),
                     "a\nb".into(),
                     "a\u{85}b".into(),
+                    "Ada\u{202E}".into(),
+                    "L*\u{AD}8A".into(),
+                    "a\u{200B}b".into(),
+                    "Zoë 李 🏴\u{E0067}\u{E007F}".into(),
                     long(100),
                     long(101),
                 ],
@@ -695,6 +712,7 @@ mod tests {
                 vec![
                     "Hi\nthere\t!".into(),
                     "a\u{12}b".into(),
+                    "a\u{2066}b\u{FEFF}".into(),
                     "\u{8b}".into(),
                     long(500),
                     long(501),

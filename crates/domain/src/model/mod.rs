@@ -20,7 +20,9 @@ pub use nickname::{Nickname, NicknameError, generate_nickname};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use picture::{PictureFormat, PictureKey, PictureKeyError, PictureKeys};
 pub use pro::{ProRequirement, ProUpgrade};
-pub use profile::{Bio, Name, ProfileUrl, TextError, UrlError, is_forbidden_in_text};
+pub use profile::{
+    Bio, FORMAT_CHARACTERS, Name, ProfileUrl, TextError, UrlError, is_forbidden_in_text,
+};
 pub use role::{Role, RoleError};
 pub use token::{RawToken, TokenHash};
 pub use user::{User, UserId};
