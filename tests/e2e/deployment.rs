@@ -397,3 +397,100 @@ async fn reset_and_resend_answer_no_sooner_for_an_unknown_address_than_for_a_kno
         }
     }
 }
+
+/// Uploads a picture for `token` through the instance at `base`; the answer's picture URLs.
+async fn upload_through(app: &TestApp, base: &str, token: &str, side: u32) -> (String, String) {
+    let bytes = crate::helpers::image_bytes(side, side, image::ImageFormat::Png);
+    let part = reqwest::multipart::Part::bytes(bytes).file_name("p.png");
+    let response = app
+        .client
+        .post(format!("{base}/me/profile-picture"))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let user: serde_json::Value = response.json().await.expect("a user");
+    let url = |field: &str| user[field].as_str().expect("a URL").to_owned();
+    (
+        url("profile_picture_url"),
+        url("profile_picture_thumbnail_url"),
+    )
+}
+
+#[tokio::test]
+async fn uploads_through_two_instances_while_both_sweep_lose_no_picture() {
+    let s3 = um_storage::TestS3Server::start().await;
+    let app = TestApp::spawn_with_s3(&s3, &[]).await;
+    let second = app.spawn_second_instance(&[]).await;
+    app.admin().await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        tokens.push(app.verified_user(&format!("pic{i}@example.com")).await.1);
+    }
+    // Pictures stored a while ago, and orphans a crash left behind a while ago: everything in
+    // the bucket is made two hours old, past the sweep's one-hour grace.
+    let mut kept = Vec::new();
+    for (i, token) in tokens.iter().take(4).enumerate() {
+        let base = if i % 2 == 0 { &app.base } else { &second.base };
+        kept.push(upload_through(&app, base, token, 40 + u32::try_from(i).unwrap_or(0)).await);
+    }
+    let bucket = s3.data_dir().join("e2e-pictures");
+    let orphans: Vec<_> = (0..4)
+        .map(|i| bucket.join(format!("{i:032x}.jpg")))
+        .collect();
+    for orphan in &orphans {
+        std::fs::write(orphan, b"left by a crash").expect("an orphan");
+    }
+    let aged = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find '{}' -type f -exec touch -d '2 hours ago' {{}} +",
+            bucket.display()
+        ))
+        .status()
+        .expect("touch runs");
+    assert!(aged.success());
+
+    // Both instances' sweeps at once, while uploads go through both instances.
+    let sweeps: Vec<_> = (0..2)
+        .map(|_| {
+            let command = app.command_with(&["sweep-pictures"], &[]);
+            std::thread::spawn(move || {
+                let mut command = command;
+                command.output().expect("the sweep runs")
+            })
+        })
+        .collect();
+    for (i, token) in tokens.iter().enumerate().skip(4) {
+        let base = if i % 2 == 0 { &app.base } else { &second.base };
+        kept.push(upload_through(&app, base, token, 50 + u32::try_from(i).unwrap_or(0)).await);
+    }
+    let mut deleted = 0;
+    for sweep in sweeps {
+        let output = sweep.join().expect("the sweep thread");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let printed = String::from_utf8_lossy(&output.stdout).to_string();
+        deleted += printed
+            .split("deleted ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .expect("the sweep says how many it deleted");
+    }
+
+    // Each orphan is deleted by one sweep or by both (a delete of what is gone succeeds).
+    assert!((4..=8).contains(&deleted), "{deleted} deletions reported");
+    assert!(orphans.iter().all(|orphan| !orphan.exists()));
+    for (main, thumbnail) in &kept {
+        for url in [main, thumbnail] {
+            let status = app.client.get(url).send().await.expect("answered").status();
+            assert_eq!(status, 200, "{url} was lost");
+        }
+    }
+}
