@@ -558,6 +558,62 @@ async fn openapi_spec_validator_accepts_the_served_document() {
     assert!(!output.status.success(), "a duplicate operationId passes");
 }
 
+/// openapi-python-client, a client generator, makes a function for every operation of the
+/// served document (it skipped `GET /users` while a `$ref` dangled).
+#[tokio::test]
+async fn a_generated_python_client_covers_every_operation() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).expect("JSON")).expect("written");
+    let client = dir.path().join("client");
+
+    let mut command = std::process::Command::new("openapi-python-client");
+    command
+        .args(["generate", "--meta", "none", "--path"])
+        .arg(&path)
+        .arg("--output-path")
+        .arg(&client);
+    let output = run_tool(command, "python3 -m pip install openapi-python-client").await;
+    assert!(
+        output.status.success(),
+        "openapi-python-client failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut generated = std::collections::BTreeSet::new();
+    let mut dirs = vec![client.join("api")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the generated api folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                && path.extension().is_some_and(|e| e == "py")
+                && stem != "__init__"
+            {
+                generated.insert(stem.to_owned());
+            }
+        }
+    }
+    let mut operations = Vec::new();
+    for item in doc["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("a path item").values() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.push(id.to_owned());
+            }
+        }
+    }
+    assert!(operations.len() >= 30, "{operations:?}");
+    let missing: Vec<_> = operations
+        .iter()
+        .filter(|id| !generated.contains(*id))
+        .collect();
+    assert!(missing.is_empty(), "no client function for {missing:?}");
+}
+
 /// schemathesis (`tests/schemathesis/run`) fuzzes the running service from its own document,
 /// with every check and the token of an ADMIN, and finds nothing.
 #[tokio::test]
