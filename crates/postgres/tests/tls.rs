@@ -56,8 +56,12 @@ async fn require_connects_over_tls_and_disable_does_not() {
         encrypted(&url_with(&db, "127.0.0.1", "sslmode=disable")).await,
         Ok(false)
     );
-    // libpq's default: TLS when the server offers it.
-    assert_eq!(encrypted(db.url()).await, Ok(true));
+    // Without sslmode, loopback stays plain (TLS there protects nothing and costs throughput).
+    assert_eq!(encrypted(db.url()).await, Ok(false));
+    assert_eq!(
+        encrypted(&url_with(&db, "127.0.0.1", "sslmode=prefer")).await,
+        Ok(true)
+    );
 }
 
 #[tokio::test]
