@@ -51,6 +51,10 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+/// Where the server listens without `BIND_ADDR` (the health probe assumes it too).
+pub const DEFAULT_BIND_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8000);
+
 /// A variable whose value cannot be used; start-up stops with this message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid configuration: {var}: {message}")]
@@ -246,9 +250,7 @@ impl Config {
                 16,
                 1..=1000,
             )?,
-            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), || {
-                SocketAddr::from(([127, 0, 0, 1], 8000))
-            })?,
+            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), || DEFAULT_BIND_ADDR)?,
             public_base_url,
             jwt_secret,
             jwt_secret_generated,

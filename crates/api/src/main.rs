@@ -185,7 +185,7 @@ async fn main() -> ExitCode {
 /// The health probe reads BIND_ADDR alone: no `.env`, no other setting, no logging.
 fn healthcheck(timeout_seconds: u64) -> ExitCode {
     let bind_addr = match std::env::var("BIND_ADDR") {
-        Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 8000)),
+        Err(_) => um_api::config::DEFAULT_BIND_ADDR,
         Ok(value) => match value.trim().parse() {
             Ok(address) => address,
             Err(e) => {

@@ -182,9 +182,9 @@ impl Metrics {
 pub async fn metrics(
     req: actix_web::HttpRequest,
     metrics: web::Data<Metrics>,
-    token: Option<web::Data<MetricsToken>>,
+    token: web::Data<MetricsToken>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    if token.is_some_and(|token| !token.admits(&req)) {
+    if !token.admits(&req) {
         return Err(um_domain::Error::Unauthenticated.into());
     }
     Ok(HttpResponse::Ok()
