@@ -163,7 +163,10 @@ mod tests {
         assert!(trusted.trusts(ip("fd12::1")));
         assert!(trusted.trusts(ip("::ffff:10.1.1.1")), "IPv4-mapped IPv6");
         assert!(!trusted.trusts(ip("11.0.0.1")));
-        assert_eq!(TrustedProxies::parse(" ,").expect("empty"), TrustedProxies::default());
+        assert_eq!(
+            TrustedProxies::parse(" ,").expect("empty"),
+            TrustedProxies::default()
+        );
         assert!(
             TrustedProxies::parse("0.0.0.0/0")
                 .expect("all")
