@@ -7,9 +7,9 @@
 //!
 //! # The CSV format
 //! A header row names the columns, in any order; only `email` is required:
-//! `id`, `email`, `nickname`, `first_name`, `last_name`, `bio`, `linkedin_profile_url`,
-//! `github_profile_url`, `role`, `email_verified`, `is_professional`, `hashed_password`,
-//! `password`. Booleans are `true`/`false` (also `1`/`0`, `yes`/`no`, `t`/`f`; empty is false).
+//! `id`, `email`, `nickname`, the profile fields (`first_name`, `last_name`, `bio` and the
+//! profile URLs, see `ProfileField`), `role`, `email_verified`, `is_professional`,
+//! `hashed_password`, `password`. Booleans are `true`/`false` (also `1`/`0`, `yes`/`no`, `t`/`f`; empty is false).
 //! `export-csv` writes the same columns except the two password columns.
 
 use std::{
@@ -25,7 +25,7 @@ use clap::Args;
 use futures_util::future::try_join_all;
 use um_domain::{
     Error,
-    model::{Bio, Email, Name, Nickname, Password, PasswordHash, ProfileUrl, Role, UserId},
+    model::{Email, Nickname, Password, PasswordHash, Profile, ProfileField, Role, UserId},
     ports::PasswordHasher,
     services::Registration,
 };
@@ -114,11 +114,7 @@ pub async fn create_admin(config: &Config, args: CreateAdminArgs) -> anyhow::Res
             email: email.clone(),
             password,
             nickname: nickname.clone(),
-            first_name: None,
-            last_name: None,
-            bio: None,
-            linkedin_profile_url: None,
-            github_profile_url: None,
+            profile: Profile::default(),
         })
         .await
         .map_err(|e| match e {
@@ -239,11 +235,7 @@ enum Column {
     Id,
     Email,
     Nickname,
-    FirstName,
-    LastName,
-    Bio,
-    LinkedinProfileUrl,
-    GithubProfileUrl,
+    Profile(ProfileField),
     Role,
     EmailVerified,
     IsProfessional,
@@ -252,47 +244,25 @@ enum Column {
 }
 
 impl Column {
-    const ALL: [Column; 13] = [
-        Column::Id,
-        Column::Email,
-        Column::Nickname,
-        Column::FirstName,
-        Column::LastName,
-        Column::Bio,
-        Column::LinkedinProfileUrl,
-        Column::GithubProfileUrl,
-        Column::Role,
-        Column::EmailVerified,
-        Column::IsProfessional,
-        Column::HashedPassword,
-        Column::Password,
-    ];
-
     /// The columns `export-csv` writes, in its order.
-    const EXPORTED: [Column; 11] = [
-        Column::Id,
-        Column::Email,
-        Column::Nickname,
-        Column::FirstName,
-        Column::LastName,
-        Column::Bio,
-        Column::LinkedinProfileUrl,
-        Column::GithubProfileUrl,
-        Column::Role,
-        Column::EmailVerified,
-        Column::IsProfessional,
-    ];
+    fn exported() -> impl Iterator<Item = Column> {
+        [Column::Id, Column::Email, Column::Nickname]
+            .into_iter()
+            .chain(ProfileField::ALL.map(Column::Profile))
+            .chain([Column::Role, Column::EmailVerified, Column::IsProfessional])
+    }
+
+    /// Every column `import-csv` reads.
+    fn all() -> impl Iterator<Item = Column> {
+        Self::exported().chain([Column::HashedPassword, Column::Password])
+    }
 
     const fn name(self) -> &'static str {
         match self {
             Column::Id => "id",
             Column::Email => "email",
             Column::Nickname => "nickname",
-            Column::FirstName => "first_name",
-            Column::LastName => "last_name",
-            Column::Bio => "bio",
-            Column::LinkedinProfileUrl => "linkedin_profile_url",
-            Column::GithubProfileUrl => "github_profile_url",
+            Column::Profile(field) => field.as_str(),
             Column::Role => "role",
             Column::EmailVerified => "email_verified",
             Column::IsProfessional => "is_professional",
@@ -303,9 +273,7 @@ impl Column {
 
     fn parse(raw: &str) -> Option<Column> {
         let raw = raw.trim_start_matches('\u{feff}').trim();
-        Column::ALL
-            .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(raw))
+        Column::all().find(|c| c.name().eq_ignore_ascii_case(raw))
     }
 }
 
@@ -322,7 +290,10 @@ impl Header {
             let column = Column::parse(name).ok_or_else(|| {
                 anyhow!(
                     "the header names an unknown column {name:?}; the columns are {}",
-                    Column::ALL.map(Column::name).join(", ")
+                    Column::all()
+                        .map(Column::name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?;
             anyhow::ensure!(
@@ -471,17 +442,13 @@ fn parse_record(
         "" => Some(None),
         raw => problems.check("nickname", Nickname::parse(raw).map(Some)),
     };
-    let first_name = problems.check("first_name", Name::parse(cell(Column::FirstName)));
-    let last_name = problems.check("last_name", Name::parse(cell(Column::LastName)));
-    let bio = problems.check("bio", Bio::parse(cell(Column::Bio)));
-    let linkedin = problems.check(
-        "linkedin_profile_url",
-        ProfileUrl::parse(cell(Column::LinkedinProfileUrl)),
-    );
-    let github = problems.check(
-        "github_profile_url",
-        ProfileUrl::parse(cell(Column::GithubProfileUrl)),
-    );
+    let mut profile = Profile::default();
+    let mut profile_valid = true;
+    for field in ProfileField::ALL {
+        let set = profile.set(field, cell(Column::Profile(field)));
+        profile_valid &= problems.check(field.as_str(), set).is_some();
+    }
+    let profile = profile_valid.then_some(profile);
     let email_verified = problems.check("email_verified", parse_bool(cell(Column::EmailVerified)));
     let is_professional =
         problems.check("is_professional", parse_bool(cell(Column::IsProfessional)));
@@ -521,11 +488,7 @@ fn parse_record(
         Some(id),
         Some(email),
         Some(nickname),
-        Some(first_name),
-        Some(last_name),
-        Some(bio),
-        Some(linkedin),
-        Some(github),
+        Some(profile),
         Some(email_verified),
         Some(is_professional),
         Some(role),
@@ -534,11 +497,7 @@ fn parse_record(
         id,
         email,
         nickname,
-        first_name,
-        last_name,
-        bio,
-        linkedin,
-        github,
+        profile,
         email_verified,
         is_professional,
         role,
@@ -554,11 +513,7 @@ fn parse_record(
             id,
             email,
             nickname,
-            first_name,
-            last_name,
-            bio,
-            linkedin_profile_url: linkedin,
-            github_profile_url: github,
+            profile,
             role,
             email_verified,
             is_professional,
@@ -751,23 +706,6 @@ fn original_role(raw: &str, email_verified: bool, changes: &mut Problems) -> Rol
     })
 }
 
-/// A nullable text column through a constructor; a value that does not pass is dropped and
-/// reported.
-fn optional_text<T, E: fmt::Display>(
-    raw: Option<&str>,
-    field: &'static str,
-    parse: impl Fn(&str) -> Result<Option<T>, E>,
-    changes: &mut Problems,
-) -> Option<T> {
-    match raw.map(&parse).transpose() {
-        Ok(value) => value.flatten(),
-        Err(e) => {
-            changes.add(field, format!("{e}; dropped"));
-            None
-        }
-    }
-}
-
 /// Maps one user of the original onto ours, with what had to change (`Err`: why it is skipped).
 /// See [`import_original`] for the rules.
 fn map_original(
@@ -806,35 +744,20 @@ fn map_original(
         }
     };
     let created_at = original.created_at.unwrap_or_else(Utc::now);
+    // A profile value the original allowed and we do not is dropped and reported.
+    let mut profile = Profile::default();
+    for field in ProfileField::ALL {
+        if let Some(raw) = original.profile.get(field)
+            && let Err(e) = profile.set(field, raw)
+        {
+            changes.add(field.as_str(), format!("{e}; dropped"));
+        }
+    }
     let user = ImportUser {
         id: UserId(original.id),
         email,
         nickname,
-        first_name: optional_text(
-            original.first_name.as_deref(),
-            "first_name",
-            Name::parse,
-            &mut changes,
-        ),
-        last_name: optional_text(
-            original.last_name.as_deref(),
-            "last_name",
-            Name::parse,
-            &mut changes,
-        ),
-        bio: optional_text(original.bio.as_deref(), "bio", Bio::parse, &mut changes),
-        linkedin_profile_url: optional_text(
-            original.linkedin_profile_url.as_deref(),
-            "linkedin_profile_url",
-            ProfileUrl::parse,
-            &mut changes,
-        ),
-        github_profile_url: optional_text(
-            original.github_profile_url.as_deref(),
-            "github_profile_url",
-            ProfileUrl::parse,
-            &mut changes,
-        ),
+        profile,
         role,
         email_verified,
         is_professional: original.is_professional.unwrap_or(false),
@@ -969,7 +892,7 @@ pub async fn export_csv(config: &Config, file: Option<&PathBuf>) -> anyhow::Resu
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(Column::EXPORTED.map(Column::name))?;
+    writer.write_record(Column::exported().map(Column::name))?;
     let mut after: Option<String> = None;
     let mut count = 0usize;
     loop {
@@ -979,19 +902,16 @@ pub async fn export_csv(config: &Config, file: Option<&PathBuf>) -> anyhow::Resu
         for u in &page {
             let bool_text = |b: bool| if b { "true" } else { "false" };
             let id = u.id.to_string();
-            writer.write_record([
-                id.as_str(),
-                u.email.as_str(),
-                u.nickname.as_str(),
-                u.first_name.as_deref().unwrap_or(""),
-                u.last_name.as_deref().unwrap_or(""),
-                u.bio.as_deref().unwrap_or(""),
-                u.linkedin_profile_url.as_deref().unwrap_or(""),
-                u.github_profile_url.as_deref().unwrap_or(""),
-                u.role.as_str(),
-                bool_text(u.email_verified),
-                bool_text(u.is_professional),
-            ])?;
+            writer.write_record(Column::exported().map(|column| match column {
+                Column::Id => id.as_str(),
+                Column::Email => u.email.as_str(),
+                Column::Nickname => u.nickname.as_str(),
+                Column::Profile(field) => u.profile.get(field).unwrap_or(""),
+                Column::Role => u.role.as_str(),
+                Column::EmailVerified => bool_text(u.email_verified),
+                Column::IsProfessional => bool_text(u.is_professional),
+                Column::HashedPassword | Column::Password => "",
+            }))?;
         }
         count += page.len();
         if page.len() < usize::try_from(EXPORT_PAGE).unwrap_or(usize::MAX) {

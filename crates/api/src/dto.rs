@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use um_domain::model::{PictureKey, User};
+use um_domain::model::{PictureKey, ProfileField, User};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -47,23 +47,8 @@ pub struct UserResponse {
     pub email: String,
     #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
     pub nickname: String,
-    #[schema(max_length = 100)]
-    pub first_name: Option<String>,
-    #[schema(max_length = 100)]
-    pub last_name: Option<String>,
-    #[schema(max_length = 500)]
-    pub bio: Option<String>,
-    /// Read-only: set by uploading a picture; null when there is none. Points at
-    /// `GET /pictures/{key}`, or at `{S3_PUBLIC_URL}/{key}` when that is configured.
-    #[schema(format = Uri)]
-    pub profile_picture_url: Option<String>,
-    /// Read-only: the 128×128 thumbnail; null when there is no picture.
-    #[schema(format = Uri)]
-    pub profile_picture_thumbnail_url: Option<String>,
-    #[schema(format = Uri, max_length = 255)]
-    pub linkedin_profile_url: Option<String>,
-    #[schema(format = Uri, max_length = 255)]
-    pub github_profile_url: Option<String>,
+    #[serde(flatten)]
+    pub profile: ProfileBody,
     #[schema(value_type = crate::openapi::Role)]
     pub role: &'static str,
     pub is_professional: bool,
@@ -104,16 +89,7 @@ impl UserResponse {
             id: user.id.0,
             email: user.email.to_string(),
             nickname: user.nickname.to_string(),
-            first_name: user.first_name.map(|v| v.to_string()),
-            last_name: user.last_name.map(|v| v.to_string()),
-            bio: user.bio.map(|v| v.to_string()),
-            profile_picture_url: user.picture.as_ref().map(|p| urls.picture(&p.main)),
-            profile_picture_thumbnail_url: user
-                .picture
-                .as_ref()
-                .map(|p| urls.picture(&p.thumbnail)),
-            linkedin_profile_url: user.linkedin_profile_url.map(|v| v.to_string()),
-            github_profile_url: user.github_profile_url.map(|v| v.to_string()),
+            profile: ProfileBody::new(&user, urls),
             role: user.role.as_str(),
             is_professional: user.is_professional,
             professional_status_updated_at: user.professional_status_updated_at,
@@ -127,17 +103,56 @@ impl UserResponse {
     }
 }
 
+/// The profile of an account and its picture, as every response that shows an account carries
+/// it (flattened into the account's object).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileBody {
+    #[schema(max_length = 100)]
+    pub first_name: Option<String>,
+    #[schema(max_length = 100)]
+    pub last_name: Option<String>,
+    #[schema(max_length = 500)]
+    pub bio: Option<String>,
+    /// Read-only: set by uploading a picture; null when there is none. Points at
+    /// `GET /pictures/{key}`, or at `{S3_PUBLIC_URL}/{key}` when that is configured.
+    #[schema(format = Uri)]
+    pub profile_picture_url: Option<String>,
+    /// Read-only: the 128×128 thumbnail; null when there is no picture.
+    #[schema(format = Uri)]
+    pub profile_picture_thumbnail_url: Option<String>,
+    /// An absolute `http`/`https` URL.
+    #[schema(format = Uri, max_length = 255)]
+    pub linkedin_profile_url: Option<String>,
+    /// An absolute `http`/`https` URL.
+    #[schema(format = Uri, max_length = 255)]
+    pub github_profile_url: Option<String>,
+}
+
+impl ProfileBody {
+    #[must_use]
+    pub fn new(user: &User, urls: &Urls) -> Self {
+        let text = |field| user.profile.get(field).map(str::to_owned);
+        Self {
+            first_name: text(ProfileField::FirstName),
+            last_name: text(ProfileField::LastName),
+            bio: text(ProfileField::Bio),
+            profile_picture_url: user.picture.as_ref().map(|p| urls.picture(&p.main)),
+            profile_picture_thumbnail_url: user
+                .picture
+                .as_ref()
+                .map(|p| urls.picture(&p.thumbnail)),
+            linkedin_profile_url: text(ProfileField::LinkedinProfileUrl),
+            github_profile_url: text(ProfileField::GithubProfileUrl),
+        }
+    }
+}
+
 /// What anyone may see of an account, by its nickname: never its email, role or id.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicProfile {
     pub nickname: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub bio: Option<String>,
-    pub profile_picture_url: Option<String>,
-    pub profile_picture_thumbnail_url: Option<String>,
-    pub linkedin_profile_url: Option<String>,
-    pub github_profile_url: Option<String>,
+    #[serde(flatten)]
+    pub profile: ProfileBody,
     pub is_professional: bool,
 }
 
@@ -145,17 +160,8 @@ impl PublicProfile {
     #[must_use]
     pub fn new(user: User, urls: &Urls) -> Self {
         Self {
+            profile: ProfileBody::new(&user, urls),
             nickname: user.nickname.to_string(),
-            first_name: user.first_name.map(|v| v.to_string()),
-            last_name: user.last_name.map(|v| v.to_string()),
-            bio: user.bio.map(|v| v.to_string()),
-            profile_picture_url: user.picture.as_ref().map(|p| urls.picture(&p.main)),
-            profile_picture_thumbnail_url: user
-                .picture
-                .as_ref()
-                .map(|p| urls.picture(&p.thumbnail)),
-            linkedin_profile_url: user.linkedin_profile_url.map(|v| v.to_string()),
-            github_profile_url: user.github_profile_url.map(|v| v.to_string()),
             is_professional: user.is_professional,
         }
     }

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::model::{
-    AuditEvent, AuditKind, Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey,
-    PictureKeys, ProfileUrl, RawToken, Role, TokenHash, User, UserId,
+    AuditEvent, AuditKind, Email, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys,
+    Profile, ProfilePatch, RawToken, Role, TokenHash, User, UserId,
 };
 
 /// Errors of a [`UserRepository`], translated from the storage's own at the adapter boundary.
@@ -48,11 +48,7 @@ pub struct NewUser {
     pub id: UserId,
     pub email: Email,
     pub nickname: Nickname,
-    pub first_name: Option<Name>,
-    pub last_name: Option<Name>,
-    pub bio: Option<Bio>,
-    pub linkedin_profile_url: Option<ProfileUrl>,
-    pub github_profile_url: Option<ProfileUrl>,
+    pub profile: Profile,
     pub password_hash: PasswordHash,
     pub role: Role,
     pub email_verified: bool,
@@ -71,11 +67,7 @@ pub struct UserChanges {
     pub email: Option<Email>,
     pub email_verified: Option<bool>,
     pub nickname: Option<Nickname>,
-    pub first_name: Option<Option<Name>>,
-    pub last_name: Option<Option<Name>>,
-    pub bio: Option<Option<Bio>>,
-    pub linkedin_profile_url: Option<Option<ProfileUrl>>,
-    pub github_profile_url: Option<Option<ProfileUrl>>,
+    pub profile: ProfilePatch,
     pub role: Option<Role>,
     /// Replaces any earlier email-verification token of the account.
     pub verification_token: Option<PendingToken>,

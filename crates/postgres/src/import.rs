@@ -15,13 +15,13 @@ use diesel::{
     SelectableHelper as _,
     dsl::exists,
     pg::Pg,
-    prelude::{Insertable, Queryable, QueryableByName, Selectable},
+    prelude::{Queryable, QueryableByName, Selectable},
     sql_query,
     sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
 use um_domain::model::{
-    Bio, Email, Name, Nickname, PasswordHash, ProfileUrl, Role, UserId, generate_nickname,
+    Email, Nickname, PasswordHash, Profile, ProfileField, Role, UserId, generate_nickname,
 };
 use uuid::Uuid;
 
@@ -29,6 +29,7 @@ use crate::{
     error::{from_diesel, from_pool},
     pool::{Pool, connect_once},
     repository::FIRST_ACCOUNT_LOCK,
+    rows::{NewUserRow, ProfileRow},
     schema::users,
     search::lower,
     setup::{parse_url, redacted},
@@ -45,11 +46,7 @@ pub struct ImportUser {
     /// `None`: a nickname is generated. A nickname that another account has (without regard to
     /// case) is replaced by a generated one, and the outcome says so.
     pub nickname: Option<Nickname>,
-    pub first_name: Option<Name>,
-    pub last_name: Option<Name>,
-    pub bio: Option<Bio>,
-    pub linkedin_profile_url: Option<ProfileUrl>,
-    pub github_profile_url: Option<ProfileUrl>,
+    pub profile: Profile,
     pub role: Role,
     pub email_verified: bool,
     pub is_professional: bool,
@@ -95,19 +92,11 @@ pub struct OriginalUser {
     pub email: String,
     #[diesel(sql_type = Text)]
     pub nickname: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub first_name: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub last_name: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub bio: Option<String>,
+    #[diesel(embed)]
+    pub profile: ProfileRow,
     /// Whether the original pointed at a profile picture (which is not copied).
     #[diesel(sql_type = Bool)]
     pub has_profile_picture: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub linkedin_profile_url: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub github_profile_url: Option<String>,
     /// The original's `UserRole` enum value as text.
     #[diesel(sql_type = Text)]
     pub role: String,
@@ -133,19 +122,24 @@ pub struct OriginalUser {
 
 /// Every user of the original, oldest first. Casts keep this working whether a column is
 /// `varchar` or `text`, an enum or a string, `timestamp` or `timestamptz`.
-const READ_ORIGINAL: &str = "\
-SELECT id::uuid AS id, email::text AS email, nickname::text AS nickname, \
-       first_name::text AS first_name, last_name::text AS last_name, bio::text AS bio, \
-       (profile_picture_url IS NOT NULL AND btrim(profile_picture_url::text) <> '') AS has_profile_picture, \
-       linkedin_profile_url::text AS linkedin_profile_url, \
-       github_profile_url::text AS github_profile_url, \
-       role::text AS role, is_professional, \
-       professional_status_updated_at::timestamptz AS professional_status_updated_at, \
-       last_login_at::timestamptz AS last_login_at, \
-       failed_login_attempts::integer AS failed_login_attempts, is_locked, \
-       created_at::timestamptz AS created_at, updated_at::timestamptz AS updated_at, \
-       email_verified, hashed_password::text AS hashed_password \
-FROM users ORDER BY created_at NULLS FIRST, id";
+fn read_original_query() -> String {
+    let profile: Vec<String> = ProfileField::ALL
+        .iter()
+        .map(|f| format!("{0}::text AS {0}", f.as_str()))
+        .collect();
+    format!(
+        "SELECT id::uuid AS id, email::text AS email, nickname::text AS nickname, {}, \
+         (profile_picture_url IS NOT NULL AND btrim(profile_picture_url::text) <> '') AS has_profile_picture, \
+         role::text AS role, is_professional, \
+         professional_status_updated_at::timestamptz AS professional_status_updated_at, \
+         last_login_at::timestamptz AS last_login_at, \
+         failed_login_attempts::integer AS failed_login_attempts, is_locked, \
+         created_at::timestamptz AS created_at, updated_at::timestamptz AS updated_at, \
+         email_verified, hashed_password::text AS hashed_password \
+         FROM users ORDER BY created_at NULLS FIRST, id",
+        profile.join(", ")
+    )
+}
 
 /// An account as the CSV export writes it: no password hash, no picture, no timestamps.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -154,37 +148,11 @@ pub struct ExportedUser {
     pub id: Uuid,
     pub email: String,
     pub nickname: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub bio: Option<String>,
-    pub linkedin_profile_url: Option<String>,
-    pub github_profile_url: Option<String>,
+    #[diesel(embed)]
+    pub profile: ProfileRow,
     pub role: String,
     pub email_verified: bool,
     pub is_professional: bool,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = users)]
-struct ImportRow<'a> {
-    id: Uuid,
-    email: &'a str,
-    nickname: &'a str,
-    first_name: Option<&'a str>,
-    last_name: Option<&'a str>,
-    bio: Option<&'a str>,
-    linkedin_profile_url: Option<&'a str>,
-    github_profile_url: Option<&'a str>,
-    role: &'a str,
-    is_professional: bool,
-    professional_status_updated_at: Option<DateTime<Utc>>,
-    email_verified: bool,
-    is_locked: bool,
-    failed_login_attempts: i32,
-    hashed_password: &'a str,
-    last_login_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
 }
 
 /// Imports and exports accounts.
@@ -296,7 +264,7 @@ impl PgImporter {
         let mut conn = connect_once(database_url)
             .await
             .with_context(|| format!("connecting to the original database {shown}"))?;
-        sql_query(READ_ORIGINAL)
+        sql_query(read_original_query())
             .load(&mut conn)
             .await
             .with_context(|| format!("reading the users table of the original database {shown}"))
@@ -351,16 +319,12 @@ async fn insert_one(
     anyhow::bail!("no free nickname found in {NICKNAME_ATTEMPTS} attempts")
 }
 
-fn row<'a>(user: &'a ImportUser, nickname: &'a Nickname) -> ImportRow<'a> {
-    ImportRow {
+fn row<'a>(user: &'a ImportUser, nickname: &'a Nickname) -> NewUserRow<'a> {
+    NewUserRow {
         id: user.id.0,
         email: user.email.as_str(),
         nickname: nickname.as_str(),
-        first_name: user.first_name.as_ref().map(Name::as_str),
-        last_name: user.last_name.as_ref().map(Name::as_str),
-        bio: user.bio.as_ref().map(Bio::as_str),
-        linkedin_profile_url: user.linkedin_profile_url.as_ref().map(ProfileUrl::as_str),
-        github_profile_url: user.github_profile_url.as_ref().map(ProfileUrl::as_str),
+        profile: ProfileRow::from(&user.profile),
         role: user.role.as_str(),
         is_professional: user.is_professional,
         professional_status_updated_at: user.professional_status_updated_at,

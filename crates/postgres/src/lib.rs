@@ -19,6 +19,7 @@ mod payload;
 mod pool;
 mod rate;
 mod repository;
+mod rows;
 pub mod schema;
 mod search;
 mod setup;
@@ -33,6 +34,7 @@ pub use outbox::PgOutbox;
 pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
 pub use rate::PgRateCounter;
 pub use repository::PgUserRepository;
+pub use rows::ProfileRow;
 pub use setup::{MIGRATIONS, create_database_if_missing, run_migrations};
 #[cfg(feature = "test-support")]
 pub use test_support::TestDatabase;

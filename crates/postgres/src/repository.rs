@@ -8,8 +8,7 @@ use diesel::{
     BoolExpressionMethods as _, ExpressionMethods as _, IntoSql as _, OptionalExtension as _,
     QueryDsl as _, SelectableHelper as _,
     dsl::{case_when, exists, now},
-    pg::Pg,
-    prelude::{AsChangeset, Insertable, Queryable, Selectable},
+    prelude::Insertable,
     result::{DatabaseErrorKind, Error as DieselError},
     sql_query,
     sql_types::{BigInt, Text},
@@ -20,8 +19,7 @@ use diesel_async::{
 };
 use um_domain::{
     model::{
-        AuditEvent, Bio, Email, Name, Nickname, PasswordHash, PictureKey, PictureKeyError,
-        PictureKeys, ProfileUrl, Role, TokenHash, User, UserId,
+        AuditEvent, Email, Nickname, PasswordHash, PictureKeys, Role, TokenHash, User, UserId,
     },
     ports::{
         FailedLogin, LockNotice, Mail, MailKind, NewUser, Page, PendingToken, RepoError,
@@ -35,6 +33,7 @@ use crate::{
     error::{TxError, from_diesel, from_pool},
     outbox::queue,
     pool::Pool,
+    rows::{NewUserRow, UserChangeset, UserRow, picture_keys, to_user},
     schema::{
         email_verification_tokens as tokens, password_reset_tokens as reset_tokens, unlock_tokens,
         users,
@@ -67,151 +66,6 @@ impl PgUserRepository {
 
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, RepoError> {
         self.pool.get().await.map_err(from_pool)
-    }
-}
-
-/// A `users` row as stored.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = users, check_for_backend(Pg))]
-pub(crate) struct UserRow {
-    id: Uuid,
-    email: String,
-    nickname: String,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    bio: Option<String>,
-    profile_picture_key: Option<String>,
-    profile_picture_thumbnail_key: Option<String>,
-    linkedin_profile_url: Option<String>,
-    github_profile_url: Option<String>,
-    role: String,
-    is_professional: bool,
-    professional_status_updated_at: Option<DateTime<Utc>>,
-    email_verified: bool,
-    is_locked: bool,
-    failed_login_attempts: i32,
-    hashed_password: String,
-    last_login_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<UserRow> for User {
-    type Error = RepoError;
-
-    /// Stored values are parsed with the domain's constructors like any other input; a row that
-    /// does not parse is an `Other` error naming the user and the column, never its value.
-    fn try_from(row: UserRow) -> Result<Self, RepoError> {
-        let id = row.id;
-        let bad = |column: &str, e: &dyn std::fmt::Display| {
-            RepoError::Other(anyhow::anyhow!(
-                "stored column {column} of user {id} is invalid: {e}"
-            ))
-        };
-        Ok(User {
-            id: UserId(row.id),
-            email: Email::parse(&row.email).map_err(|e| bad("email", &e))?,
-            nickname: Nickname::parse(&row.nickname).map_err(|e| bad("nickname", &e))?,
-            first_name: parse_opt(row.first_name, Name::parse)
-                .map_err(|e| bad("first_name", &e))?,
-            last_name: parse_opt(row.last_name, Name::parse).map_err(|e| bad("last_name", &e))?,
-            bio: parse_opt(row.bio, Bio::parse).map_err(|e| bad("bio", &e))?,
-            picture: picture_keys(row.profile_picture_key, row.profile_picture_thumbnail_key)
-                .map_err(|e| bad("profile_picture_key", &e))?,
-            linkedin_profile_url: parse_opt(row.linkedin_profile_url, ProfileUrl::parse)
-                .map_err(|e| bad("linkedin_profile_url", &e))?,
-            github_profile_url: parse_opt(row.github_profile_url, ProfileUrl::parse)
-                .map_err(|e| bad("github_profile_url", &e))?,
-            role: row.role.parse::<Role>().map_err(|e| bad("role", &e))?,
-            is_professional: row.is_professional,
-            professional_status_updated_at: row.professional_status_updated_at,
-            email_verified: row.email_verified,
-            is_locked: row.is_locked,
-            failed_login_attempts: row.failed_login_attempts,
-            password_hash: PasswordHash::new(row.hashed_password),
-            last_login_at: row.last_login_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-/// The two picture columns, which are set and cleared together.
-fn picture_keys(
-    main: Option<String>,
-    thumbnail: Option<String>,
-) -> Result<Option<PictureKeys>, PictureKeyError> {
-    match (main, thumbnail) {
-        (Some(main), Some(thumbnail)) => Ok(Some(PictureKeys {
-            main: PictureKey::parse(&main)?,
-            thumbnail: PictureKey::parse(&thumbnail)?,
-        })),
-        (None, None) => Ok(None),
-        _ => Err(PictureKeyError),
-    }
-}
-
-/// A nullable column through a constructor that maps blank to `None`.
-fn parse_opt<T, E>(
-    raw: Option<String>,
-    parse: impl Fn(&str) -> Result<Option<T>, E>,
-) -> Result<Option<T>, E> {
-    Ok(raw.as_deref().map(parse).transpose()?.flatten())
-}
-
-fn to_user(row: UserRow) -> Result<User, RepoError> {
-    User::try_from(row)
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = users)]
-struct NewUserRow<'a> {
-    id: Uuid,
-    email: &'a str,
-    nickname: &'a str,
-    first_name: Option<&'a str>,
-    last_name: Option<&'a str>,
-    bio: Option<&'a str>,
-    linkedin_profile_url: Option<&'a str>,
-    github_profile_url: Option<&'a str>,
-    role: &'a str,
-    email_verified: bool,
-    hashed_password: &'a str,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-/// The columns an update may touch; `None` leaves a column alone, `Some(None)` clears it.
-#[derive(AsChangeset)]
-#[diesel(table_name = users)]
-struct UserChangeset<'a> {
-    email: Option<&'a str>,
-    email_verified: Option<bool>,
-    nickname: Option<&'a str>,
-    first_name: Option<Option<&'a str>>,
-    last_name: Option<Option<&'a str>>,
-    bio: Option<Option<&'a str>>,
-    linkedin_profile_url: Option<Option<&'a str>>,
-    github_profile_url: Option<Option<&'a str>>,
-    role: Option<&'a str>,
-}
-
-impl<'a> From<&'a UserChanges> for UserChangeset<'a> {
-    fn from(c: &'a UserChanges) -> Self {
-        fn clear_or_set<T: AsRef<str>>(field: &Option<Option<T>>) -> Option<Option<&str>> {
-            field.as_ref().map(|v| v.as_ref().map(AsRef::as_ref))
-        }
-        Self {
-            email: c.email.as_ref().map(Email::as_str),
-            email_verified: c.email_verified,
-            nickname: c.nickname.as_ref().map(Nickname::as_str),
-            first_name: clear_or_set(&c.first_name),
-            last_name: clear_or_set(&c.last_name),
-            bio: clear_or_set(&c.bio),
-            linkedin_profile_url: clear_or_set(&c.linkedin_profile_url),
-            github_profile_url: clear_or_set(&c.github_profile_url),
-            role: c.role.map(Role::as_str),
-        }
     }
 }
 
@@ -405,27 +259,7 @@ impl UserRepository for PgUserRepository {
                     }
                 }
                 let row = diesel::insert_into(users::table)
-                    .values(NewUserRow {
-                        id: user.id.0,
-                        email: user.email.as_str(),
-                        nickname: user.nickname.as_str(),
-                        first_name: user.first_name.as_ref().map(Name::as_str),
-                        last_name: user.last_name.as_ref().map(Name::as_str),
-                        bio: user.bio.as_ref().map(Bio::as_str),
-                        linkedin_profile_url: user
-                            .linkedin_profile_url
-                            .as_ref()
-                            .map(ProfileUrl::as_str),
-                        github_profile_url: user
-                            .github_profile_url
-                            .as_ref()
-                            .map(ProfileUrl::as_str),
-                        role: role.as_str(),
-                        email_verified,
-                        hashed_password: user.password_hash.expose(),
-                        created_at: user.created_at,
-                        updated_at: user.created_at,
-                    })
+                    .values(NewUserRow::new(&user, role, email_verified))
                     .returning(UserRow::as_returning())
                     .get_result(conn)
                     .await?;

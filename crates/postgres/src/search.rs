@@ -17,7 +17,7 @@ use diesel::{
 use um_domain::ports::{UserFilter, UserQuery, UserSort};
 
 use crate::{
-    repository::UserRow,
+    rows::UserRow,
     schema::users::{self, dsl as u},
 };
 

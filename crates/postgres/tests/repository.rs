@@ -9,8 +9,8 @@ use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{
-        AuditEvent, AuditKind, Bio, Name, PasswordHash, PictureFormat, PictureKey, PictureKeys,
-        ProfileUrl, RawToken, Role, User, UserId,
+        AuditEvent, AuditKind, Bio, Name, PasswordHash, Patch, PictureFormat, PictureKey,
+        PictureKeys, ProfilePatch, ProfileUrl, RawToken, Role, User, UserId,
     },
     ports::{
         FailedLogin, Mail, MailKind, RepoError, UserChanges, UserFilter, UserQuery, UserRepository,
@@ -81,11 +81,13 @@ async fn reload(repo: &PgUserRepository, id: UserId) -> User {
 async fn insert_stores_every_field_and_find_by_id_returns_it() {
     let f = fixture().await;
     let (mut new, _) = new_user("Ada.Lovelace@Example.com", "Ada_L");
-    new.first_name = Name::parse("Ada").expect("valid name");
-    new.last_name = Name::parse("Lovelace").expect("valid name");
-    new.bio = Bio::parse("First programmer.\nAlso a poet.").expect("valid bio");
-    new.linkedin_profile_url = ProfileUrl::parse("https://linkedin.com/in/ada").expect("valid url");
-    new.github_profile_url = ProfileUrl::parse("https://github.com/ada").expect("valid url");
+    new.profile.first_name = Name::parse("Ada").expect("valid name");
+    new.profile.last_name = Name::parse("Lovelace").expect("valid name");
+    new.profile.bio = Bio::parse("First programmer.\nAlso a poet.").expect("valid bio");
+    new.profile.linkedin_profile_url =
+        ProfileUrl::parse("https://linkedin.com/in/ada").expect("valid url");
+    new.profile.github_profile_url =
+        ProfileUrl::parse("https://github.com/ada").expect("valid url");
 
     let inserted = f.repo.insert(new.clone()).await.expect("insert succeeds");
 
@@ -96,11 +98,17 @@ async fn insert_stores_every_field_and_find_by_id_returns_it() {
         "casing is kept"
     );
     assert_eq!(inserted.nickname.as_str(), "Ada_L");
-    assert_eq!(inserted.first_name, new.first_name);
-    assert_eq!(inserted.last_name, new.last_name);
-    assert_eq!(inserted.bio, new.bio);
-    assert_eq!(inserted.linkedin_profile_url, new.linkedin_profile_url);
-    assert_eq!(inserted.github_profile_url, new.github_profile_url);
+    assert_eq!(inserted.profile.first_name, new.profile.first_name);
+    assert_eq!(inserted.profile.last_name, new.profile.last_name);
+    assert_eq!(inserted.profile.bio, new.profile.bio);
+    assert_eq!(
+        inserted.profile.linkedin_profile_url,
+        new.profile.linkedin_profile_url
+    );
+    assert_eq!(
+        inserted.profile.github_profile_url,
+        new.profile.github_profile_url
+    );
     assert_eq!(inserted.password_hash, new.password_hash);
     assert_eq!(inserted.role, Role::Anonymous);
     assert!(!inserted.email_verified && !inserted.is_locked && !inserted.is_professional);
@@ -669,8 +677,8 @@ async fn replacing_the_token_invalidates_the_old_one() {
 async fn an_update_changes_only_the_given_fields() {
     let f = fixture().await;
     let (mut new, _) = new_user("ada@example.com", "ada_l");
-    new.last_name = Name::parse("Lovelace").expect("valid");
-    new.bio = Bio::parse("Poet of science").expect("valid");
+    new.profile.last_name = Name::parse("Lovelace").expect("valid");
+    new.profile.bio = Bio::parse("Poet of science").expect("valid");
     let before = f.repo.insert(new).await.expect("insert");
 
     let after = f
@@ -678,8 +686,11 @@ async fn an_update_changes_only_the_given_fields() {
         .update(
             before.id,
             UserChanges {
-                first_name: Some(Name::parse("Ada").expect("valid")),
-                bio: Some(None),
+                profile: ProfilePatch {
+                    first_name: Name::parse("Ada").expect("valid").into(),
+                    bio: Patch::Clear,
+                    ..ProfilePatch::default()
+                },
                 ..UserChanges::default()
             },
         )
@@ -687,12 +698,15 @@ async fn an_update_changes_only_the_given_fields() {
         .expect("update");
 
     assert_eq!(
-        after.first_name.as_ref().map(Name::as_str),
+        after.profile.first_name.as_ref().map(Name::as_str),
         Some("Ada"),
         "set"
     );
-    assert_eq!(after.bio, None, "Some(None) clears");
-    assert_eq!(after.last_name, before.last_name, "untouched fields stay");
+    assert_eq!(after.profile.bio, None, "Some(None) clears");
+    assert_eq!(
+        after.profile.last_name, before.profile.last_name,
+        "untouched fields stay"
+    );
     assert_eq!(after.email, before.email);
     assert_eq!(after.nickname, before.nickname);
     assert_eq!(after.role, before.role);
@@ -715,13 +729,17 @@ async fn an_update_can_change_every_updatable_field() {
                 email: Some(email("Ada.New@Example.com")),
                 email_verified: Some(true),
                 nickname: Some(nickname("Countess")),
-                first_name: Some(Name::parse("Ada").expect("valid")),
-                last_name: Some(Name::parse("King").expect("valid")),
-                bio: Some(Bio::parse("Notes on the engine").expect("valid")),
-                linkedin_profile_url: Some(
-                    ProfileUrl::parse("https://linkedin.com/in/a").expect("ok"),
-                ),
-                github_profile_url: Some(ProfileUrl::parse("https://github.com/a").expect("ok")),
+                profile: ProfilePatch {
+                    first_name: Name::parse("Ada").expect("valid").into(),
+                    last_name: Name::parse("King").expect("valid").into(),
+                    bio: Bio::parse("Notes on the engine").expect("valid").into(),
+                    linkedin_profile_url: ProfileUrl::parse("https://linkedin.com/in/a")
+                        .expect("ok")
+                        .into(),
+                    github_profile_url: ProfileUrl::parse("https://github.com/a")
+                        .expect("ok")
+                        .into(),
+                },
                 role: Some(Role::Manager),
                 verification_token: None,
                 mails: Vec::new(),
@@ -734,12 +752,17 @@ async fn an_update_can_change_every_updatable_field() {
     assert_eq!(after.email.as_str(), "Ada.New@Example.com");
     assert!(after.email_verified);
     assert_eq!(after.nickname.as_str(), "Countess");
-    assert_eq!(after.last_name.as_ref().map(Name::as_str), Some("King"));
     assert_eq!(
-        after.bio.as_ref().map(Bio::as_str),
+        after.profile.last_name.as_ref().map(Name::as_str),
+        Some("King")
+    );
+    assert_eq!(
+        after.profile.bio.as_ref().map(Bio::as_str),
         Some("Notes on the engine")
     );
-    assert!(after.linkedin_profile_url.is_some() && after.github_profile_url.is_some());
+    assert!(
+        after.profile.linkedin_profile_url.is_some() && after.profile.github_profile_url.is_some()
+    );
     assert_eq!(after.role, Role::Manager);
     assert_eq!(reload(&f.repo, before.id).await, after);
 }
@@ -819,7 +842,10 @@ async fn an_update_to_a_taken_email_or_nickname_is_refused() {
 async fn updating_or_deleting_an_unknown_account_is_not_found() {
     let f = fixture().await;
     let changes = UserChanges {
-        bio: Some(None),
+        profile: ProfilePatch {
+            bio: Patch::Clear,
+            ..ProfilePatch::default()
+        },
         ..UserChanges::default()
     };
     assert!(matches!(
@@ -1924,7 +1950,10 @@ async fn an_email_change_ends_the_reset_and_unlock_tokens_and_other_changes_do_n
         .update(
             user.id,
             UserChanges {
-                first_name: Some(Name::parse("Ada").expect("valid")),
+                profile: ProfilePatch {
+                    first_name: Name::parse("Ada").expect("valid").into(),
+                    ..ProfilePatch::default()
+                },
                 ..UserChanges::default()
             },
         )

@@ -7,7 +7,7 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
-    model::{Name, PasswordHash, Role, User, UserId},
+    model::{PasswordHash, Profile, ProfileField, Role, User, UserId},
     ports::{NewUser, Page, UserFilter, UserQuery, UserRepository, UserSort},
 };
 use um_postgres::schema::users;
@@ -97,17 +97,11 @@ async fn store(f: &Fixture, spec: Spec) -> User {
             id: UserId::new(),
             email: email(&spec.email),
             nickname: nickname(&spec.nickname),
-            first_name: spec
-                .first_name
-                .as_deref()
-                .and_then(|n| Name::parse(n).expect("a valid test name")),
-            last_name: spec
-                .last_name
-                .as_deref()
-                .and_then(|n| Name::parse(n).expect("a valid test name")),
-            bio: None,
-            linkedin_profile_url: None,
-            github_profile_url: None,
+            profile: Profile::from_texts([
+                (ProfileField::FirstName, spec.first_name.as_deref()),
+                (ProfileField::LastName, spec.last_name.as_deref()),
+            ])
+            .expect("a valid test name"),
             password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
             role: spec.role,
             email_verified: spec.email_verified,

@@ -38,7 +38,7 @@ pub async fn get(state: web::Data<AppState>, me: CurrentUser) -> HttpResponse {
     operation_id = "update_me",
     tag = "me",
     summary = "Update one's own profile",
-    description = "A partial update of `nickname`, `first_name`, `last_name`, `bio`, `linkedin_profile_url`, `github_profile_url`; a field sent as `null` clears it (a nickname can be changed, not removed); at least one field.",
+    description = "A partial update of the nickname and the profile fields of `UpdateMeRequest`; a field sent as `null` clears it (a nickname can be changed, not removed); at least one field.",
     request_body(content = UpdateMeRequest, content_type = "application/json"),
     security(("bearer" = [])),
     responses(

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use um_domain::{
-    model::{Bio, Email, Name, Nickname, Password, ProfileUrl, Role},
+    model::{Email, Nickname, Password, Profile, ProfileField, ProfilePatch, Role},
     services::{AdminChanges, ProfileChanges, Registration},
     validation::{ValidationErrors, Validator},
 };
@@ -71,21 +71,18 @@ impl NewUserRequest {
         let password = v.required("password", self.password.as_deref().map(Password::parse));
         let password = password.and_then(|r| v.check("password", r));
         let nickname = v.check_opt("nickname", self.nickname.as_deref().map(Nickname::parse));
-        let first_name = optional(&mut v, "first_name", self.first_name, Name::parse);
-        let last_name = optional(&mut v, "last_name", self.last_name, Name::parse);
-        let bio = optional(&mut v, "bio", self.bio, Bio::parse);
-        let linkedin = optional(
-            &mut v,
-            "linkedin_profile_url",
-            self.linkedin_profile_url,
-            ProfileUrl::parse,
-        );
-        let github = optional(
-            &mut v,
-            "github_profile_url",
-            self.github_profile_url,
-            ProfileUrl::parse,
-        );
+        let mut profile = Profile::default();
+        for (field, raw) in [
+            (ProfileField::FirstName, self.first_name),
+            (ProfileField::LastName, self.last_name),
+            (ProfileField::Bio, self.bio),
+            (ProfileField::LinkedinProfileUrl, self.linkedin_profile_url),
+            (ProfileField::GithubProfileUrl, self.github_profile_url),
+        ] {
+            if let Some(raw) = raw {
+                v.check(field.as_str(), profile.set(field, &raw));
+            }
+        }
         let role = match self.role.flatten() {
             Some(Value::String(s)) => v.check("role", s.parse::<Role>()),
             Some(_) => {
@@ -111,11 +108,7 @@ impl NewUserRequest {
                 email,
                 password,
                 nickname,
-                first_name,
-                last_name,
-                bio,
-                linkedin_profile_url: linkedin,
-                github_profile_url: github,
+                profile,
             },
             role,
         ))
@@ -206,18 +199,15 @@ pub struct UpdateUserRequest {
     profile_picture_thumbnail_url: Option<Option<Value>>,
 }
 
-/// The profile fields both update bodies share.
-struct ProfilePatch {
+/// The profile fields both update bodies share, as sent: absent leaves a field alone, `null`
+/// (or blank) clears it.
+struct ProfileUpdate {
     nickname: Option<Option<String>>,
-    first_name: Option<Option<String>>,
-    last_name: Option<Option<String>>,
-    bio: Option<Option<String>>,
-    linkedin_profile_url: Option<Option<String>>,
-    github_profile_url: Option<Option<String>>,
+    profile: [(ProfileField, Option<Option<String>>); 5],
     pictures_sent: (bool, bool),
 }
 
-impl ProfilePatch {
+impl ProfileUpdate {
     fn parse(self, v: &mut Validator) -> ProfileChanges {
         let nickname = match self.nickname {
             None => None,
@@ -228,24 +218,13 @@ impl ProfilePatch {
             Some(Some(raw)) => v.check("nickname", Nickname::parse(&raw)),
         };
         reject_read_only(v, self.pictures_sent.0, self.pictures_sent.1);
-        ProfileChanges {
-            nickname,
-            first_name: patch(v, "first_name", self.first_name, Name::parse),
-            last_name: patch(v, "last_name", self.last_name, Name::parse),
-            bio: patch(v, "bio", self.bio, Bio::parse),
-            linkedin_profile_url: patch(
-                v,
-                "linkedin_profile_url",
-                self.linkedin_profile_url,
-                ProfileUrl::parse,
-            ),
-            github_profile_url: patch(
-                v,
-                "github_profile_url",
-                self.github_profile_url,
-                ProfileUrl::parse,
-            ),
+        let mut profile = ProfilePatch::default();
+        for (field, raw) in self.profile {
+            if let Some(raw) = raw {
+                v.check(field.as_str(), profile.set(field, raw.as_deref()));
+            }
         }
+        ProfileChanges { nickname, profile }
     }
 }
 
@@ -254,13 +233,15 @@ impl UpdateMeRequest {
     /// Every bad field at once.
     pub fn try_into_domain(self) -> Result<ProfileChanges, ValidationErrors> {
         let mut v = Validator::default();
-        let changes = ProfilePatch {
+        let changes = ProfileUpdate {
             nickname: self.nickname,
-            first_name: self.first_name,
-            last_name: self.last_name,
-            bio: self.bio,
-            linkedin_profile_url: self.linkedin_profile_url,
-            github_profile_url: self.github_profile_url,
+            profile: [
+                (ProfileField::FirstName, self.first_name),
+                (ProfileField::LastName, self.last_name),
+                (ProfileField::Bio, self.bio),
+                (ProfileField::LinkedinProfileUrl, self.linkedin_profile_url),
+                (ProfileField::GithubProfileUrl, self.github_profile_url),
+            ],
             pictures_sent: (
                 self.profile_picture_url.is_some(),
                 self.profile_picture_thumbnail_url.is_some(),
@@ -293,13 +274,15 @@ impl UpdateUserRequest {
             }
             Some(Some(raw)) => v.check("role", raw.parse::<Role>()),
         };
-        let profile = ProfilePatch {
+        let profile = ProfileUpdate {
             nickname: self.nickname,
-            first_name: self.first_name,
-            last_name: self.last_name,
-            bio: self.bio,
-            linkedin_profile_url: self.linkedin_profile_url,
-            github_profile_url: self.github_profile_url,
+            profile: [
+                (ProfileField::FirstName, self.first_name),
+                (ProfileField::LastName, self.last_name),
+                (ProfileField::Bio, self.bio),
+                (ProfileField::LinkedinProfileUrl, self.linkedin_profile_url),
+                (ProfileField::GithubProfileUrl, self.github_profile_url),
+            ],
             pictures_sent: (
                 self.profile_picture_url.is_some(),
                 self.profile_picture_thumbnail_url.is_some(),
@@ -368,30 +351,6 @@ pub struct LoginForm {
     pub username: String,
     #[schema(format = Password)]
     pub password: String,
-}
-
-/// An optional text field on creation: absent or blank is `None`.
-fn optional<T, E: std::fmt::Display>(
-    v: &mut Validator,
-    field: &str,
-    raw: Option<String>,
-    parse: impl Fn(&str) -> Result<Option<T>, E>,
-) -> Option<T> {
-    raw.and_then(|s| v.check(field, parse(&s)).flatten())
-}
-
-/// A nullable field in a partial update: absent leaves it, `null` clears it.
-fn patch<T, E: std::fmt::Display>(
-    v: &mut Validator,
-    field: &str,
-    raw: Option<Option<String>>,
-    parse: impl Fn(&str) -> Result<Option<T>, E>,
-) -> Option<Option<T>> {
-    match raw {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(s)) => v.check(field, parse(&s)),
-    }
 }
 
 fn reject_read_only(v: &mut Validator, picture: bool, thumbnail: bool) {

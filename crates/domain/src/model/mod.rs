@@ -21,7 +21,8 @@ pub use password::{Password, PasswordError, PasswordHash};
 pub use picture::{PictureFormat, PictureKey, PictureKeyError, PictureKeys};
 pub use pro::{ProRequirement, ProUpgrade};
 pub use profile::{
-    Bio, FORMAT_CHARACTERS, Name, ProfileUrl, TextError, UrlError, is_forbidden_in_text,
+    Bio, FORMAT_CHARACTERS, FieldKind, Name, Patch, Profile, ProfileField, ProfileFieldError,
+    ProfilePatch, ProfileUrl, TextError, UrlError, is_forbidden_in_text,
 };
 pub use role::{Role, RoleError};
 pub use token::{RawToken, TokenHash};

@@ -50,15 +50,16 @@ pub struct ProUpgrade {
 impl ProUpgrade {
     #[must_use]
     pub fn assess(user: &User) -> Self {
+        let profile = &user.profile;
         let checks = [
             (ProRequirement::EmailVerified, user.email_verified),
-            (ProRequirement::FirstName, user.first_name.is_some()),
-            (ProRequirement::LastName, user.last_name.is_some()),
-            (ProRequirement::Bio, user.bio.is_some()),
+            (ProRequirement::FirstName, profile.first_name.is_some()),
+            (ProRequirement::LastName, profile.last_name.is_some()),
+            (ProRequirement::Bio, profile.bio.is_some()),
             (ProRequirement::ProfilePicture, user.picture.is_some()),
             (
                 ProRequirement::LinkedinOrGithubUrl,
-                user.linkedin_profile_url.is_some() || user.github_profile_url.is_some(),
+                profile.linkedin_profile_url.is_some() || profile.github_profile_url.is_some(),
             ),
         ];
         let missing: Vec<ProRequirement> = checks
@@ -79,7 +80,7 @@ mod tests {
 
     use super::*;
     use crate::model::{
-        Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys,
+        Bio, Email, Name, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys, Profile,
         ProfileUrl, Role, UserId,
     };
 
@@ -88,15 +89,17 @@ mod tests {
             id: UserId::new(),
             email: Email::parse("pro@example.com").expect("valid"),
             nickname: Nickname::parse("the_pro").expect("valid"),
-            first_name: Name::parse("Ada").expect("valid"),
-            last_name: Name::parse("Lovelace").expect("valid"),
-            bio: Bio::parse("Analyst.").expect("valid"),
+            profile: Profile {
+                first_name: Name::parse("Ada").expect("valid"),
+                last_name: Name::parse("Lovelace").expect("valid"),
+                bio: Bio::parse("Analyst.").expect("valid"),
+                linkedin_profile_url: None,
+                github_profile_url: ProfileUrl::parse("https://github.com/ada").expect("valid"),
+            },
             picture: Some(PictureKeys {
                 main: PictureKey::generate(PictureFormat::Jpeg),
                 thumbnail: PictureKey::generate(PictureFormat::Jpeg),
             }),
-            linkedin_profile_url: None,
-            github_profile_url: ProfileUrl::parse("https://github.com/ada").expect("valid"),
             role: Role::Authenticated,
             is_professional: false,
             professional_status_updated_at: None,
@@ -120,8 +123,8 @@ mod tests {
             }
         );
         let mut linkedin_instead = complete();
-        linkedin_instead.github_profile_url = None;
-        linkedin_instead.linkedin_profile_url =
+        linkedin_instead.profile.github_profile_url = None;
+        linkedin_instead.profile.linkedin_profile_url =
             ProfileUrl::parse("https://linkedin.com/in/ada").expect("valid");
         assert!(ProUpgrade::assess(&linkedin_instead).eligible);
     }
@@ -130,11 +133,11 @@ mod tests {
     fn each_missing_requirement_is_named_in_the_contracts_order() {
         let mut bare = complete();
         bare.email_verified = false;
-        bare.first_name = None;
-        bare.last_name = None;
-        bare.bio = None;
+        bare.profile.first_name = None;
+        bare.profile.last_name = None;
+        bare.profile.bio = None;
         bare.picture = None;
-        bare.github_profile_url = None;
+        bare.profile.github_profile_url = None;
         let assessment = ProUpgrade::assess(&bare);
         assert!(!assessment.eligible);
         let names: Vec<&str> = assessment.missing.iter().map(|r| r.as_str()).collect();
@@ -156,12 +159,12 @@ mod tests {
         type Break = fn(&mut User);
         let cases: [(Break, ProRequirement); 6] = [
             (|u| u.email_verified = false, ProRequirement::EmailVerified),
-            (|u| u.first_name = None, ProRequirement::FirstName),
-            (|u| u.last_name = None, ProRequirement::LastName),
-            (|u| u.bio = None, ProRequirement::Bio),
+            (|u| u.profile.first_name = None, ProRequirement::FirstName),
+            (|u| u.profile.last_name = None, ProRequirement::LastName),
+            (|u| u.profile.bio = None, ProRequirement::Bio),
             (|u| u.picture = None, ProRequirement::ProfilePicture),
             (
-                |u| u.github_profile_url = None,
+                |u| u.profile.github_profile_url = None,
                 ProRequirement::LinkedinOrGithubUrl,
             ),
         ];

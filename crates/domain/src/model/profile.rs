@@ -160,9 +160,371 @@ macro_rules! display_as_str {
 }
 display_as_str!(Name, Bio, ProfileUrl);
 
+/// What a user tells about themselves: the optional, free-form part of an account. Every layer
+/// carries it whole (the account, a registration, the stored row, the wire bodies).
+///
+/// A new field goes here and in [`ProfileField`], then in the `users` table, the embedded
+/// profile row of `um_postgres`, the wire types of `um_api` and, if it counts, the PRO rule
+/// ([`super::ProUpgrade`]); everything else (audit log, CSV import and export, validation
+/// errors) goes through [`ProfileField`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
+    pub bio: Option<Bio>,
+    pub linkedin_profile_url: Option<ProfileUrl>,
+    pub github_profile_url: Option<ProfileUrl>,
+}
+
+/// A field of [`Profile`], by the name the API, the CSV files and the audit log give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileField {
+    FirstName,
+    LastName,
+    Bio,
+    LinkedinProfileUrl,
+    GithubProfileUrl,
+}
+
+impl ProfileField {
+    /// Every field, in the contract's order.
+    pub const ALL: [Self; 5] = [
+        Self::FirstName,
+        Self::LastName,
+        Self::Bio,
+        Self::LinkedinProfileUrl,
+        Self::GithubProfileUrl,
+    ];
+
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::FirstName => "first_name",
+            Self::LastName => "last_name",
+            Self::Bio => "bio",
+            Self::LinkedinProfileUrl => "linkedin_profile_url",
+            Self::GithubProfileUrl => "github_profile_url",
+        }
+    }
+
+    /// The field called `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// What kind of text the field holds, for those who state its rule (the API document).
+    #[must_use]
+    pub const fn kind(self) -> FieldKind {
+        match self {
+            Self::FirstName | Self::LastName => FieldKind::Line { max: Name::MAX_LEN },
+            Self::Bio => FieldKind::Text { max: Bio::MAX_LEN },
+            Self::LinkedinProfileUrl | Self::GithubProfileUrl => FieldKind::Url {
+                max: ProfileUrl::MAX_LEN,
+            },
+        }
+    }
+}
+
+/// The rule of a profile field's text; `max` counts characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// One line: no control or format characters.
+    Line { max: usize },
+    /// Several lines: line breaks and tabs allowed, no other control or format characters.
+    Text { max: usize },
+    /// An absolute `http`/`https` URL.
+    Url { max: usize },
+}
+
+impl fmt::Display for ProfileField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a profile field's text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileFieldError {
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Url(#[from] UrlError),
+}
+
+/// A field's value once parsed: set, or none (blank text is none).
+enum Parsed {
+    Name(Option<Name>),
+    Bio(Option<Bio>),
+    Url(Option<ProfileUrl>),
+}
+
+impl ProfileField {
+    fn parse(self, raw: &str) -> Result<Parsed, ProfileFieldError> {
+        Ok(match self {
+            Self::FirstName | Self::LastName => Parsed::Name(Name::parse(raw)?),
+            Self::Bio => Parsed::Bio(Bio::parse(raw)?),
+            Self::LinkedinProfileUrl | Self::GithubProfileUrl => {
+                Parsed::Url(ProfileUrl::parse(raw)?)
+            }
+        })
+    }
+}
+
+impl Profile {
+    /// The text of `field`, if it is set.
+    #[must_use]
+    pub fn get(&self, field: ProfileField) -> Option<&str> {
+        match field {
+            ProfileField::FirstName => self.first_name.as_ref().map(Name::as_str),
+            ProfileField::LastName => self.last_name.as_ref().map(Name::as_str),
+            ProfileField::Bio => self.bio.as_ref().map(Bio::as_str),
+            ProfileField::LinkedinProfileUrl => {
+                self.linkedin_profile_url.as_ref().map(ProfileUrl::as_str)
+            }
+            ProfileField::GithubProfileUrl => {
+                self.github_profile_url.as_ref().map(ProfileUrl::as_str)
+            }
+        }
+    }
+
+    /// Sets `field` from text with the field's own rules; blank text clears it.
+    ///
+    /// # Errors
+    /// The field's rule, when the text breaks it; the profile is then unchanged.
+    pub fn set(&mut self, field: ProfileField, raw: &str) -> Result<(), ProfileFieldError> {
+        let mut patch = ProfilePatch::default();
+        patch.set(field, Some(raw))?;
+        patch.apply_to(self);
+        Ok(())
+    }
+
+    /// A profile from `(field, text)` pairs, as stored or imported; fields not named stay
+    /// unset.
+    ///
+    /// # Errors
+    /// The first field whose text breaks its rule, with the error.
+    pub fn from_texts<'a>(
+        texts: impl IntoIterator<Item = (ProfileField, Option<&'a str>)>,
+    ) -> Result<Self, (ProfileField, ProfileFieldError)> {
+        let mut profile = Self::default();
+        for (field, raw) in texts {
+            if let Some(raw) = raw {
+                profile.set(field, raw).map_err(|e| (field, e))?;
+            }
+        }
+        Ok(profile)
+    }
+}
+
+/// What a partial update does to one field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Remove the value.
+    Clear,
+    Set(T),
+}
+
+impl<T> From<Option<T>> for Patch<T> {
+    /// `Set` for a value, `Clear` for none.
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Clear, Self::Set)
+    }
+}
+
+impl<T> Patch<T> {
+    fn apply(&self, target: &mut Option<T>)
+    where
+        T: Clone,
+    {
+        match self {
+            Self::Keep => {}
+            Self::Clear => *target = None,
+            Self::Set(v) => *target = Some(v.clone()),
+        }
+    }
+
+    /// `None` to keep, `Some(None)` to clear, `Some(Some(v))` to set.
+    #[must_use]
+    pub fn as_change(&self) -> Option<Option<&T>> {
+        match self {
+            Self::Keep => None,
+            Self::Clear => Some(None),
+            Self::Set(v) => Some(Some(v)),
+        }
+    }
+}
+
+/// A partial update of a [`Profile`]: per field keep, clear or set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfilePatch {
+    pub first_name: Patch<Name>,
+    pub last_name: Patch<Name>,
+    pub bio: Patch<Bio>,
+    pub linkedin_profile_url: Patch<ProfileUrl>,
+    pub github_profile_url: Patch<ProfileUrl>,
+}
+
+impl ProfilePatch {
+    /// True when the patch keeps every field.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Sets `field` from text with the field's own rules: `None` or blank text clears it.
+    ///
+    /// # Errors
+    /// The field's rule, when the text breaks it; the patch is then unchanged.
+    pub fn set(&mut self, field: ProfileField, raw: Option<&str>) -> Result<(), ProfileFieldError> {
+        match field.parse(raw.unwrap_or(""))? {
+            Parsed::Name(v) if field == ProfileField::FirstName => self.first_name = v.into(),
+            Parsed::Name(v) => self.last_name = v.into(),
+            Parsed::Bio(v) => self.bio = v.into(),
+            Parsed::Url(v) if field == ProfileField::LinkedinProfileUrl => {
+                self.linkedin_profile_url = v.into();
+            }
+            Parsed::Url(v) => self.github_profile_url = v.into(),
+        }
+        Ok(())
+    }
+
+    /// Every field the patch touches, with its new text (`None`: cleared), in the contract's
+    /// order.
+    #[must_use]
+    pub fn touched(&self) -> Vec<(ProfileField, Option<&str>)> {
+        fn text<T: AsRef<str>>(patch: &Patch<T>) -> Option<Option<&str>> {
+            patch.as_change().map(|v| v.map(AsRef::as_ref))
+        }
+        let all = [
+            (ProfileField::FirstName, text(&self.first_name)),
+            (ProfileField::LastName, text(&self.last_name)),
+            (ProfileField::Bio, text(&self.bio)),
+            (
+                ProfileField::LinkedinProfileUrl,
+                text(&self.linkedin_profile_url),
+            ),
+            (
+                ProfileField::GithubProfileUrl,
+                text(&self.github_profile_url),
+            ),
+        ];
+        all.into_iter()
+            .filter_map(|(field, change)| change.map(|v| (field, v)))
+            .collect()
+    }
+
+    /// Applies the patch to `profile`.
+    pub fn apply_to(&self, profile: &mut Profile) {
+        self.first_name.apply(&mut profile.first_name);
+        self.last_name.apply(&mut profile.last_name);
+        self.bio.apply(&mut profile.bio);
+        self.linkedin_profile_url
+            .apply(&mut profile.linkedin_profile_url);
+        self.github_profile_url
+            .apply(&mut profile.github_profile_url);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_is_set_and_read_by_field_name() {
+        let mut profile = Profile::default();
+        for field in ProfileField::ALL {
+            assert_eq!(ProfileField::from_name(field.as_str()), Some(field));
+            let text = if field.as_str().ends_with("_url") {
+                format!("https://example.com/{field}")
+            } else {
+                format!("the {field}")
+            };
+            profile.set(field, &format!("  {text} ")).expect("valid");
+            assert_eq!(profile.get(field), Some(text.as_str()), "{field}");
+        }
+        assert_eq!(ProfileField::from_name("nickname"), None);
+        profile.set(ProfileField::Bio, "  ").expect("blank clears");
+        assert_eq!(profile.get(ProfileField::Bio), None);
+        assert!(profile.get(ProfileField::FirstName).is_some());
+    }
+
+    #[test]
+    fn a_refused_text_leaves_the_profile_as_it_was() {
+        let mut profile =
+            Profile::from_texts([(ProfileField::GithubProfileUrl, Some("https://github.com/a"))])
+                .expect("valid");
+        let before = profile.clone();
+        assert_eq!(
+            profile.set(ProfileField::GithubProfileUrl, "ftp://x"),
+            Err(ProfileFieldError::Url(UrlError::Invalid))
+        );
+        assert_eq!(
+            profile.set(ProfileField::LastName, &"x".repeat(101)),
+            Err(ProfileFieldError::Text(TextError::TooLong(100)))
+        );
+        assert_eq!(profile, before);
+        assert_eq!(
+            Profile::from_texts([(ProfileField::Bio, Some("a\u{0}b"))]),
+            Err((
+                ProfileField::Bio,
+                ProfileFieldError::Text(TextError::ControlCharacters)
+            ))
+        );
+    }
+
+    #[test]
+    fn a_patch_keeps_clears_and_sets_each_field_alone() {
+        let before = Profile::from_texts([
+            (ProfileField::FirstName, Some("Ada")),
+            (ProfileField::LastName, Some("Lovelace")),
+            (ProfileField::Bio, Some("Analyst")),
+        ])
+        .expect("valid");
+        let mut patch = ProfilePatch::default();
+        assert!(patch.is_empty());
+        patch.set(ProfileField::LastName, None).expect("clear");
+        patch
+            .set(
+                ProfileField::LinkedinProfileUrl,
+                Some("https://linkedin.com/in/ada"),
+            )
+            .expect("valid");
+        patch
+            .set(ProfileField::Bio, Some(" "))
+            .expect("blank clears");
+        assert!(!patch.is_empty());
+        assert_eq!(
+            patch.touched(),
+            vec![
+                (ProfileField::LastName, None),
+                (ProfileField::Bio, None),
+                (
+                    ProfileField::LinkedinProfileUrl,
+                    Some("https://linkedin.com/in/ada")
+                ),
+            ]
+        );
+        let mut after = before.clone();
+        patch.apply_to(&mut after);
+        assert_eq!(after.get(ProfileField::FirstName), Some("Ada"));
+        assert_eq!(after.get(ProfileField::LastName), None);
+        assert_eq!(after.get(ProfileField::Bio), None);
+        assert_eq!(
+            after.get(ProfileField::LinkedinProfileUrl),
+            Some("https://linkedin.com/in/ada")
+        );
+        assert_eq!(after.get(ProfileField::GithubProfileUrl), None);
+        assert!(
+            patch
+                .set(ProfileField::FirstName, Some("a\u{202E}b"))
+                .is_err()
+        );
+        assert_eq!(patch.first_name, Patch::Keep);
+    }
 
     #[test]
     fn names_are_trimmed_and_blank_means_none() {

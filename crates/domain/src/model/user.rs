@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 use uuid::Uuid;
 
-use super::{Bio, Email, Name, Nickname, PasswordHash, PictureKeys, ProfileUrl, Role};
+use super::{Email, Nickname, PasswordHash, PictureKeys, Profile, Role};
 
 /// A user's id: a random UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,13 +33,9 @@ pub struct User {
     pub id: UserId,
     pub email: Email,
     pub nickname: Nickname,
-    pub first_name: Option<Name>,
-    pub last_name: Option<Name>,
-    pub bio: Option<Bio>,
+    pub profile: Profile,
     /// The stored profile picture and its thumbnail, when one was uploaded.
     pub picture: Option<PictureKeys>,
-    pub linkedin_profile_url: Option<ProfileUrl>,
-    pub github_profile_url: Option<ProfileUrl>,
     pub role: Role,
     pub is_professional: bool,
     pub professional_status_updated_at: Option<DateTime<Utc>>,

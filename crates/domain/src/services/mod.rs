@@ -17,7 +17,7 @@ use chrono::TimeDelta;
 
 use crate::{
     error::Error,
-    model::{Bio, Email, Name, Nickname, Password, ProfileUrl, RawToken, Role, User},
+    model::{Email, Nickname, Password, Profile, ProfilePatch, RawToken, Role, User},
     ports::{
         AuditLog, Clock, Mail, MailKind, ObjectStore, PasswordHasher, PendingToken,
         PictureProcessor, RepoError, StoreError, TokenIssuer, UserRepository,
@@ -107,23 +107,15 @@ pub struct Registration {
     pub email: Email,
     pub password: Password,
     pub nickname: Option<Nickname>,
-    pub first_name: Option<Name>,
-    pub last_name: Option<Name>,
-    pub bio: Option<Bio>,
-    pub linkedin_profile_url: Option<ProfileUrl>,
-    pub github_profile_url: Option<ProfileUrl>,
+    pub profile: Profile,
 }
 
-/// A partial update of the fields a user may change about themselves. For nullable fields,
-/// `Some(None)` clears the value.
+/// A partial update of the fields a user may change about themselves: a new nickname (it can
+/// be changed, not removed) and the profile.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProfileChanges {
     pub nickname: Option<Nickname>,
-    pub first_name: Option<Option<Name>>,
-    pub last_name: Option<Option<Name>>,
-    pub bio: Option<Option<Bio>>,
-    pub linkedin_profile_url: Option<Option<ProfileUrl>>,
-    pub github_profile_url: Option<Option<ProfileUrl>>,
+    pub profile: ProfilePatch,
 }
 
 /// What an administrator may change about an account.

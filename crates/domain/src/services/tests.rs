@@ -15,8 +15,8 @@ use crate::{
     authz::Actor,
     error::Error,
     model::{
-        AuditChange, AuditEvent, AuditKind, Email, Name, Nickname, Password, PasswordHash,
-        RawToken, Role, User, UserId,
+        AuditChange, AuditEvent, AuditKind, Email, Name, Nickname, Password, PasswordHash, Patch,
+        Profile, ProfilePatch, RawToken, Role, User, UserId,
     },
     ports::{
         AccessToken, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind,
@@ -56,12 +56,12 @@ fn user(role: Role) -> User {
         id: UserId::new(),
         email: email("ada@example.com"),
         nickname: nickname("ada_lovelace"),
-        first_name: Name::parse("Ada").expect("a valid name"),
-        last_name: Name::parse("Lovelace").expect("a valid name"),
-        bio: None,
+        profile: Profile {
+            first_name: Name::parse("Ada").expect("a valid name"),
+            last_name: Name::parse("Lovelace").expect("a valid name"),
+            ..Profile::default()
+        },
         picture: None,
-        linkedin_profile_url: None,
-        github_profile_url: None,
         role,
         is_professional: false,
         professional_status_updated_at: None,
@@ -98,11 +98,10 @@ fn registration() -> Registration {
         email: email("grace@example.com"),
         password: Password::parse("Secur3*Pass").expect("a valid password"),
         nickname: None,
-        first_name: Name::parse("Grace").expect("a valid name"),
-        last_name: None,
-        bio: None,
-        linkedin_profile_url: None,
-        github_profile_url: None,
+        profile: Profile {
+            first_name: Name::parse("Grace").expect("a valid name"),
+            ..Profile::default()
+        },
     }
 }
 
@@ -119,12 +118,8 @@ fn stored(new: &NewUser) -> User {
         id: new.id,
         email: new.email.clone(),
         nickname: new.nickname.clone(),
-        first_name: new.first_name.clone(),
-        last_name: new.last_name.clone(),
-        bio: new.bio.clone(),
+        profile: new.profile.clone(),
         picture: None,
-        linkedin_profile_url: new.linkedin_profile_url.clone(),
-        github_profile_url: new.github_profile_url.clone(),
         role: new.role,
         is_professional: false,
         professional_status_updated_at: None,
@@ -2895,8 +2890,10 @@ async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
             &me,
             ProfileChanges {
                 nickname: Some(nickname("countess")),
-                bio: Some(None),
-                ..ProfileChanges::default()
+                profile: ProfilePatch {
+                    bio: Patch::Clear,
+                    ..ProfilePatch::default()
+                },
             },
         )
         .await
@@ -2906,7 +2903,10 @@ async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
         updates.only(),
         UserChanges {
             nickname: Some(nickname("countess")),
-            bio: Some(None),
+            profile: ProfilePatch {
+                bio: Patch::Clear,
+                ..ProfilePatch::default()
+            },
             ..UserChanges::default()
         }
     );
@@ -2970,15 +2970,23 @@ async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_cha
                 role: None,
                 profile: ProfileChanges {
                     nickname: Some(nickname("countess")),
-                    // The value it has: sent again, not a change.
-                    first_name: Some(Name::parse("Ada").expect("a valid name")),
-                    // Cleared.
-                    last_name: Some(None),
-                    // Set where there was none.
-                    bio: Some(crate::model::Bio::parse("Poet of science.").expect("a valid bio")),
-                    // Empty before and after.
-                    linkedin_profile_url: Some(None),
-                    github_profile_url: None,
+                    profile: ProfilePatch {
+                        // The value it has: sent again, not a change.
+                        first_name: Patch::Set(
+                            Name::parse("Ada").expect("a valid name").expect("a name"),
+                        ),
+                        // Cleared.
+                        last_name: Patch::Clear,
+                        // Set where there was none.
+                        bio: Patch::Set(
+                            crate::model::Bio::parse("Poet of science.")
+                                .expect("a valid bio")
+                                .expect("a bio"),
+                        ),
+                        // Empty before and after.
+                        linkedin_profile_url: Patch::Clear,
+                        github_profile_url: Patch::Keep,
+                    },
                 },
             },
         )
@@ -3024,11 +3032,13 @@ async fn an_edit_that_changes_nothing_records_no_user_updated_event() {
                 role: Some(target.role),
                 profile: ProfileChanges {
                     nickname: Some(target.nickname.clone()),
-                    first_name: Some(target.first_name.clone()),
-                    last_name: Some(target.last_name.clone()),
-                    bio: Some(None),
-                    linkedin_profile_url: Some(None),
-                    github_profile_url: Some(None),
+                    profile: ProfilePatch {
+                        first_name: Patch::Set(target.profile.first_name.clone().expect("a name")),
+                        last_name: Patch::Set(target.profile.last_name.clone().expect("a name")),
+                        bio: Patch::Clear,
+                        linkedin_profile_url: Patch::Clear,
+                        github_profile_url: Patch::Clear,
+                    },
                 },
             },
         )
@@ -3566,9 +3576,10 @@ mod profiles {
     /// A verified, unlocked AUTHENTICATED account whose profile meets every PRO condition.
     fn pro_ready() -> User {
         let mut me = user(Role::Authenticated);
-        me.bio = Bio::parse("Analyst and poet.").expect("a valid bio");
+        me.profile.bio = Bio::parse("Analyst and poet.").expect("a valid bio");
         me.picture = Some(keys());
-        me.github_profile_url = ProfileUrl::parse("https://github.com/ada").expect("a valid url");
+        me.profile.github_profile_url =
+            ProfileUrl::parse("https://github.com/ada").expect("a valid url");
         me
     }
 

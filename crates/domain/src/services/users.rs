@@ -306,9 +306,6 @@ pub(super) fn unlock_audit(actor: Option<UserId>, target: UserId) -> AuditEvent 
 /// Before and after of every profile field `update` really changes (the role is recorded as a
 /// `role_changed` event of its own, the email by the caller).
 fn field_changes(target: &User, update: &UserChanges) -> Vec<AuditChange> {
-    fn text<T: ToString>(v: Option<&T>) -> Option<String> {
-        v.map(ToString::to_string)
-    }
     let mut changes = Vec::new();
     let mut record = |field: &str, before: Option<String>, after: Option<String>| {
         if before != after {
@@ -322,35 +319,11 @@ fn field_changes(target: &User, update: &UserChanges) -> Vec<AuditChange> {
             Some(n.to_string()),
         );
     }
-    if let Some(v) = &update.first_name {
+    for (field, after) in update.profile.touched() {
         record(
-            "first_name",
-            text(target.first_name.as_ref()),
-            text(v.as_ref()),
-        );
-    }
-    if let Some(v) = &update.last_name {
-        record(
-            "last_name",
-            text(target.last_name.as_ref()),
-            text(v.as_ref()),
-        );
-    }
-    if let Some(v) = &update.bio {
-        record("bio", text(target.bio.as_ref()), text(v.as_ref()));
-    }
-    if let Some(v) = &update.linkedin_profile_url {
-        record(
-            "linkedin_profile_url",
-            text(target.linkedin_profile_url.as_ref()),
-            text(v.as_ref()),
-        );
-    }
-    if let Some(v) = &update.github_profile_url {
-        record(
-            "github_profile_url",
-            text(target.github_profile_url.as_ref()),
-            text(v.as_ref()),
+            field.as_str(),
+            target.profile.get(field).map(str::to_owned),
+            after.map(str::to_owned),
         );
     }
     changes
@@ -363,11 +336,7 @@ fn nothing_to_change() -> Error {
 fn profile_update(changes: ProfileChanges) -> UserChanges {
     UserChanges {
         nickname: changes.nickname,
-        first_name: changes.first_name,
-        last_name: changes.last_name,
-        bio: changes.bio,
-        linkedin_profile_url: changes.linkedin_profile_url,
-        github_profile_url: changes.github_profile_url,
+        profile: changes.profile,
         ..UserChanges::default()
     }
 }

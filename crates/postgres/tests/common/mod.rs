@@ -10,8 +10,8 @@ use diesel::{QueryDsl as _, dsl::count_star};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{
-        AuditChange, AuditEvent, AuditKind, Email, Nickname, PasswordHash, RawToken, Role, User,
-        UserId,
+        AuditChange, AuditEvent, AuditKind, Email, Nickname, PasswordHash, Profile, RawToken, Role,
+        User, UserId,
     },
     ports::{LockNotice, Mail, MailKind, NewUser, PendingToken, UserRepository},
 };
@@ -146,11 +146,7 @@ pub fn new_user(email_raw: &str, nickname_raw: &str) -> (NewUser, RawToken) {
         id,
         email: email(email_raw),
         nickname: nickname(nickname_raw),
-        first_name: None,
-        last_name: None,
-        bio: None,
-        linkedin_profile_url: None,
-        github_profile_url: None,
+        profile: Profile::default(),
         password_hash: PasswordHash::new(
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".into(),
         ),
