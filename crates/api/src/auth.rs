@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use um_domain::{Error, authz::Actor, model::User};
 
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 
 /// The account behind the request's `Authorization: Bearer` token. A missing, malformed,
 /// expired or badly signed token, or one whose account is gone or locked, is a 401.

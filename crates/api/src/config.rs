@@ -523,6 +523,26 @@ mod tests {
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
+    /// `.env.example` names every variable the configuration reads, so that an operator who
+    /// copies it sees them all.
+    #[test]
+    fn the_env_example_lists_every_variable() {
+        let example = include_str!("../../../.env.example");
+        let asked = std::sync::Mutex::new(Vec::new());
+        let _ = Config::from_lookup(|name| {
+            asked.lock().expect("not poisoned").push(name.to_owned());
+            None
+        });
+        let asked = asked.into_inner().expect("not poisoned");
+        assert!(asked.len() > 30, "{asked:?}");
+        for name in asked {
+            assert!(
+                example.contains(&format!("# {name}=")),
+                "{name} is missing in .env.example"
+            );
+        }
+    }
+
     #[test]
     fn defaults_follow_the_contract() {
         let c = config(&[]).expect("defaults are valid");

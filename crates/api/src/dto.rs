@@ -49,7 +49,7 @@ pub struct UserResponse {
     pub nickname: String,
     #[serde(flatten)]
     pub profile: ProfileBody,
-    #[schema(value_type = crate::openapi::Role)]
+    #[schema(value_type = crate::schema::Role)]
     pub role: &'static str,
     pub is_professional: bool,
     pub professional_status_updated_at: Option<DateTime<Utc>>,

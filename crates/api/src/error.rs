@@ -121,7 +121,7 @@ pub struct Problem<'a> {
     /// this order: `email_verified`, `first_name`, `last_name`, `bio`, `profile_picture`,
     /// `linkedin_or_github_url`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<crate::openapi::ProRequirement>>, nullable = false)]
+    #[schema(value_type = Option<Vec<crate::schema::ProRequirement>>, nullable = false)]
     pub missing: Option<Vec<&'static str>>,
 }
 

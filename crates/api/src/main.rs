@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use um_api::{
     cli::{self, Completion, CreateAdminArgs},
     config::Config,
-    startup::{Application, Services},
+    server::Application,
+    startup::Services,
     telemetry,
 };
 

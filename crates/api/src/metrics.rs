@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text format. Request counts and latency per route and status,
 //! login outcomes, picture uploads, and the outbox depth.
 
-use actix_web::{HttpResponse, web};
+use crate::error::ApiError;
+use actix_web::{HttpResponse, ResponseError as _, web};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -95,7 +96,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one finished request, and what it says about logins and uploads.
+    /// Records one finished request (every route, by its pattern).
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
@@ -110,25 +111,30 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
-        if method == "POST" && route == "/login" {
-            let outcome = match status {
-                200 => Some("success"),
-                401 => Some("failure"),
-                400 => Some("locked"),
-                _ => None,
-            };
-            if let Some(outcome) = outcome {
-                self.count(&self.logins, outcome);
-            }
-        }
-        if method == "POST" && route.ends_with("/profile-picture") {
-            let outcome = match status {
-                200 => "stored",
-                500.. => "failed",
-                _ => "rejected",
-            };
-            self.count(&self.uploads, outcome);
-        }
+    }
+
+    /// Records how a login attempt ended, as the login handler saw it: signed in, refused
+    /// (wrong email or password), or refused because the account is locked. Attempts that
+    /// never reached the check (a malformed body, a rate limit, an outage) are not logins.
+    pub fn login(&self, outcome: &Result<um_domain::services::LoginSuccess, um_domain::Error>) {
+        let outcome = match outcome {
+            Ok(_) => "success",
+            Err(um_domain::Error::InvalidCredentials) => "failure",
+            Err(um_domain::Error::AccountLocked) => "locked",
+            Err(_) => return,
+        };
+        self.count(&self.logins, outcome);
+    }
+
+    /// Records how a picture upload ended, as the upload handler saw it: stored, rejected (the
+    /// client's fault: a bad image, too large, not allowed) or failed (ours).
+    pub fn upload<T>(&self, outcome: &Result<T, ApiError>) {
+        let outcome = match outcome {
+            Ok(_) => "stored",
+            Err(e) if e.status_code().is_server_error() => "failed",
+            Err(_) => "rejected",
+        };
+        self.count(&self.uploads, outcome);
     }
 
     /// Sets the outbox gauges.
@@ -183,7 +189,7 @@ pub async fn metrics(
     req: actix_web::HttpRequest,
     metrics: web::Data<Metrics>,
     token: web::Data<MetricsToken>,
-) -> Result<HttpResponse, crate::error::ApiError> {
+) -> Result<HttpResponse, ApiError> {
     if !token.admits(&req) {
         return Err(um_domain::Error::Unauthenticated.into());
     }
@@ -229,24 +235,38 @@ mod tests {
 
     #[test]
     fn requests_logins_and_uploads_are_counted() {
+        use um_domain::Error;
         let m = Metrics::default();
         m.observe("GET", "/users/{user_id}", 200, 0.002);
-        m.observe("POST", "/login", 200, 0.05);
-        m.observe("POST", "/login", 401, 0.05);
-        m.observe("POST", "/login", 400, 0.01);
-        m.observe("POST", "/me/profile-picture", 415, 0.01);
+        m.login(&Err(Error::InvalidCredentials));
+        m.login(&Err(Error::AccountLocked));
+        // A 400 that is no lock (a malformed body) and an outage are no login.
+        m.login(&Err(Error::Validation(
+            um_domain::validation::ValidationErrors::single("body", "bad"),
+        )));
+        m.login(&Err(Error::Unavailable(anyhow::anyhow!("down"))));
+        m.upload::<()>(&Err(ApiError::UnsupportedMediaType("nope".into())));
+        m.upload::<()>(&Err(ApiError::from(Error::Unavailable(anyhow::anyhow!(
+            "down"
+        )))));
+        m.upload(&Ok(()));
         m.set_outbox_depth(3, 1);
         let text = m.render();
         for line in [
             r#"http_requests_total{method="GET",route="/users/{user_id}",status="200"} 1"#,
-            r#"logins_total{outcome="success"} 1"#,
             r#"logins_total{outcome="failure"} 1"#,
             r#"logins_total{outcome="locked"} 1"#,
             r#"picture_uploads_total{outcome="rejected"} 1"#,
+            r#"picture_uploads_total{outcome="failed"} 1"#,
+            r#"picture_uploads_total{outcome="stored"} 1"#,
             r#"outbox_emails{outcome="pending"} 3"#,
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+        assert!(
+            !text.contains(r#"logins_total{outcome="success"}"#),
+            "{text}"
+        );
         assert!(text.contains("http_request_duration_seconds_bucket"));
     }
 }

@@ -15,11 +15,11 @@ use actix_web::{
     web,
 };
 use utoipa::{
-    Modify, OpenApi, PartialSchema, ToSchema,
+    Modify, OpenApi, ToSchema,
     openapi::{
         self, ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder, Schema,
         path::ParameterIn,
-        schema::{ObjectBuilder, Type},
+        schema::Type,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -101,7 +101,7 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
         routes::health::readyz,
         crate::metrics::metrics,
     ),
-    components(schemas(Problem, Role, ProRequirement, routes::users::UserSortParam)),
+    components(schemas(Problem, crate::schema::Role, crate::schema::ProRequirement, routes::users::UserSortParam)),
     modifiers(&CommonResponses, &DomainRules),
     tags(
         (name = "accounts", description = "Registration, email verification and login (public)."),
@@ -121,68 +121,6 @@ pub struct ApiDoc;
 pub fn document() -> openapi::OpenApi {
     ApiDoc::openapi()
 }
-
-/// A role, as stored and shown.
-#[derive(ToSchema)]
-#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    /// Registered, email not verified.
-    Anonymous,
-    /// Email verified.
-    Authenticated,
-    Manager,
-    Admin,
-}
-
-/// A requirement of the PRO upgrade that the profile does not meet yet.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ProRequirement {
-    EmailVerified,
-    FirstName,
-    LastName,
-    Bio,
-    ProfilePicture,
-    LinkedinOrGithubUrl,
-}
-
-/// The kind of an audit event.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum AuditKind {
-    RoleChanged,
-    Locked,
-    Unlocked,
-    ProStatusChanged,
-    UserDeleted,
-    UserUpdated,
-    PictureChanged,
-    PictureDeleted,
-}
-
-/// The body of a picture upload: one part named `file` (other parts are ignored). The format is
-/// detected from the bytes, never from the file name or the part's content type.
-#[derive(ToSchema)]
-pub struct PictureUpload {
-    /// A JPEG, PNG, WebP or GIF (first frame) image, at most `MAX_PICTURE_BYTES` (default
-    /// 5 MiB) and `MAX_PICTURE_PIXELS` (default 40 megapixels).
-    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
-    pub file: Vec<u8>,
-}
-
-/// Raw bytes (a picture).
-pub struct Binary;
-
-impl PartialSchema for Binary {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .content_media_type("application/octet-stream")
-            .into()
-    }
-}
-
-impl ToSchema for Binary {}
 
 /// Adds what every operation shares instead of repeating it on each: the bearer scheme, a 401
 /// on every protected operation, the 413 and 415 of every JSON body (an operation that also

@@ -12,7 +12,8 @@ use crate::{
     error::{ApiError, Problem},
     extract::{JsonBody, RawBody, content_type, is_json, parse_json, parse_user_id},
     limits::RateLimits,
-    startup::AppState,
+    metrics::Metrics,
+    state::AppState,
 };
 
 /// `POST /register`: 201 with the new account.
@@ -90,6 +91,7 @@ struct TokenResponse {
 pub async fn login(
     state: web::Data<AppState>,
     limits: web::Data<RateLimits>,
+    metrics: web::Data<Metrics>,
     req: HttpRequest,
     RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -114,10 +116,12 @@ pub async fn login(
         }
     };
     limits.check_account("/login", &email).await?;
-    let success = state
+    let outcome = state
         .users
         .login(&email, SecretString::from(password))
-        .await?;
+        .await;
+    metrics.login(&outcome);
+    let success = outcome?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {

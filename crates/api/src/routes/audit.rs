@@ -18,7 +18,7 @@ use crate::{
     dto::{PageResponse, page_links},
     error::{ApiError, Problem},
     extract::parse_user_id,
-    startup::AppState,
+    state::AppState,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -33,7 +33,7 @@ pub struct AuditParams {
     /// Events whose target or actor is this account.
     #[param(value_type = Option<Uuid>)]
     user_id: Option<String>,
-    #[param(value_type = Option<crate::openapi::AuditKind>)]
+    #[param(value_type = Option<crate::schema::AuditKind>)]
     kind: Option<String>,
 }
 
@@ -45,7 +45,7 @@ pub struct AuditEventResponse {
     /// Who did it; null for the command line or the system.
     actor_id: Option<Uuid>,
     target_user_id: Uuid,
-    #[schema(value_type = crate::openapi::AuditKind)]
+    #[schema(value_type = crate::schema::AuditKind)]
     kind: &'static str,
     /// `{field: {"before": …, "after": …}}` for the values that matter; never secrets.
     #[schema(value_type = Object, example = json!({"role": {"before": "AUTHENTICATED", "after": "MANAGER"}}))]

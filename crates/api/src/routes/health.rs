@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::{error::Problem, startup::AppState};
+use crate::{error::Problem, state::AppState};
 
 /// The answer of `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,11 +70,12 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (database, store) = tokio::join!(state.repo.ping(), state.store.ping());
-    if let Err(e) = &database {
+    let readiness = state.users.readiness().await;
+    let (database, store) = (&readiness.database, &readiness.object_store);
+    if let Err(e) = database {
         tracing::warn!(error = ?e, "readiness check failed: database");
     }
-    if let Err(e) = &store {
+    if let Err(e) = store {
         tracing::warn!(error = ?e, "readiness check failed: object store");
     }
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };

@@ -12,7 +12,7 @@ use crate::{
     dto::UserResponse,
     error::{ApiError, Problem},
     extract::JsonBody,
-    startup::AppState,
+    state::AppState,
 };
 
 /// `GET /me`.
@@ -64,7 +64,7 @@ struct ProUpgradeStatus {
     eligible: bool,
     is_professional: bool,
     /// The unmet requirements, in this order.
-    #[schema(value_type = Vec<crate::openapi::ProRequirement>)]
+    #[schema(value_type = Vec<crate::schema::ProRequirement>)]
     missing: Vec<&'static str>,
 }
 

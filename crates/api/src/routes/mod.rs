@@ -147,7 +147,8 @@ fn table() -> Vec<Resource> {
 /// Registers every API route, each under the request time limit
 /// ([`crate::limits::time_limit`]) and those of [`crate::limits::LIMITED_ROUTES`] under the
 /// per-address rate limit too (on the resource, so that it is decided on the route the router
-/// matched), then `GET /openapi.json` and Swagger UI at `/docs`.
+/// matched). The document's own routes (`/openapi.json`, `/docs`) are registered by
+/// [`crate::openapi::configure`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, routes) in table() {
         let resource = routes
@@ -165,44 +166,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             cfg.service(resource.wrap(from_fn(crate::limits::time_limit)));
         }
     }
-    crate::openapi::configure(cfg);
 }
 
-/// Every (method, path) of the API that [`configure`] registers (besides
-/// `openapi::OWN_ROUTES`), in registration order.
+/// Every (method, path) of the API that [`configure`] registers, in registration order.
 #[must_use]
 pub fn registered() -> Vec<(Method, &'static str)> {
     table()
         .into_iter()
         .flat_map(|(path, routes)| routes.into_iter().map(move |(method, _)| (method, path)))
         .collect()
-}
-
-/// The methods a path pattern of [`configure`] serves, as the value of an `Allow` header
-/// (`GET, POST`), in registration order; `None` for a pattern it does not register. Every
-/// 405 carries it (RFC 9110 §15.5.6). actix serves neither `HEAD` nor `OPTIONS` on its own
-/// (CORS answers preflights before routing), so they are listed only where registered.
-#[must_use]
-pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
-    static ALLOWED: std::sync::LazyLock<Vec<(&'static str, String)>> =
-        std::sync::LazyLock::new(|| {
-            let mut allowed: Vec<(&'static str, String)> = Vec::new();
-            let own = crate::openapi::OWN_ROUTES
-                .iter()
-                .map(|(method, path)| (method.clone(), *path));
-            for (method, path) in registered().into_iter().chain(own) {
-                match allowed.iter_mut().find(|(p, _)| *p == path) {
-                    Some((_, methods)) => {
-                        methods.push_str(", ");
-                        methods.push_str(method.as_str());
-                    }
-                    None => allowed.push((path, method.as_str().to_owned())),
-                }
-            }
-            allowed
-        });
-    ALLOWED
-        .iter()
-        .find(|(path, _)| *path == pattern)
-        .map(|(_, methods)| methods.as_str())
 }

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     dto::PublicProfile,
     error::{ApiError, Problem},
-    startup::AppState,
+    state::AppState,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -18,8 +18,9 @@ use crate::{
     dto::UserResponse,
     error::{ApiError, Problem},
     extract::parse_user_id,
-    openapi::{Binary, PictureUpload},
-    startup::AppState,
+    metrics::Metrics,
+    schema::{Binary, PictureUpload},
+    state::AppState,
 };
 
 /// `POST /users/{id}/profile-picture`.
@@ -45,13 +46,18 @@ use crate::{
 )]
 pub async fn upload_for_user(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     me: CurrentUser,
     path: web::Path<String>,
     req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user_id(&path, "user_id")?;
-    upload(&state, &me, id, &req, multipart).await
+    let outcome = match parse_user_id(&path, "user_id") {
+        Ok(id) => upload(&state, &me, id, &req, multipart).await,
+        Err(e) => Err(e),
+    };
+    metrics.upload(&outcome);
+    outcome
 }
 
 /// `POST /me/profile-picture`.
@@ -74,12 +80,15 @@ pub async fn upload_for_user(
 )]
 pub async fn upload_for_me(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     me: CurrentUser,
     req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let id = me.0.id;
-    upload(&state, &me, id, &req, multipart).await
+    let outcome = upload(&state, &me, id, &req, multipart).await;
+    metrics.upload(&outcome);
+    outcome
 }
 
 async fn upload(

@@ -16,7 +16,7 @@ use crate::{
     extract::{JsonBody, RawBody, content_type, is_json, parse_json},
     html::{escape, page},
     limits::RateLimits,
-    startup::AppState,
+    state::AppState,
 };
 
 /// `POST /password-reset`.

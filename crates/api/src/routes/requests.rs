@@ -43,7 +43,7 @@ pub struct NewUserRequest {
     /// `POST /register` accepts and ignores it (the original's clients always send one);
     /// `POST /users` uses it (default `ANONYMOUS`; only an `ADMIN` may create `MANAGER`/`ADMIN`).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<crate::openapi::Role>)]
+    #[schema(value_type = Option<crate::schema::Role>)]
     role: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(ignore)]
@@ -165,7 +165,7 @@ pub struct UpdateUserRequest {
     email: Option<Option<String>>,
     /// Changing it needs `ADMIN`. Can be changed, not removed.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<crate::openapi::Role>)]
+    #[schema(value_type = Option<crate::schema::Role>)]
     role: Option<Option<String>>,
     /// Can be changed, not removed (`null` is a 422).
     #[serde(default, deserialize_with = "double_option")]

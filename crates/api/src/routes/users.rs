@@ -17,7 +17,7 @@ use crate::{
     dto::{PageResponse, UserResponse, page_links},
     error::{ApiError, Problem},
     extract::{JsonBody, parse_user_id},
-    startup::AppState,
+    state::AppState,
 };
 
 /// The query of `GET /users`. Every value arrives as text so that each bad one is named in the
@@ -34,7 +34,7 @@ pub struct ListParams {
     /// A case-insensitive substring of the email, nickname, first or last name.
     #[param(max_length = 100)]
     q: Option<String>,
-    #[param(value_type = Option<crate::openapi::Role>)]
+    #[param(value_type = Option<crate::schema::Role>)]
     role: Option<String>,
     #[param(value_type = Option<bool>)]
     is_locked: Option<String>,
@@ -417,7 +417,7 @@ pub async fn set_professional_status(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
-    #[schema(value_type = crate::openapi::Role)]
+    #[schema(value_type = crate::schema::Role)]
     role: String,
 }
 

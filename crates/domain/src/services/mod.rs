@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod health;
 mod outbox;
 mod pictures;
 mod profiles;
@@ -25,6 +26,7 @@ use crate::{
 };
 
 pub use accounts::LoginSuccess;
+pub use health::Readiness;
 pub use outbox::{DeliveryPolicy, DeliveryReport, OutboxDelivery};
 pub use pictures::{Avatar, SweepReport};
 pub use users::{MAX_PAGE_SIZE, MAX_SKIP};
