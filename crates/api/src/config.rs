@@ -46,7 +46,9 @@
 //! | `LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
-use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use chrono::TimeDelta;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -75,55 +77,116 @@ pub enum LogFormat {
     Json,
 }
 
-/// The whole configuration of the service.
+/// The whole configuration of the service, in sections, each parsed once into typed values
+/// (durations, URLs, secrets) by [`Config::from_lookup`].
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
-    pub database_url: String,
-    pub database_pool_size: usize,
-    pub bind_addr: SocketAddr,
-    pub public_base_url: Url,
-    pub jwt_secret: SecretString,
-    /// True when no `JWT_SECRET` was given and a random one was made (tokens die on restart).
-    pub jwt_secret_generated: bool,
-    pub jwt_issuer: String,
-    pub access_token_ttl_minutes: i64,
-    pub max_login_attempts: u32,
-    pub first_user_is_admin: bool,
-    pub verification_token_ttl_hours: i64,
-    pub smtp_url: Option<SecretString>,
-    pub mail_dir: Option<PathBuf>,
-    pub mail_from: String,
-    pub mail_template_dir: Option<PathBuf>,
-    pub outbox_poll_interval_ms: u64,
-    pub outbox_max_attempts: u32,
-    pub outbox_retry_base_seconds: i64,
-    pub password_reset_ttl_minutes: i64,
-    pub unlock_token_ttl_hours: i64,
-    pub storage: StorageConfig,
-    /// `S3_PUBLIC_URL` without a trailing slash.
-    pub s3_public_url: Option<String>,
-    pub max_picture_bytes: usize,
-    pub max_picture_pixels: u64,
-    /// Uploads in progress at once (reading the body, processing, storing).
-    pub max_concurrent_uploads: usize,
-    pub orphan_sweep_interval_minutes: u64,
-    /// `None`: no cross-origin access; `Some([])`: any origin (`*`).
-    pub cors_allowed_origins: Option<Vec<String>>,
-    pub rate_limit_per_minute: u32,
-    pub rate_limit_per_account_per_minute: u32,
-    /// How long an upload's body may take to arrive (`UPLOAD_BODY_TIMEOUT_SECONDS`).
-    pub upload_body_timeout_seconds: u64,
-    /// Days a delivered email's outbox row is kept (`OUTBOX_RETENTION_DAYS`).
-    pub outbox_retention_days: u32,
-    /// The bearer token `/metrics` asks for (`METRICS_TOKEN`); `None`: public.
-    pub metrics_token: Option<SecretString>,
-    /// Peers whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
-    /// 0: no limit.
-    pub request_timeout_seconds: u64,
-    pub shutdown_grace_seconds: u64,
     pub log_format: LogFormat,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub mail: MailConfig,
+    pub outbox: OutboxConfig,
+    pub pictures: PictureConfig,
+}
+
+/// The HTTP face: where it listens, how it links, whom it trusts, its limits.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `BIND_ADDR`.
+    pub bind_addr: SocketAddr,
+    /// `PUBLIC_BASE_URL`: the base of every absolute link.
+    pub public_base_url: Url,
+    /// `CORS_ALLOWED_ORIGINS`: `None` allows no cross-origin access, an empty list any origin.
+    pub cors_allowed_origins: Option<Vec<String>>,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `REQUEST_TIMEOUT_SECONDS`; `None` when 0 (off).
+    pub request_timeout: Option<Duration>,
+    /// `SHUTDOWN_GRACE_SECONDS`.
+    pub shutdown_grace_seconds: u64,
+    /// `METRICS_TOKEN`: the bearer token `/metrics` asks for; `None`: public.
+    pub metrics_token: Option<SecretString>,
+    /// `RATE_LIMIT_PER_MINUTE` (per client address; 0 off).
+    pub rate_limit_per_minute: u32,
+    /// `RATE_LIMIT_PER_ACCOUNT_PER_MINUTE` (per email address; 0 off).
+    pub rate_limit_per_account_per_minute: u32,
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`, with its `sslmode` and `sslrootcert` checked.
+    pub url: String,
+    /// `DATABASE_POOL_SIZE`.
+    pub pool_size: usize,
+}
+
+/// Tokens, lockout and the lifetimes of the emailed links.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `JWT_SECRET`, or a random one (then `jwt_secret_generated`).
+    pub jwt_secret: SecretString,
+    pub jwt_secret_generated: bool,
+    /// `JWT_ISSUER`.
+    pub jwt_issuer: String,
+    /// `ACCESS_TOKEN_TTL_MINUTES`.
+    pub access_token_ttl: TimeDelta,
+    /// `MAX_LOGIN_ATTEMPTS`.
+    pub max_login_attempts: u32,
+    /// `FIRST_USER_IS_ADMIN`.
+    pub first_user_is_admin: bool,
+    /// `VERIFICATION_TOKEN_TTL_HOURS`.
+    pub verification_ttl: TimeDelta,
+    /// `PASSWORD_RESET_TTL_MINUTES`.
+    pub password_reset_ttl: TimeDelta,
+    /// `UNLOCK_TOKEN_TTL_HOURS`.
+    pub unlock_ttl: TimeDelta,
+}
+
+/// How emails are written and sent.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `SMTP_URL`.
+    pub smtp_url: Option<SecretString>,
+    /// `MAIL_DIR`.
+    pub dir: Option<PathBuf>,
+    /// `MAIL_FROM`.
+    pub from: String,
+    /// `MAIL_TEMPLATE_DIR`.
+    pub template_dir: Option<PathBuf>,
+}
+
+/// The outbox worker.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// `OUTBOX_POLL_INTERVAL_MS`.
+    pub poll_interval: Duration,
+    /// `OUTBOX_MAX_ATTEMPTS`.
+    pub max_attempts: u32,
+    /// `OUTBOX_RETRY_BASE_SECONDS`.
+    pub retry_base: TimeDelta,
+    /// `OUTBOX_RETENTION_DAYS`: how long a delivered email's row is kept.
+    pub retention: TimeDelta,
+}
+
+/// Profile pictures: where they are stored, how large they may be, how uploads are paced.
+#[derive(Debug, Clone)]
+pub struct PictureConfig {
+    pub storage: StorageConfig,
+    /// `S3_PUBLIC_URL`, without a trailing slash.
+    pub s3_public_url: Option<String>,
+    /// `MAX_PICTURE_BYTES`.
+    pub max_bytes: usize,
+    /// `MAX_PICTURE_PIXELS`.
+    pub max_pixels: u64,
+    /// `MAX_CONCURRENT_UPLOADS`.
+    pub max_concurrent_uploads: usize,
+    /// `UPLOAD_BODY_TIMEOUT_SECONDS`.
+    pub upload_body_timeout: Duration,
+    /// `ORPHAN_SWEEP_INTERVAL_MINUTES`; 0: never.
+    pub orphan_sweep_interval_minutes: u64,
 }
 
 /// Where pictures are stored.
@@ -243,180 +306,6 @@ impl Config {
 
         Ok(Self {
             app_env,
-            database_url,
-            database_pool_size: in_range(
-                "DATABASE_POOL_SIZE",
-                get("DATABASE_POOL_SIZE"),
-                16,
-                1..=1000,
-            )?,
-            bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), || DEFAULT_BIND_ADDR)?,
-            public_base_url,
-            jwt_secret,
-            jwt_secret_generated,
-            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "user-management".into()),
-            access_token_ttl_minutes: in_range(
-                "ACCESS_TOKEN_TTL_MINUTES",
-                get("ACCESS_TOKEN_TTL_MINUTES"),
-                30,
-                1..=7 * 24 * 60,
-            )?,
-            max_login_attempts: in_range(
-                "MAX_LOGIN_ATTEMPTS",
-                get("MAX_LOGIN_ATTEMPTS"),
-                3,
-                1..=100,
-            )?,
-            first_user_is_admin: parse_bool(
-                "FIRST_USER_IS_ADMIN",
-                get("FIRST_USER_IS_ADMIN"),
-                true,
-            )?,
-            verification_token_ttl_hours: in_range(
-                "VERIFICATION_TOKEN_TTL_HOURS",
-                get("VERIFICATION_TOKEN_TTL_HOURS"),
-                24,
-                1..=24 * 30,
-            )?,
-            smtp_url,
-            mail_dir: get("MAIL_DIR").map(PathBuf::from),
-            mail_from: get("MAIL_FROM")
-                .unwrap_or_else(|| "User Management <no-reply@localhost>".into()),
-            mail_template_dir: get("MAIL_TEMPLATE_DIR").map(PathBuf::from),
-            outbox_poll_interval_ms: in_range(
-                "OUTBOX_POLL_INTERVAL_MS",
-                get("OUTBOX_POLL_INTERVAL_MS"),
-                1000,
-                10..=600_000,
-            )?,
-            outbox_max_attempts: in_range(
-                "OUTBOX_MAX_ATTEMPTS",
-                get("OUTBOX_MAX_ATTEMPTS"),
-                12,
-                1..=100,
-            )?,
-            outbox_retry_base_seconds: in_range(
-                "OUTBOX_RETRY_BASE_SECONDS",
-                get("OUTBOX_RETRY_BASE_SECONDS"),
-                5,
-                1..=3600,
-            )?,
-            password_reset_ttl_minutes: in_range(
-                "PASSWORD_RESET_TTL_MINUTES",
-                get("PASSWORD_RESET_TTL_MINUTES"),
-                60,
-                1..=7 * 24 * 60,
-            )?,
-            unlock_token_ttl_hours: in_range(
-                "UNLOCK_TOKEN_TTL_HOURS",
-                get("UNLOCK_TOKEN_TTL_HOURS"),
-                168,
-                1..=24 * 90,
-            )?,
-            storage,
-            s3_public_url,
-            max_picture_bytes: in_range(
-                "MAX_PICTURE_BYTES",
-                get("MAX_PICTURE_BYTES"),
-                5 * 1024 * 1024,
-                1024..=100 * 1024 * 1024,
-            )?,
-            max_concurrent_uploads: in_range(
-                "MAX_CONCURRENT_UPLOADS",
-                get("MAX_CONCURRENT_UPLOADS"),
-                2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                1..=1024,
-            )?,
-            max_picture_pixels: in_range(
-                "MAX_PICTURE_PIXELS",
-                get("MAX_PICTURE_PIXELS"),
-                40_000_000,
-                1..=500_000_000,
-            )?,
-            orphan_sweep_interval_minutes: in_range(
-                "ORPHAN_SWEEP_INTERVAL_MINUTES",
-                get("ORPHAN_SWEEP_INTERVAL_MINUTES"),
-                60,
-                0..=7 * 24 * 60,
-            )?,
-            cors_allowed_origins: match get("CORS_ALLOWED_ORIGINS") {
-                None => None,
-                Some(raw) if raw.trim() == "*" => Some(Vec::new()),
-                Some(raw) => Some(
-                    raw.split(',')
-                        .map(str::trim)
-                        .filter(|o| !o.is_empty())
-                        .map(|origin| {
-                            let url = Url::parse(origin).map_err(|_| {
-                                bad(
-                                    "CORS_ALLOWED_ORIGINS",
-                                    format!("{origin:?} is not an origin"),
-                                )
-                            })?;
-                            if !matches!(url.scheme(), "http" | "https")
-                                || url.path() != "/"
-                                || origin.ends_with('/')
-                            {
-                                return Err(bad(
-                                    "CORS_ALLOWED_ORIGINS",
-                                    format!(
-                                        "{origin:?} must be scheme://host[:port] without a path"
-                                    ),
-                                ));
-                            }
-                            Ok(origin.to_owned())
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-            },
-            rate_limit_per_minute: in_range(
-                "RATE_LIMIT_PER_MINUTE",
-                get("RATE_LIMIT_PER_MINUTE"),
-                30,
-                0..=100_000,
-            )?,
-            rate_limit_per_account_per_minute: in_range(
-                "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
-                get("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE"),
-                10,
-                0..=100_000,
-            )?,
-            upload_body_timeout_seconds: in_range(
-                "UPLOAD_BODY_TIMEOUT_SECONDS",
-                get("UPLOAD_BODY_TIMEOUT_SECONDS"),
-                10,
-                1..=3600,
-            )?,
-            outbox_retention_days: in_range(
-                "OUTBOX_RETENTION_DAYS",
-                get("OUTBOX_RETENTION_DAYS"),
-                7,
-                0..=3650,
-            )?,
-            metrics_token: match get("METRICS_TOKEN").map(|t| t.trim().to_owned()) {
-                None => None,
-                Some(t) if t.is_empty() => None,
-                Some(t) if t.len() < 16 => {
-                    return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
-                }
-                Some(t) => Some(SecretString::from(t)),
-            },
-            trusted_proxies: crate::client_ip::TrustedProxies::parse(
-                &get("TRUSTED_PROXIES").unwrap_or_default(),
-            )
-            .map_err(|e| bad("TRUSTED_PROXIES", e))?,
-            request_timeout_seconds: in_range(
-                "REQUEST_TIMEOUT_SECONDS",
-                get("REQUEST_TIMEOUT_SECONDS"),
-                30,
-                0..=3600,
-            )?,
-            shutdown_grace_seconds: in_range(
-                "SHUTDOWN_GRACE_SECONDS",
-                get("SHUTDOWN_GRACE_SECONDS"),
-                30,
-                0..=3600,
-            )?,
             log_format: match get("LOG_FORMAT")
                 .as_deref()
                 .map(str::to_ascii_lowercase)
@@ -426,13 +315,203 @@ impl Config {
                 Some("json") => LogFormat::Json,
                 Some(_) => return Err(bad("LOG_FORMAT", "must be pretty or json")),
             },
+            http: HttpConfig {
+                bind_addr: parse_or("BIND_ADDR", get("BIND_ADDR"), || DEFAULT_BIND_ADDR)?,
+                public_base_url,
+                cors_allowed_origins: match get("CORS_ALLOWED_ORIGINS") {
+                    None => None,
+                    Some(raw) if raw.trim() == "*" => Some(Vec::new()),
+                    Some(raw) => Some(
+                        raw.split(',')
+                            .map(str::trim)
+                            .filter(|o| !o.is_empty())
+                            .map(|origin| {
+                                let url = Url::parse(origin).map_err(|_| {
+                                    bad(
+                                        "CORS_ALLOWED_ORIGINS",
+                                        format!("{origin:?} is not an origin"),
+                                    )
+                                })?;
+                                if !matches!(url.scheme(), "http" | "https")
+                                    || url.path() != "/"
+                                    || origin.ends_with('/')
+                                {
+                                    return Err(bad(
+                                        "CORS_ALLOWED_ORIGINS",
+                                        format!(
+                                            "{origin:?} must be scheme://host[:port] without a path"
+                                        ),
+                                    ));
+                                }
+                                Ok(origin.to_owned())
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                },
+                trusted_proxies: crate::client_ip::TrustedProxies::parse(
+                    &get("TRUSTED_PROXIES").unwrap_or_default(),
+                )
+                .map_err(|e| bad("TRUSTED_PROXIES", e))?,
+                request_timeout: {
+                    let seconds: u64 = in_range(
+                        "REQUEST_TIMEOUT_SECONDS",
+                        get("REQUEST_TIMEOUT_SECONDS"),
+                        30,
+                        0..=3600,
+                    )?;
+                    (seconds > 0).then(|| Duration::from_secs(seconds))
+                },
+                shutdown_grace_seconds: in_range(
+                    "SHUTDOWN_GRACE_SECONDS",
+                    get("SHUTDOWN_GRACE_SECONDS"),
+                    30,
+                    0..=3600,
+                )?,
+                metrics_token: match get("METRICS_TOKEN").map(|t| t.trim().to_owned()) {
+                    None => None,
+                    Some(t) if t.is_empty() => None,
+                    Some(t) if t.len() < 16 => {
+                        return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
+                    }
+                    Some(t) => Some(SecretString::from(t)),
+                },
+                rate_limit_per_minute: in_range(
+                    "RATE_LIMIT_PER_MINUTE",
+                    get("RATE_LIMIT_PER_MINUTE"),
+                    30,
+                    0..=100_000,
+                )?,
+                rate_limit_per_account_per_minute: in_range(
+                    "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
+                    get("RATE_LIMIT_PER_ACCOUNT_PER_MINUTE"),
+                    10,
+                    0..=100_000,
+                )?,
+            },
+            database: DatabaseConfig {
+                url: database_url,
+                pool_size: in_range(
+                    "DATABASE_POOL_SIZE",
+                    get("DATABASE_POOL_SIZE"),
+                    16,
+                    1..=1000,
+                )?,
+            },
+            auth: AuthConfig {
+                jwt_secret,
+                jwt_secret_generated,
+                jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "user-management".into()),
+                access_token_ttl: TimeDelta::minutes(in_range(
+                    "ACCESS_TOKEN_TTL_MINUTES",
+                    get("ACCESS_TOKEN_TTL_MINUTES"),
+                    30,
+                    1..=7 * 24 * 60,
+                )?),
+                max_login_attempts: in_range(
+                    "MAX_LOGIN_ATTEMPTS",
+                    get("MAX_LOGIN_ATTEMPTS"),
+                    3,
+                    1..=100,
+                )?,
+                first_user_is_admin: parse_bool(
+                    "FIRST_USER_IS_ADMIN",
+                    get("FIRST_USER_IS_ADMIN"),
+                    true,
+                )?,
+                verification_ttl: TimeDelta::hours(in_range(
+                    "VERIFICATION_TOKEN_TTL_HOURS",
+                    get("VERIFICATION_TOKEN_TTL_HOURS"),
+                    24,
+                    1..=24 * 30,
+                )?),
+                password_reset_ttl: TimeDelta::minutes(in_range(
+                    "PASSWORD_RESET_TTL_MINUTES",
+                    get("PASSWORD_RESET_TTL_MINUTES"),
+                    60,
+                    1..=7 * 24 * 60,
+                )?),
+                unlock_ttl: TimeDelta::hours(in_range(
+                    "UNLOCK_TOKEN_TTL_HOURS",
+                    get("UNLOCK_TOKEN_TTL_HOURS"),
+                    168,
+                    1..=24 * 90,
+                )?),
+            },
+            mail: MailConfig {
+                smtp_url,
+                dir: get("MAIL_DIR").map(PathBuf::from),
+                from: get("MAIL_FROM")
+                    .unwrap_or_else(|| "User Management <no-reply@localhost>".into()),
+                template_dir: get("MAIL_TEMPLATE_DIR").map(PathBuf::from),
+            },
+            outbox: OutboxConfig {
+                poll_interval: Duration::from_millis(in_range(
+                    "OUTBOX_POLL_INTERVAL_MS",
+                    get("OUTBOX_POLL_INTERVAL_MS"),
+                    1000,
+                    10..=600_000,
+                )?),
+                max_attempts: in_range(
+                    "OUTBOX_MAX_ATTEMPTS",
+                    get("OUTBOX_MAX_ATTEMPTS"),
+                    12,
+                    1..=100,
+                )?,
+                retry_base: TimeDelta::seconds(in_range(
+                    "OUTBOX_RETRY_BASE_SECONDS",
+                    get("OUTBOX_RETRY_BASE_SECONDS"),
+                    5,
+                    1..=3600,
+                )?),
+                retention: TimeDelta::days(i64::from(in_range(
+                    "OUTBOX_RETENTION_DAYS",
+                    get("OUTBOX_RETENTION_DAYS"),
+                    7,
+                    0..=3650,
+                )?)),
+            },
+            pictures: PictureConfig {
+                storage,
+                s3_public_url,
+                max_bytes: in_range(
+                    "MAX_PICTURE_BYTES",
+                    get("MAX_PICTURE_BYTES"),
+                    5 * 1024 * 1024,
+                    1024..=100 * 1024 * 1024,
+                )?,
+                max_pixels: in_range(
+                    "MAX_PICTURE_PIXELS",
+                    get("MAX_PICTURE_PIXELS"),
+                    40_000_000,
+                    1..=500_000_000,
+                )?,
+                max_concurrent_uploads: in_range(
+                    "MAX_CONCURRENT_UPLOADS",
+                    get("MAX_CONCURRENT_UPLOADS"),
+                    2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                    1..=1024,
+                )?,
+                upload_body_timeout: Duration::from_secs(in_range(
+                    "UPLOAD_BODY_TIMEOUT_SECONDS",
+                    get("UPLOAD_BODY_TIMEOUT_SECONDS"),
+                    10,
+                    1..=3600,
+                )?),
+                orphan_sweep_interval_minutes: in_range(
+                    "ORPHAN_SWEEP_INTERVAL_MINUTES",
+                    get("ORPHAN_SWEEP_INTERVAL_MINUTES"),
+                    60,
+                    0..=7 * 24 * 60,
+                )?,
+            },
         })
     }
 
     /// `PUBLIC_BASE_URL` without a trailing slash, ready to have paths appended.
     #[must_use]
     pub fn base_url(&self) -> String {
-        self.public_base_url
+        self.http
+            .public_base_url
             .as_str()
             .trim_end_matches('/')
             .to_owned()
@@ -547,21 +626,21 @@ mod tests {
     fn defaults_follow_the_contract() {
         let c = config(&[]).expect("defaults are valid");
         assert_eq!(
-            c.database_url,
+            c.database.url,
             "postgres://postgres@127.0.0.1:5432/user_management"
         );
-        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.http.bind_addr.to_string(), "127.0.0.1:8000");
         assert_eq!(c.base_url(), "http://localhost:8000");
-        assert_eq!(c.access_token_ttl_minutes, 30);
-        assert_eq!(c.max_login_attempts, 3);
-        assert!(c.first_user_is_admin);
-        assert!(c.jwt_secret_generated);
-        assert!(c.smtp_url.is_none() && c.mail_dir.is_none());
+        assert_eq!(c.auth.access_token_ttl, TimeDelta::minutes(30));
+        assert_eq!(c.auth.max_login_attempts, 3);
+        assert!(c.auth.first_user_is_admin);
+        assert!(c.auth.jwt_secret_generated);
+        assert!(c.mail.smtp_url.is_none() && c.mail.dir.is_none());
         assert!(
-            matches!(&c.storage, StorageConfig::Directory(dir) if dir == std::path::Path::new("./data"))
+            matches!(&c.pictures.storage, StorageConfig::Directory(dir) if dir == std::path::Path::new("./data"))
         );
-        assert_eq!(c.max_picture_bytes, 5 * 1024 * 1024);
-        assert_eq!(c.max_picture_pixels, 40_000_000);
+        assert_eq!(c.pictures.max_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.pictures.max_pixels, 40_000_000);
     }
 
     #[test]
@@ -574,7 +653,7 @@ mod tests {
             ("S3_SECRET_KEY", "minio-secret"),
         ])
         .expect("valid");
-        match c.storage {
+        match c.pictures.storage {
             StorageConfig::S3 {
                 endpoint,
                 bucket,
@@ -626,7 +705,7 @@ mod tests {
         assert_eq!(err.var, "JWT_SECRET");
         let ok =
             config(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).expect("valid");
-        assert!(!ok.jwt_secret_generated);
+        assert!(!ok.auth.jwt_secret_generated);
     }
 
     #[test]

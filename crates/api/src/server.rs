@@ -12,7 +12,6 @@ use actix_web::{
     middleware::{ErrorHandlerResponse, ErrorHandlers, NormalizePath, TrailingSlash, from_fn},
     web,
 };
-use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 
 use crate::{
@@ -41,7 +40,7 @@ impl Application {
     /// # Errors
     /// When the services cannot be built or the address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        if config.jwt_secret_generated {
+        if config.auth.jwt_secret_generated {
             tracing::warn!(
                 "JWT_SECRET is not set: using a random secret; tokens stop working on restart"
             );
@@ -53,53 +52,51 @@ impl Application {
             housekeeping,
             ..
         } = Services::build(config).await?;
-        workers::spawn_housekeeping(
-            housekeeping,
-            TimeDelta::days(i64::from(config.outbox_retention_days)),
-        );
-        workers::spawn_orphan_sweep(users.clone(), config.orphan_sweep_interval_minutes);
+        workers::spawn_housekeeping(housekeeping, config.outbox.retention);
+        workers::spawn_orphan_sweep(users.clone(), config.pictures.orphan_sweep_interval_minutes);
         let metrics = web::Data::new(Metrics::default());
         let (stop_outbox, stop) = tokio::sync::watch::channel(false);
         let outbox_worker = workers::spawn_outbox_worker(
             outbox,
-            Duration::from_millis(config.outbox_poll_interval_ms),
+            config.outbox.poll_interval,
             metrics.clone(),
             stop,
         );
         let rate_limits = web::Data::new(RateLimits::new(
             rate_counter,
-            config.rate_limit_per_minute,
-            config.rate_limit_per_account_per_minute,
+            config.http.rate_limit_per_minute,
+            config.http.rate_limit_per_account_per_minute,
         ));
         workers::spawn_rate_limit_cleanup(rate_limits.clone());
-        let trusted_proxies = web::Data::new(config.trusted_proxies.clone());
+        let trusted_proxies = web::Data::new(config.http.trusted_proxies.clone());
         let metrics_token = web::Data::new(crate::metrics::MetricsToken::new(
             config
+                .http
                 .metrics_token
                 .as_ref()
                 .map(ExposeSecret::expose_secret),
         ));
-        let request_timeout = web::Data::new(RequestTimeout(
-            (config.request_timeout_seconds > 0)
-                .then(|| Duration::from_secs(config.request_timeout_seconds)),
-        ));
-        let cors_origins = config.cors_allowed_origins.clone();
+        let request_timeout = web::Data::new(RequestTimeout(config.http.request_timeout));
+        let cors_origins = config.http.cors_allowed_origins.clone();
         let base = config.base_url();
         let state = web::Data::new(AppState {
             users,
             urls: Urls {
                 pictures: config
+                    .pictures
                     .s3_public_url
                     .clone()
                     .unwrap_or_else(|| format!("{base}/pictures")),
                 base,
             },
-            max_picture_bytes: config.max_picture_bytes,
-            upload_slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads)),
-            upload_body_timeout: Duration::from_secs(config.upload_body_timeout_seconds),
+            max_picture_bytes: config.pictures.max_bytes,
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.pictures.max_concurrent_uploads,
+            )),
+            upload_body_timeout: config.pictures.upload_body_timeout,
         });
 
-        let listener = TcpListener::bind(config.bind_addr)?;
+        let listener = TcpListener::bind(config.http.bind_addr)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
@@ -127,10 +124,10 @@ impl Application {
                 .wrap(from_fn(telemetry::log_requests))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
-        .shutdown_timeout(config.shutdown_grace_seconds)
+        .shutdown_timeout(config.http.shutdown_grace_seconds)
         .listen(listener)?
         .run();
-        tracing::info!(addr = %config.bind_addr, port, base_url = %config.base_url(), "listening");
+        tracing::info!(addr = %config.http.bind_addr, port, base_url = %config.base_url(), "listening");
         Ok(Self {
             port,
             server,

@@ -4,7 +4,6 @@
 use anyhow::Context as _;
 use std::sync::Arc;
 
-use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use um_domain::{
     ports::{Clock, Housekeeping, ObjectStore, RateCounter, SystemClock, UserRepository},
@@ -37,7 +36,7 @@ pub async fn prepare_database(
     config: &Config,
     pool_size: usize,
 ) -> anyhow::Result<um_postgres::Pool> {
-    let url = &config.database_url;
+    let url = &config.database.url;
     let prepared = async {
         um_postgres::create_database_if_missing(url).await?;
         um_postgres::run_migrations(url).await?;
@@ -55,7 +54,7 @@ impl Services {
     /// # Errors
     /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let pool = prepare_database(config, config.database_pool_size).await?;
+        let pool = prepare_database(config, config.database.pool_size).await?;
         let rate_counter: Arc<dyn RateCounter> =
             Arc::new(um_postgres::PgRateCounter::new(pool.clone()));
         let housekeeping: Arc<dyn Housekeeping> =
@@ -63,7 +62,7 @@ impl Services {
         let repo: Arc<dyn UserRepository> =
             Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
 
-        let store: Arc<dyn ObjectStore> = match &config.storage {
+        let store: Arc<dyn ObjectStore> = match &config.pictures.storage {
             StorageConfig::Directory(root) => {
                 tracing::info!(dir = %root.display(), "pictures are stored in a local directory");
                 Arc::new(um_storage::DirectoryObjectStore::new(root)?)
@@ -91,13 +90,14 @@ impl Services {
 
         let mailer = um_mail::build_mailer(&um_mail::MailSettings {
             smtp_url: config
+                .mail
                 .smtp_url
                 .as_ref()
                 .map(|s| s.expose_secret().to_owned()),
-            mail_dir: config.mail_dir.clone(),
-            from: config.mail_from.clone(),
-            public_base_url: config.public_base_url.clone(),
-            template_dir: config.mail_template_dir.clone(),
+            mail_dir: config.mail.dir.clone(),
+            from: config.mail.from.clone(),
+            public_base_url: config.http.public_base_url.clone(),
+            template_dir: config.mail.template_dir.clone(),
         })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let outbox = OutboxDelivery::new(
@@ -105,8 +105,8 @@ impl Services {
             mailer,
             clock.clone(),
             DeliveryPolicy {
-                max_attempts: config.outbox_max_attempts,
-                base_delay: TimeDelta::seconds(config.outbox_retry_base_seconds),
+                max_attempts: config.outbox.max_attempts,
+                base_delay: config.outbox.retry_base,
                 ..DeliveryPolicy::default()
             },
         );
@@ -114,23 +114,23 @@ impl Services {
             users: repo.clone(),
             hasher: Arc::new(um_security::Argon2Hasher::new()),
             tokens: Arc::new(um_security::JwtIssuer::new(
-                config.jwt_secret.clone(),
-                config.jwt_issuer.clone(),
-                TimeDelta::minutes(config.access_token_ttl_minutes),
+                config.auth.jwt_secret.clone(),
+                config.auth.jwt_issuer.clone(),
+                config.auth.access_token_ttl,
             )),
             clock,
             store: store.clone(),
-            pictures: Arc::new(um_images::ImageProcessor::new(config.max_picture_pixels)),
+            pictures: Arc::new(um_images::ImageProcessor::new(config.pictures.max_pixels)),
             audit: Arc::new(um_postgres::PgAuditLog::new(pool.clone())),
         };
         let users = UserService::new(
             ports,
             Settings {
-                max_login_attempts: config.max_login_attempts,
-                first_user_is_admin: config.first_user_is_admin,
-                verification_ttl: TimeDelta::hours(config.verification_token_ttl_hours),
-                password_reset_ttl: TimeDelta::minutes(config.password_reset_ttl_minutes),
-                unlock_ttl: TimeDelta::hours(config.unlock_token_ttl_hours),
+                max_login_attempts: config.auth.max_login_attempts,
+                first_user_is_admin: config.auth.first_user_is_admin,
+                verification_ttl: config.auth.verification_ttl,
+                password_reset_ttl: config.auth.password_reset_ttl,
+                unlock_ttl: config.auth.unlock_ttl,
             },
         );
         Ok(Self {
