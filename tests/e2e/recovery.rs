@@ -305,3 +305,145 @@ async fn two_instances_never_send_the_same_email_twice() {
         leftovers.iter().map(|m| &m.recipients).collect::<Vec<_>>()
     );
 }
+
+/// Compares a page (status, security headers, body) with its golden file in
+/// `tests/e2e/golden/`, or writes the file with `UPDATE_GOLDEN=1`.
+fn check_page_golden(name: &str, response: &(StatusCode, reqwest::header::HeaderMap, String)) {
+    let (status, headers, body) = response;
+    let mut actual = format!("{}\n", status.as_u16());
+    for header in [
+        "content-type",
+        "content-security-policy",
+        "referrer-policy",
+        "cache-control",
+        "x-frame-options",
+    ] {
+        let value = headers
+            .get(header)
+            .map(|v| v.to_str().expect("ascii"))
+            .unwrap_or("(none)");
+        actual.push_str(&format!("{header}: {value}\n"));
+    }
+    actual.push('\n');
+    actual.push_str(body);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/golden")
+        .join(format!("{name}.html"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("golden dir");
+        std::fs::write(&path, &actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "{name} differs from {}", path.display());
+}
+
+#[tokio::test]
+async fn the_recovery_pages_read_as_their_golden_files() {
+    const HOSTILE_TOKEN: &str = "a\"b<c>&'d e/f";
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    app.verified_user("golden@example.com").await;
+
+    let get = |path: &'static str, token: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut request = app.client.get(app.url(path));
+            if let Some(token) = token {
+                request = request.query(&[("token", token)]);
+            }
+            let response = request.send().await.expect("answered");
+            let status = response.status();
+            let headers = response.headers().clone();
+            (status, headers, response.text().await.expect("a page"))
+        }
+    };
+    let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url(path))
+                .form(&fields)
+                .send()
+                .await
+                .expect("answered");
+            let status = response.status();
+            let headers = response.headers().clone();
+            (status, headers, response.text().await.expect("a page"))
+        }
+    };
+
+    check_page_golden(
+        "password_reset_form",
+        &get("/password-reset", Some(HOSTILE_TOKEN)).await,
+    );
+    check_page_golden(
+        "password_reset_no_token",
+        &get("/password-reset", None).await,
+    );
+    check_page_golden("unlock_form", &get("/unlock", Some(HOSTILE_TOKEN)).await);
+    check_page_golden("unlock_no_token", &get("/unlock", None).await);
+    check_page_golden(
+        "password_reset_incomplete_form",
+        &post("/password-reset/confirm", vec![("token", "x".into())]).await,
+    );
+    for (name, password) in [
+        ("password_reset_too_short", "weak"),
+        ("password_reset_too_weak", "weakpassword"),
+    ] {
+        check_page_golden(
+            name,
+            &post(
+                "/password-reset/confirm",
+                vec![
+                    ("token", HOSTILE_TOKEN.into()),
+                    ("new_password", password.into()),
+                ],
+            )
+            .await,
+        );
+    }
+    check_page_golden(
+        "password_reset_invalid_token",
+        &post(
+            "/password-reset/confirm",
+            vec![
+                ("token", HOSTILE_TOKEN.into()),
+                ("new_password", NEW_PASSWORD.into()),
+            ],
+        )
+        .await,
+    );
+    check_page_golden(
+        "unlock_invalid_token",
+        &post("/unlock", vec![("token", HOSTILE_TOKEN.into())]).await,
+    );
+
+    lock(&app, "golden@example.com").await;
+    let unlock = app.link_path("golden@example.com", "/unlock?token=").await;
+    let token = unlock.split("token=").nth(1).expect("a token").to_owned();
+    check_page_golden(
+        "unlock_done",
+        &post("/unlock", vec![("token", token)]).await,
+    );
+    app.post_json(
+        "/password-reset",
+        &json!({"email": "golden@example.com"}),
+        None,
+    )
+    .await;
+    let reset = app
+        .link_path("golden@example.com", "/password-reset?token=")
+        .await;
+    let token = reset.split("token=").nth(1).expect("a token").to_owned();
+    check_page_golden(
+        "password_reset_done",
+        &post(
+            "/password-reset/confirm",
+            vec![("token", token), ("new_password", NEW_PASSWORD.into())],
+        )
+        .await,
+    );
+}

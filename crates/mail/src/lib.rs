@@ -1,5 +1,5 @@
 //! Mail adapters: render the domain's [`Mail`](um_domain::ports::Mail) ([`Renderer`], from
-//! Markdown templates that can be overridden from a directory) and deliver it through the
+//! minijinja templates of Markdown that can be overridden from a directory) and deliver it through the
 //! domain's [`Mailer`] port: to the log ([`LogMailer`], the default), as `.eml` files
 //! ([`DirectoryMailer`]) or over SMTP ([`SmtpMailer`]). [`build_mailer`] picks one from the
 //! settings.
@@ -15,6 +15,7 @@ use url::Url;
 
 mod directory;
 mod log;
+mod markdown;
 mod message;
 mod render;
 mod smtp;
@@ -25,7 +26,7 @@ mod test_support;
 pub use directory::DirectoryMailer;
 pub use lettre::message::Mailbox;
 pub use log::LogMailer;
-pub use render::{RenderedMail, Renderer, TemplateError, escape as escape_html};
+pub use render::{RenderedMail, Renderer, TemplateError};
 pub use smtp::SmtpMailer;
 #[cfg(any(test, feature = "test-support"))]
 pub use test_support::{ReceivedMessage, TestSmtpServer};
@@ -44,7 +45,7 @@ pub struct MailSettings {
     pub from: String,
     /// `PUBLIC_BASE_URL`: the base of every link in an email.
     pub public_base_url: Url,
-    /// `MAIL_TEMPLATE_DIR`: Markdown templates here replace the built-in ones of the same name
+    /// `MAIL_TEMPLATE_DIR`: templates here replace the built-in ones of the same name
     /// (see [`Renderer::with_template_dir`]).
     pub template_dir: Option<PathBuf>,
 }
@@ -219,7 +220,7 @@ mod tests {
         std::fs::create_dir_all(&templates).expect("template dir");
         std::fs::write(
             templates.join("verify_email.md"),
-            "Subject: Custom for {name}\n\n<{link}>\n",
+            "Subject: Custom for {{ name }}\n\n<{{ link }}>\n",
         )
         .expect("template");
         let mailer = build_mailer(&MailSettings {
@@ -238,7 +239,7 @@ mod tests {
         let eml = std::fs::read_to_string(file).expect("eml");
         assert!(eml.contains("Subject: Custom for ada"), "{eml}");
 
-        std::fs::write(templates.join("footer.md"), "{unknown}\n").expect("template");
+        std::fs::write(templates.join("footer.md"), "{{ unknown }}\n").expect("template");
         let err = build_mailer(&MailSettings {
             template_dir: Some(templates.clone()),
             ..settings()
@@ -248,7 +249,7 @@ mod tests {
         let chain = format!("{err:#}");
         assert!(chain.contains("MAIL_TEMPLATE_DIR"), "{chain}");
         assert!(chain.contains("footer.md"), "{chain}");
-        assert!(chain.contains("{unknown}"), "{chain}");
+        assert!(chain.contains("`unknown`"), "{chain}");
         std::fs::remove_dir_all(&root).expect("clean up");
     }
 

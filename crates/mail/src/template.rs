@@ -1,13 +1,32 @@
-//! The small template language of the mail templates: Markdown with `{placeholder}`s and
-//! `{#flag}…{/flag}` / `{^flag}…{/flag}` sections, and, for the templates of a kind of email, a
-//! header block (`Subject:`, `Button:`) ended by an empty line.
+//! The mail templates: [minijinja](https://docs.rs/minijinja) templates whose output is Markdown,
+//! loaded (built in, or from `MAIL_TEMPLATE_DIR`) and checked once, when the
+//! [`Renderer`](crate::Renderer) is made, so that a mistake in one stops start-up instead of an
+//! email.
 //!
-//! Templates are parsed once, when the [`Renderer`](crate::Renderer) is made, so that a mistake
-//! in one stops start-up instead of an email.
+//! # Keeping values out of the Markdown
+//!
+//! A template is rendered once per email, with the real values; minijinja reports which parts
+//! of the output are the template's own text and which come from `{{ … }}` (and any other
+//! output that is not verbatim template text). The output as it is becomes the plain-text part.
+//! For the HTML part, a copy of the output in which every value is replaced by a stand-in
+//! (`http://xumvalue<n>x`: letters and digits after a fake scheme, which Markdown neither reads
+//! anything into nor splits, and which makes `<{{ link }}>` an autolink) goes to the Markdown
+//! parser; the values are put back into the parser's events as text or URLs, which the HTML
+//! writer escapes. So the structure of the HTML (paragraphs, emphasis, links, …) comes from the
+//! template alone and never from what a value contains: a nickname such as `**x**`,
+//! `[x](javascript:…)` or `<script>` shows as typed.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
-/// A value that a template can insert.
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, ErrorKind, OutputSpanKind, UndefinedBehavior, Value};
+use pulldown_cmark::{Event, Parser};
+
+use crate::markdown;
+
+/// A value that a template can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Var {
     /// How to greet the recipient (the nickname). User-controlled.
@@ -24,10 +43,12 @@ pub(crate) enum Var {
     Role,
     /// The address an account's email was changed to (sent to the old one).
     NewEmail,
+    /// PRO status changed: true when granted, false when revoked.
+    Granted,
 }
 
 impl Var {
-    const ALL: [Var; 7] = [
+    const ALL: [Var; 8] = [
         Var::Name,
         Var::Email,
         Var::Product,
@@ -35,6 +56,7 @@ impl Var {
         Var::Link,
         Var::Role,
         Var::NewEmail,
+        Var::Granted,
     ];
 
     pub(crate) const fn name(self) -> &'static str {
@@ -46,108 +68,54 @@ impl Var {
             Var::Link => "link",
             Var::Role => "role",
             Var::NewEmail => "new_email",
+            Var::Granted => "granted",
         }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.name() == name)
-    }
-
-    const fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Whether the value is a URL: its stand-in in Markdown then looks like one, so that
-    /// `<{link}>` is an autolink and `[text]({link})` a link.
-    const fn is_url(self) -> bool {
-        matches!(self, Var::Base | Var::Link)
-    }
-}
-
-/// A condition a section can test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flag {
-    /// PRO status changed: true when granted, false when revoked.
-    Granted,
-}
-
-impl Flag {
-    const ALL: [Flag; 1] = [Flag::Granted];
-
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Flag::Granted => "granted",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
 /// What one template may use.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Vocabulary {
-    pub(crate) vars: &'static [Var],
-    pub(crate) flags: &'static [Flag],
-}
-
-const COMMON: [Var; 4] = [Var::Name, Var::Email, Var::Product, Var::Base];
+pub(crate) struct Vocabulary(&'static [Var]);
 
 impl Vocabulary {
     /// Header and footer, and the kinds without a value of their own.
-    pub(crate) const COMMON: Self = Self {
-        vars: &COMMON,
-        flags: &[],
-    };
-    pub(crate) const WITH_LINK: Self = Self {
-        vars: &[Var::Name, Var::Email, Var::Product, Var::Base, Var::Link],
-        flags: &[],
-    };
-    pub(crate) const PRO_STATUS: Self = Self {
-        vars: &COMMON,
-        flags: &[Flag::Granted],
-    };
-    pub(crate) const ROLE: Self = Self {
-        vars: &[Var::Name, Var::Email, Var::Product, Var::Base, Var::Role],
-        flags: &[],
-    };
-    pub(crate) const EMAIL_CHANGED: Self = Self {
-        vars: &[
-            Var::Name,
-            Var::Email,
-            Var::Product,
-            Var::Base,
-            Var::NewEmail,
-        ],
-        flags: &[],
-    };
+    pub(crate) const COMMON: Self = Self(&[Var::Name, Var::Email, Var::Product, Var::Base]);
+    pub(crate) const WITH_LINK: Self =
+        Self(&[Var::Name, Var::Email, Var::Product, Var::Base, Var::Link]);
+    pub(crate) const PRO_STATUS: Self =
+        Self(&[Var::Name, Var::Email, Var::Product, Var::Base, Var::Granted]);
+    pub(crate) const ROLE: Self =
+        Self(&[Var::Name, Var::Email, Var::Product, Var::Base, Var::Role]);
+    pub(crate) const EMAIL_CHANGED: Self = Self(&[
+        Var::Name,
+        Var::Email,
+        Var::Product,
+        Var::Base,
+        Var::NewEmail,
+    ]);
 
-    fn describe(&self) -> String {
+    pub(crate) fn contains(self, var: Var) -> bool {
+        self.0.contains(&var)
+    }
+
+    fn knows(self, name: &str) -> bool {
+        self.0.iter().any(|v| v.name() == name)
+    }
+
+    fn describe(self) -> String {
         let mut out = String::new();
-        for (i, var) in self.vars.iter().enumerate() {
+        for (i, var) in self.0.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            let _ = write!(out, "{{{}}}", var.name());
-        }
-        for flag in self.flags {
-            let _ = write!(out, ", {{#{0}}}…{{/{0}}}", flag.name());
+            if *var == Var::Granted {
+                out.push_str("`{% if granted %}…{% else %}…{% endif %}`");
+            } else {
+                let _ = write!(out, "`{{{{ {} }}}}`", var.name());
+            }
         }
         out
     }
-}
-
-/// A parsed piece of template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Node {
-    Text(String),
-    Var(Var),
-    Section {
-        flag: Flag,
-        inverted: bool,
-        body: Vec<Node>,
-    },
 }
 
 /// The values of one email.
@@ -164,277 +132,149 @@ pub(crate) struct Values<'a> {
 }
 
 impl Values<'_> {
-    pub(crate) fn get(&self, var: Var) -> &str {
-        match var {
-            Var::Name => self.name,
-            Var::Email => self.email,
-            Var::Product => self.product,
-            Var::Base => self.base,
-            // The vocabulary of a template only offers these where they are set.
-            Var::Link => self.link.as_deref().unwrap_or_default(),
-            Var::Role => self.role.unwrap_or_default(),
-            Var::NewEmail => self.new_email.unwrap_or_default(),
+    /// The context of a template: only what its vocabulary offers, so that anything else is an
+    /// undefined variable.
+    fn context(&self, vocabulary: Vocabulary) -> Value {
+        let mut context = BTreeMap::new();
+        for var in vocabulary.0 {
+            let value = match var {
+                Var::Name => Some(Value::from(self.name)),
+                Var::Email => Some(Value::from(self.email)),
+                Var::Product => Some(Value::from(self.product)),
+                Var::Base => Some(Value::from(self.base)),
+                Var::Link => self.link.as_deref().map(Value::from),
+                Var::Role => self.role.map(Value::from),
+                Var::NewEmail => self.new_email.map(Value::from),
+                Var::Granted => Some(Value::from(self.granted)),
+            };
+            if let Some(value) = value {
+                context.insert(var.name(), value);
+            }
         }
-    }
-
-    fn flag(&self, flag: Flag) -> bool {
-        match flag {
-            Flag::Granted => self.granted,
-        }
+        Value::from(context)
     }
 }
 
-/// Marks where a value goes in the Markdown handed to the parser: letters and digits only (with
-/// `http://` before it for URLs), so that Markdown neither reads anything into it nor splits it,
-/// and templates may not contain it.
-const STAND_IN: &str = "xumvalue";
-const URL_STAND_IN_PREFIX: &str = "http://";
-
-/// How values are written when a template is expanded.
+/// The template files, in the order they are loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fill {
-    /// As they are (the subject and the plain-text part).
-    Raw,
-    /// As stand-ins, replaced by [`fill_stand_ins`] in the events of the Markdown parser, so
-    /// that no value is ever read as Markdown or HTML.
-    StandIn,
+pub(crate) enum TemplateName {
+    Header,
+    Footer,
+    VerifyEmail,
+    PasswordReset,
+    AccountLocked,
+    ProStatusChanged,
+    RoleChanged,
+    PasswordChanged,
+    EmailChanged,
 }
 
-/// Expands `nodes` for one email.
-pub(crate) fn expand(nodes: &[Node], values: &Values<'_>, fill: Fill, out: &mut String) {
-    for node in nodes {
-        match node {
-            Node::Text(text) => out.push_str(text),
-            Node::Var(var) => match fill {
-                Fill::Raw => out.push_str(values.get(*var)),
-                Fill::StandIn => {
-                    if var.is_url() {
-                        out.push_str(URL_STAND_IN_PREFIX);
-                    }
-                    let _ = write!(out, "{STAND_IN}{}x", var.index());
-                }
-            },
-            Node::Section {
-                flag,
-                inverted,
-                body,
-            } => {
-                if values.flag(*flag) != *inverted {
-                    expand(body, values, fill, out);
-                }
-            }
+impl TemplateName {
+    pub(crate) const ALL: [TemplateName; 9] = [
+        TemplateName::Header,
+        TemplateName::Footer,
+        TemplateName::VerifyEmail,
+        TemplateName::PasswordReset,
+        TemplateName::AccountLocked,
+        TemplateName::ProStatusChanged,
+        TemplateName::RoleChanged,
+        TemplateName::PasswordChanged,
+        TemplateName::EmailChanged,
+    ];
+
+    pub(crate) const fn file_name(self) -> &'static str {
+        match self {
+            TemplateName::Header => "header.md",
+            TemplateName::Footer => "footer.md",
+            TemplateName::VerifyEmail => "verify_email.md",
+            TemplateName::PasswordReset => "password_reset.md",
+            TemplateName::AccountLocked => "account_locked.md",
+            TemplateName::ProStatusChanged => "pro_status_changed.md",
+            TemplateName::RoleChanged => "role_changed.md",
+            TemplateName::PasswordChanged => "password_changed.md",
+            TemplateName::EmailChanged => "email_changed.md",
+        }
+    }
+
+    const fn built_in(self) -> &'static str {
+        match self {
+            TemplateName::Header => include_str!("../templates/header.md"),
+            TemplateName::Footer => include_str!("../templates/footer.md"),
+            TemplateName::VerifyEmail => include_str!("../templates/verify_email.md"),
+            TemplateName::PasswordReset => include_str!("../templates/password_reset.md"),
+            TemplateName::AccountLocked => include_str!("../templates/account_locked.md"),
+            TemplateName::ProStatusChanged => include_str!("../templates/pro_status_changed.md"),
+            TemplateName::RoleChanged => include_str!("../templates/role_changed.md"),
+            TemplateName::PasswordChanged => include_str!("../templates/password_changed.md"),
+            TemplateName::EmailChanged => include_str!("../templates/email_changed.md"),
+        }
+    }
+
+    pub(crate) const fn vocabulary(self) -> Vocabulary {
+        match self {
+            TemplateName::Header | TemplateName::Footer => Vocabulary::COMMON,
+            TemplateName::VerifyEmail
+            | TemplateName::PasswordReset
+            | TemplateName::AccountLocked => Vocabulary::WITH_LINK,
+            TemplateName::ProStatusChanged => Vocabulary::PRO_STATUS,
+            TemplateName::RoleChanged => Vocabulary::ROLE,
+            TemplateName::PasswordChanged => Vocabulary::COMMON,
+            TemplateName::EmailChanged => Vocabulary::EMAIL_CHANGED,
+        }
+    }
+
+    /// Whether this is the template of a kind of email (with a header block), not the header or
+    /// footer that every email shares.
+    const fn is_mail(self) -> bool {
+        !matches!(self, TemplateName::Header | TemplateName::Footer)
+    }
+}
+
+/// A header line of a kind's template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderField {
+    Subject,
+    Button,
+}
+
+impl HeaderField {
+    const fn key(self) -> &'static str {
+        match self {
+            HeaderField::Subject => "Subject",
+            HeaderField::Button => "Button",
         }
     }
 }
 
-/// Replaces the stand-ins that [`expand`] wrote with [`Fill::StandIn`] by their values.
-pub(crate) fn fill_stand_ins(text: &str, values: &Values<'_>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(STAND_IN) {
-        let (before, from) = rest.split_at(at);
-        out.push_str(before);
-        let after = &from[STAND_IN.len()..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        let var = after[..digits]
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| Var::ALL.get(i).copied())
-            .filter(|_| after[digits..].starts_with('x'));
-        match var {
-            Some(var) => {
-                if var.is_url() && out.ends_with(URL_STAND_IN_PREFIX) {
-                    out.truncate(out.len() - URL_STAND_IN_PREFIX.len());
-                }
-                out.push_str(values.get(var));
-                rest = &after[digits + 1..];
-            }
-            None => {
-                // Not a stand-in after all (templates cannot contain one; values are not
-                // scanned): keep it.
-                out.push_str(STAND_IN);
-                rest = after;
-            }
-        }
+/// The name in the environment of a template's body, or of one of its header values.
+fn env_name(name: TemplateName, field: Option<HeaderField>) -> String {
+    match field {
+        None => name.file_name().to_owned(),
+        Some(field) => format!("{}#{}", name.file_name(), field.key()),
     }
-    out.push_str(rest);
-    out
 }
 
-/// Parses a template body (or a header value). `first_line` is the line number of `source`'s
-/// first line in its file, for messages.
-///
-/// # Errors
-/// A message saying what is wrong and on which line.
-pub(crate) fn parse(
-    source: &str,
-    vocabulary: &Vocabulary,
-    first_line: usize,
-) -> Result<Vec<Node>, String> {
-    struct Open {
-        flag: Flag,
-        inverted: bool,
-        line: usize,
-        outer: Vec<Node>,
-    }
-    let line_of = |at: usize| first_line + source[..at].matches('\n').count();
-    let mut stack: Vec<Open> = Vec::new();
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut text = String::new();
-    let flush = |text: &mut String, nodes: &mut Vec<Node>| {
-        if !text.is_empty() {
-            nodes.push(Node::Text(std::mem::take(text)));
-        }
-    };
+/// The HTML frame of every email; not a template of `MAIL_TEMPLATE_DIR`.
+pub(crate) const LAYOUT: &str = "layout.html";
 
-    let mut i = 0;
-    while i < source.len() {
-        let rest = &source[i..];
-        if rest.starts_with("{{") {
-            text.push('{');
-            i += 2;
-            continue;
-        }
-        if rest.starts_with("}}") {
-            text.push('}');
-            i += 2;
-            continue;
-        }
-        let Some(c) = rest.chars().next() else { break };
-        if c != '{' {
-            text.push(c);
-            i += c.len_utf8();
-            continue;
-        }
-        let line = line_of(i);
-        let Some(close) = rest
-            .find(['}', '\n'])
-            .filter(|&c| rest.as_bytes()[c] == b'}')
-        else {
-            return Err(format!(
-                "line {line}: `{{` is not closed on its line (write `{{{{` for a literal brace)"
-            ));
-        };
-        let tag = &rest[1..close];
-        let end = i + close + 1;
-        let (sigil, ident) = match tag.chars().next() {
-            Some(s @ ('#' | '^' | '/')) => (Some(s), &tag[1..]),
-            _ => (None, tag),
-        };
-        if ident.is_empty()
-            || !ident
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(format!(
-                "line {line}: `{{{tag}}}` is not a placeholder (write `{{{{` for a literal brace)"
-            ));
-        }
-        let Some(sigil) = sigil else {
-            let var = Var::from_name(ident)
-                .filter(|v| vocabulary.vars.contains(v))
-                .ok_or_else(|| {
-                    format!(
-                        "line {line}: unknown placeholder `{{{ident}}}`; this template knows {}",
-                        vocabulary.describe()
-                    )
-                })?;
-            flush(&mut text, &mut nodes);
-            nodes.push(Node::Var(var));
-            i = end;
-            continue;
-        };
-        let flag = Flag::from_name(ident)
-            .filter(|f| vocabulary.flags.contains(f))
-            .ok_or_else(|| {
-                format!(
-                    "line {line}: unknown section `{{{tag}}}`; this template knows {}",
-                    vocabulary.describe()
-                )
-            })?;
-        // A section tag alone on its line takes the line with it, so that it leaves no blank
-        // line behind.
-        let line_start = source[..i].rfind('\n').map_or(0, |n| n + 1);
-        let line_end = source[end..].find('\n').map_or(source.len(), |n| end + n);
-        let standalone =
-            source[line_start..i].trim().is_empty() && source[end..line_end].trim().is_empty();
-        let mut next = end;
-        if standalone {
-            text.truncate(text.len().saturating_sub(i - line_start));
-            next = (line_end + 1).min(source.len());
-        }
-        flush(&mut text, &mut nodes);
-        if sigil == '/' {
-            match stack.pop() {
-                Some(open) if open.flag == flag => {
-                    let body = std::mem::replace(&mut nodes, open.outer);
-                    nodes.push(Node::Section {
-                        flag,
-                        inverted: open.inverted,
-                        body,
-                    });
-                }
-                Some(open) => {
-                    return Err(format!(
-                        "line {line}: `{{/{ident}}}` closes `{{{}{}}}` of line {}",
-                        if open.inverted { '^' } else { '#' },
-                        open.flag.name(),
-                        open.line
-                    ));
-                }
-                None => {
-                    return Err(format!(
-                        "line {line}: `{{/{ident}}}` closes no open section"
-                    ));
-                }
-            }
-        } else {
-            stack.push(Open {
-                flag,
-                inverted: sigil == '^',
-                line,
-                outer: std::mem::take(&mut nodes),
-            });
-        }
-        i = next;
-    }
-    if let Some(open) = stack.pop() {
-        return Err(format!(
-            "line {}: `{{{}{}}}` is never closed with `{{/{}}}`",
-            open.line,
-            if open.inverted { '^' } else { '#' },
-            open.flag.name(),
-            open.flag.name()
-        ));
-    }
-    flush(&mut text, &mut nodes);
-    if let Some(at) = source.find(STAND_IN) {
-        return Err(format!(
-            "line {}: `{STAND_IN}` is reserved and cannot appear in a template",
-            line_of(at)
-        ));
-    }
-    Ok(nodes)
-}
-
-/// The template of one kind of email.
+/// A template with its header block taken apart; every piece keeps the line numbers of the
+/// file (the lines before it are left empty), so that minijinja's messages point into the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MailTemplate {
-    pub(crate) subject: Vec<Node>,
-    /// The label of the button(s): a paragraph that holds nothing but a link.
-    pub(crate) button: Option<Vec<Node>>,
-    pub(crate) body: Vec<Node>,
+pub(crate) struct MailSource {
+    pub(crate) subject: Option<String>,
+    pub(crate) button: Option<String>,
+    pub(crate) body: String,
 }
 
-/// Parses a template with its header block: `Subject: …` on the first line, optionally
-/// `Button: …`, then an empty line and the Markdown body.
+const NO_SUBJECT: &str =
+    "line 1: a template must start with `Subject: …` (then an empty line and the body)";
+
+/// Splits a kind's template into its header block (`Subject: …` on the first line, optionally
+/// `Button: …`, ended by an empty line) and its Markdown body.
 ///
 /// # Errors
-/// A message saying what is wrong and on which line.
-pub(crate) fn parse_mail_template(
-    source: &str,
-    vocabulary: &Vocabulary,
-) -> Result<MailTemplate, String> {
+/// A message saying what is wrong with the header block and on which line.
+pub(crate) fn split_header(source: &str) -> Result<MailSource, String> {
     let mut subject = None;
     let mut button = None;
     let mut offset = 0;
@@ -448,17 +288,13 @@ pub(crate) fn parse_mail_template(
         offset = (line_end + 1).min(source.len());
         if line.trim().is_empty() {
             if subject.is_none() {
-                return Err(
-                    "line 1: a template must start with `Subject: …` (then an empty line and the body)"
-                        .to_owned(),
-                );
+                return Err(NO_SUBJECT.to_owned());
             }
             break;
         }
         let Some((key, value)) = line.split_once(':') else {
             return Err(if subject.is_none() {
-                "line 1: a template must start with `Subject: …` (then an empty line and the body)"
-                    .to_owned()
+                NO_SUBJECT.to_owned()
             } else {
                 format!(
                     "line {line_number}: `{line}` is not a header line (`Button: …`); end the header with an empty line"
@@ -466,17 +302,13 @@ pub(crate) fn parse_mail_template(
             });
         };
         let value = value.trim();
-        let parsed = parse(value, vocabulary, line_number)?;
         let key = key.trim();
         let slot = if key.eq_ignore_ascii_case("subject") {
             &mut subject
         } else if key.eq_ignore_ascii_case("button") && subject.is_some() {
             &mut button
         } else if subject.is_none() {
-            return Err(
-                "line 1: a template must start with `Subject: …` (then an empty line and the body)"
-                    .to_owned(),
-            );
+            return Err(NO_SUBJECT.to_owned());
         } else {
             return Err(format!(
                 "line {line_number}: unknown header `{key}` (known: Subject, Button); end the header with an empty line"
@@ -488,134 +320,489 @@ pub(crate) fn parse_mail_template(
         if value.is_empty() {
             return Err(format!("line {line_number}: `{key}` is empty"));
         }
-        *slot = Some(parsed);
+        *slot = Some(format!("{}{value}", "\n".repeat(line_number - 1)));
         if offset >= source.len() {
             break;
         }
     }
-    let body = parse(&source[offset..], vocabulary, line_number + 1)?;
-    Ok(MailTemplate {
-        subject: subject.unwrap_or_default(),
+    Ok(MailSource {
+        subject,
         button,
-        body,
+        body: format!("{}{}", "\n".repeat(line_number), &source[offset..]),
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Stand-ins look like `http://xumvalue12x`; templates may not contain the word.
+const STAND_IN: &str = "xumvalue";
+const STAND_IN_PREFIX: &str = "http://";
 
-    fn values() -> Values<'static> {
-        Values {
-            name: "ada",
-            email: "ada@example.com",
-            product: "Users",
-            base: "https://u.example",
-            link: Some("https://u.example/x?token=1".into()),
-            role: None,
-            new_email: None,
-            granted: true,
+/// A piece of template rendered for one email.
+#[derive(Debug, Clone)]
+pub(crate) struct Rendered {
+    /// The output as it is: Markdown with the values in it (the plain-text part).
+    pub(crate) text: String,
+    /// The output with every value replaced by its stand-in: what the Markdown parser reads.
+    pub(crate) markdown: String,
+    /// The values, in the order of their stand-ins.
+    values: Vec<String>,
+    /// Where the lines of the template start in `markdown`: `(offset, line)`.
+    lines: Vec<(usize, usize)>,
+}
+
+impl Rendered {
+    /// Replaces the stand-ins in `text` (taken from the parser's events) by their values. Values
+    /// are not scanned again.
+    pub(crate) fn fill(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find(STAND_IN) {
+            let (before, from) = rest.split_at(at);
+            let after = &from[STAND_IN.len()..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            let value = after[..digits]
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.values.get(i))
+                .filter(|_| after[digits..].starts_with('x'));
+            match value {
+                Some(value) => {
+                    out.push_str(before.strip_suffix(STAND_IN_PREFIX).unwrap_or(before));
+                    out.push_str(value);
+                    rest = &after[digits + 1..];
+                }
+                None => {
+                    // Not a stand-in after all: keep it.
+                    out.push_str(before);
+                    out.push_str(STAND_IN);
+                    rest = after;
+                }
+            }
         }
-    }
-
-    fn raw(nodes: &[Node], values: &Values<'_>) -> String {
-        let mut out = String::new();
-        expand(nodes, values, Fill::Raw, &mut out);
+        out.push_str(rest);
         out
     }
 
-    #[test]
-    fn placeholders_braces_and_sections_expand() {
-        let nodes = parse(
-            "Hi {name} {{literal}} }\n{#granted}\nyes {product}\n{/granted}\n{^granted}no{/granted}end",
-            &Vocabulary::PRO_STATUS,
-            1,
-        )
-        .expect("parses");
-        assert_eq!(raw(&nodes, &values()), "Hi ada {literal} }\nyes Users\nend");
-        let revoked = Values {
-            granted: false,
-            ..values()
-        };
-        assert_eq!(raw(&nodes, &revoked), "Hi ada {literal} }\nnoend");
-    }
-
-    #[test]
-    fn stand_ins_round_trip_and_urls_lose_their_fake_scheme() {
-        let nodes =
-            parse("<{link}> {name}{name} {base}/a", &Vocabulary::WITH_LINK, 1).expect("parses");
-        let mut md = String::new();
-        expand(&nodes, &values(), Fill::StandIn, &mut md);
-        assert!(!md.contains("ada"), "{md}");
-        assert_eq!(
-            fill_stand_ins(&md, &values()),
-            "<https://u.example/x?token=1> adaada https://u.example/a"
-        );
-    }
-
-    #[test]
-    fn mistakes_are_reported_with_their_line() {
-        for (source, expected) in [
-            ("a\n{nope}", "line 2: unknown placeholder `{nope}`"),
-            ("{link}", "line 1: unknown placeholder `{link}`"),
-            ("a\nb { c", "line 2: `{` is not closed"),
-            ("{Name}", "line 1: `{Name}` is not a placeholder"),
-            ("{#granted}\n\nx", "line 1: `{#granted}` is never closed"),
-            ("x{/granted}", "line 1: `{/granted}` closes no open section"),
-            ("{#pro}{/pro}", "line 1: unknown section `{#pro}`"),
-            ("a xumvalue0x", "line 1: `xumvalue` is reserved"),
-        ] {
-            let err = parse(source, &Vocabulary::PRO_STATUS, 1).expect_err(source);
-            assert!(err.starts_with(expected), "{source:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn the_header_block_gives_subject_and_button() {
-        let t = parse_mail_template(
-            "Subject: Hi {product}\nButton: Go\n\nBody {link}\n",
-            &Vocabulary::WITH_LINK,
-        )
-        .expect("parses");
-        assert_eq!(raw(&t.subject, &values()), "Hi Users");
-        assert_eq!(
-            raw(t.button.as_deref().unwrap_or_default(), &values()),
-            "Go"
-        );
-        assert_eq!(
-            raw(&t.body, &values()),
-            "Body https://u.example/x?token=1\n"
-        );
-
-        for (source, expected) in [
-            (
-                "Hello\n\nbody",
-                "line 1: a template must start with `Subject: …`",
-            ),
-            (
-                "Button: x\n\nbody",
-                "line 1: a template must start with `Subject: …`",
-            ),
-            ("\nbody", "line 1: a template must start with `Subject: …`"),
-            (
-                "Subject: a\nFrom: b\n\nbody",
-                "line 2: unknown header `From`",
-            ),
-            (
-                "Subject: a\nSubject: b\n\nbody",
-                "line 2: `Subject` is given twice",
-            ),
-            (
-                "Subject: a\n\nx {nope}",
-                "line 3: unknown placeholder `{nope}`",
-            ),
-            (
-                "Subject: {nope}\n\nx",
-                "line 1: unknown placeholder `{nope}`",
-            ),
-        ] {
-            let err = parse_mail_template(source, &Vocabulary::COMMON).expect_err(source);
-            assert!(err.starts_with(expected), "{source:?}: {err}");
+    /// The line of the template that produced `markdown[offset]`.
+    fn line_at(&self, offset: usize) -> usize {
+        let at = self.lines.partition_point(|&(start, _)| start <= offset);
+        match at.checked_sub(1).map(|i| self.lines[i]) {
+            Some((start, line)) => line + self.markdown[start..offset].matches('\n').count(),
+            None => 1,
         }
     }
 }
+
+/// Renders `template_name` with `context`, and builds the stand-in Markdown from minijinja's
+/// output spans: only output that is verbatim template text is kept as Markdown.
+fn render_parts(
+    env: &Environment<'static>,
+    template_name: &str,
+    context: Value,
+) -> Result<Rendered, minijinja::Error> {
+    let template = env.get_template(template_name)?;
+    let (text, spans) = template.render_with_spans(context)?;
+    let mut rendered = Rendered {
+        markdown: String::with_capacity(text.len()),
+        values: Vec::new(),
+        lines: Vec::new(),
+        text: String::new(),
+    };
+    let value = |rendered: &mut Rendered, value: &str| {
+        let n = rendered.values.len();
+        rendered.values.push(value.to_owned());
+        let _ = write!(rendered.markdown, "{STAND_IN_PREFIX}{STAND_IN}{n}x");
+    };
+    let mut done = 0;
+    for span in &spans {
+        let range = span.output_range();
+        if range.start > done {
+            value(&mut rendered, &text[done..range.start]);
+        }
+        rendered.lines.push((rendered.markdown.len(), span.line()));
+        if span.kind() == OutputSpanKind::Raw {
+            rendered.markdown.push_str(&text[range.clone()]);
+        } else {
+            value(&mut rendered, &text[range.clone()]);
+        }
+        done = done.max(range.end);
+    }
+    if done < text.len() {
+        value(&mut rendered, &text[done..]);
+    }
+    rendered.text = text;
+    Ok(rendered)
+}
+
+/// An environment set up for the mail templates: strict undefined variables, block tags alone
+/// on their line take the line with them, HTML escaping for `.html` only.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    let mut syntax = SyntaxConfig::builder();
+    syntax
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true);
+    env.set_syntax(syntax.build().expect("the default delimiters are valid"));
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // `.md` templates are not escaped (values are kept out of the Markdown instead, see the
+    // module documentation); the HTML frame is.
+    env.set_auto_escape_callback(minijinja::default_auto_escape_callback);
+    env
+}
+
+/// Every template, compiled and checked.
+pub(crate) struct Templates {
+    env: Environment<'static>,
+    /// The sources as read, in the order of [`TemplateName::ALL`].
+    sources: Vec<String>,
+}
+
+impl PartialEq for Templates {
+    fn eq(&self, other: &Self) -> bool {
+        self.sources == other.sources
+    }
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").finish_non_exhaustive()
+    }
+}
+
+/// Why a template cannot be used, and which file it is.
+#[derive(Debug)]
+pub(crate) struct LoadError {
+    pub(crate) file: PathBuf,
+    pub(crate) reason: String,
+}
+
+impl Templates {
+    /// The built-in templates, overridden by the files of `dir` where it has them; each checked
+    /// by rendering it with sample values.
+    pub(crate) fn load(dir: Option<&Path>) -> Result<Self, LoadError> {
+        if let Some(dir) = dir {
+            check_dir(dir)?;
+        }
+        let mut env = environment();
+        env.add_template(LAYOUT, include_str!("layout.html"))
+            .map_err(|e| LoadError {
+                file: PathBuf::from("built-in").join(LAYOUT),
+                reason: describe_error(&e, Vocabulary(&[])),
+            })?;
+
+        let mut files = Vec::new();
+        let mut sources = Vec::new();
+        for name in TemplateName::ALL {
+            let (file, source) = read_template(dir, name)?;
+            let fail = |reason: String| LoadError {
+                file: file.clone(),
+                reason,
+            };
+            check_source(&source).map_err(fail)?;
+            let vocabulary = name.vocabulary();
+            let pieces = if name.is_mail() {
+                let split = split_header(&source).map_err(fail)?;
+                vec![
+                    (None, Some(split.body)),
+                    (Some(HeaderField::Subject), split.subject),
+                    (Some(HeaderField::Button), split.button),
+                ]
+            } else {
+                vec![(None, Some(source.clone()))]
+            };
+            for (field, piece) in pieces {
+                let Some(piece) = piece else { continue };
+                env.add_template_owned(env_name(name, field), piece.clone())
+                    .map_err(|e| fail(describe_error(&e, vocabulary)))?;
+                let template = env
+                    .get_template(&env_name(name, field))
+                    .map_err(|e| fail(describe_error(&e, vocabulary)))?;
+                let globals: Vec<_> = env.globals().map(|(g, _)| g.to_owned()).collect();
+                let mut unknown: Vec<_> = template
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|v| !vocabulary.knows(v) && !globals.contains(v))
+                    .collect();
+                unknown.sort();
+                if let Some(var) = unknown.first() {
+                    let line = line_of_variable(&piece, var)
+                        .map(|n| format!("line {n}: "))
+                        .unwrap_or_default();
+                    return Err(fail(format!(
+                        "{line}unknown variable `{var}`; this template knows {}",
+                        vocabulary.describe()
+                    )));
+                }
+            }
+            files.push(file);
+            sources.push(source);
+        }
+        let templates = Self { env, sources };
+        for (name, file) in TemplateName::ALL.into_iter().zip(files) {
+            templates
+                .check(name)
+                .map_err(|reason| LoadError { file, reason })?;
+        }
+        templates
+            .render_layout("Subject", String::new(), String::new(), String::new())
+            .map_err(|e| LoadError {
+                file: PathBuf::from("built-in").join(LAYOUT),
+                reason: describe_error(&e, Vocabulary(&[])),
+            })?;
+        Ok(templates)
+    }
+
+    /// Renders the template with sample values, every flag both ways, as an email would.
+    fn check(&self, name: TemplateName) -> Result<(), String> {
+        let vocabulary = name.vocabulary();
+        for values in samples() {
+            let context = values.context(vocabulary);
+            let fail = |e: minijinja::Error| describe_error(&e, vocabulary);
+            if name.is_mail() {
+                let subject = self
+                    .render_header(name, HeaderField::Subject, &values)
+                    .map_err(fail)?
+                    .unwrap_or_default();
+                if subject.is_empty() {
+                    return Err(format!(
+                        "the subject is empty when granted is {}",
+                        values.granted
+                    ));
+                }
+                self.render_header(name, HeaderField::Button, &values)
+                    .map_err(fail)?;
+            }
+            let body = render_parts(&self.env, &env_name(name, None), context).map_err(fail)?;
+            check_markdown(&body)?;
+            if vocabulary.contains(Var::Link)
+                && let Some(link) = &values.link
+                && !body.text.contains(link.as_str())
+            {
+                return Err(
+                    "the body never shows `{{ link }}`, the link this email exists for".to_owned(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The body of `name` (or the header or footer) for one email.
+    pub(crate) fn render_body(
+        &self,
+        name: TemplateName,
+        values: &Values<'_>,
+    ) -> Result<Rendered, minijinja::Error> {
+        render_parts(
+            &self.env,
+            &env_name(name, None),
+            values.context(name.vocabulary()),
+        )
+    }
+
+    /// A header value of a kind's template, on one line; `None` when the template has no such
+    /// header.
+    pub(crate) fn render_header(
+        &self,
+        name: TemplateName,
+        field: HeaderField,
+        values: &Values<'_>,
+    ) -> Result<Option<String>, minijinja::Error> {
+        let Ok(template) = self.env.get_template(&env_name(name, Some(field))) else {
+            return Ok(None);
+        };
+        let text = template.render(values.context(name.vocabulary()))?;
+        Ok(Some(one_line(&text)))
+    }
+
+    /// The HTML frame around the parts of an email: `subject` is escaped, the parts are HTML.
+    pub(crate) fn render_layout(
+        &self,
+        subject: &str,
+        header: String,
+        body: String,
+        footer: String,
+    ) -> Result<String, minijinja::Error> {
+        self.env.get_template(LAYOUT)?.render(minijinja::context! {
+            subject => subject,
+            header => Value::from_safe_string(header),
+            body => Value::from_safe_string(body),
+            footer => Value::from_safe_string(footer),
+        })
+    }
+}
+
+/// A header value on one line: line breaks and other control characters become spaces.
+pub(crate) fn one_line(text: &str) -> String {
+    let spaced: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A minijinja error as a reason: the line first, then what is wrong.
+fn describe_error(error: &minijinja::Error, vocabulary: Vocabulary) -> String {
+    let mut out = String::new();
+    if let Some(line) = error.line() {
+        let _ = write!(out, "line {line}: ");
+    }
+    let _ = write!(out, "{}", error.kind());
+    if let Some(detail) = error.detail() {
+        let _ = write!(out, ": {detail}");
+    }
+    if error.kind() == ErrorKind::UndefinedError {
+        let _ = write!(out, "; this template knows {}", vocabulary.describe());
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let _ = write!(out, ": {cause}");
+        source = cause.source();
+    }
+    out
+}
+
+/// The first line where `var` is used inside a `{{ … }}` or `{% … %}` tag.
+fn line_of_variable(source: &str, var: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    source.lines().enumerate().find_map(|(i, line)| {
+        let used = line.match_indices(var).any(|(at, _)| {
+            let before = &line[..at];
+            let open = before.rfind("{{").max(before.rfind("{%"));
+            let close = before.rfind("}}").max(before.rfind("%}"));
+            open > close
+                && !before.chars().next_back().is_some_and(is_ident)
+                && !line[at + var.len()..].chars().next().is_some_and(is_ident)
+        });
+        used.then_some(i + 1)
+    })
+}
+
+/// Checks what minijinja would accept but an email should not: the stand-in word, and the
+/// placeholders of the template language this service used before minijinja (`{name}`,
+/// `{#granted}…{/granted}`), which would otherwise show as typed.
+fn check_source(source: &str) -> Result<(), String> {
+    let line_of = |at: usize| 1 + source[..at].matches('\n').count();
+    if let Some(at) = source.find(STAND_IN) {
+        return Err(format!(
+            "line {}: `{STAND_IN}` is reserved and cannot appear in a template",
+            line_of(at)
+        ));
+    }
+    let mut i = 0;
+    while let Some(found) = source[i..].find('{') {
+        let at = i + found;
+        let rest = &source[at..];
+        // Skip minijinja's own tags.
+        let closing = match rest.as_bytes().get(1) {
+            Some(b'{') => Some("}}"),
+            Some(b'%') => Some("%}"),
+            Some(b'#') if !rest.starts_with("{#granted}") => Some("#}"),
+            _ => None,
+        };
+        if let Some(closing) = closing {
+            i = rest[2..]
+                .find(closing)
+                .map_or(source.len(), |end| at + 2 + end + 2);
+            continue;
+        }
+        if let Some(end) = rest.find('}') {
+            let tag = &rest[1..end];
+            let replacement = match tag {
+                "#granted" => Some("{% if granted %}".to_owned()),
+                "^granted" => Some("{% if not granted %}".to_owned()),
+                "/granted" => Some("{% endif %}".to_owned()),
+                _ => Var::ALL
+                    .iter()
+                    .find(|v| v.name() == tag && **v != Var::Granted)
+                    .map(|v| format!("{{{{ {} }}}}", v.name())),
+            };
+            if let Some(replacement) = replacement {
+                return Err(format!(
+                    "line {}: `{{{tag}}}` is the placeholder syntax of earlier versions; write `{replacement}` (templates are minijinja templates)",
+                    line_of(at)
+                ));
+            }
+        }
+        i = at + 1;
+    }
+    Ok(())
+}
+
+/// Raw HTML in a template would show as tags in the plain-text part, and could smuggle in what
+/// the inline styling is meant to avoid (`<style>`): refuse it.
+fn check_markdown(rendered: &Rendered) -> Result<(), String> {
+    let parser = Parser::new_ext(&rendered.markdown, markdown::options()).into_offset_iter();
+    for (event, range) in parser {
+        if let Event::Html(html) | Event::InlineHtml(html) = event {
+            return Err(format!(
+                "line {}: raw HTML ({}) is not allowed in mail templates: write Markdown (the plain-text part shows the template as it is)",
+                rendered.line_at(range.start),
+                html.trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sample values for checking templates: every flag is tried both ways.
+fn samples() -> [Values<'static>; 2] {
+    let sample = |granted| Values {
+        name: "ada",
+        email: "ada@example.com",
+        product: "Product",
+        base: "https://example.com",
+        link: Some("https://example.com/link".to_owned()),
+        role: Some("MANAGER"),
+        new_email: Some("ada.new@example.com"),
+        granted,
+    };
+    [sample(false), sample(true)]
+}
+
+/// The file of `name` in `dir` when there is one, else the built-in template; with the path to
+/// name in errors (`built-in/<name>.md` for a built-in).
+fn read_template(dir: Option<&Path>, name: TemplateName) -> Result<(PathBuf, String), LoadError> {
+    let overriding = dir
+        .map(|d| d.join(name.file_name()))
+        .filter(|path| path.exists());
+    match overriding {
+        Some(path) => match std::fs::read_to_string(&path) {
+            Ok(source) => Ok((path, source.replace("\r\n", "\n"))),
+            Err(e) => Err(LoadError {
+                reason: format!("cannot be read: {e}"),
+                file: path,
+            }),
+        },
+        None => Ok((
+            Path::new("built-in").join(name.file_name()),
+            name.built_in().to_owned(),
+        )),
+    }
+}
+
+/// The directory must exist; files in it that are no template are reported, since a misspelt
+/// name would silently leave the built-in template in use.
+fn check_dir(dir: &Path) -> Result<(), LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
+        file: dir.to_owned(),
+        reason: format!("the template directory cannot be read: {e}"),
+    })?;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let known = TemplateName::ALL.iter().any(|n| n.file_name() == file_name);
+        if file_name.ends_with(".md") && !known {
+            tracing::warn!(
+                file = %entry.path().display(),
+                known = ?TemplateName::ALL.map(TemplateName::file_name),
+                "ignoring a file in the mail template directory that names no template"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ use crate::{
     dto::MessageResponse,
     error::{ApiError, Problem},
     extract::{JsonBody, RawBody, content_type, is_json, parse_json},
-    html::{escape, page},
+    html::{Page, page},
     limits::RateLimits,
     state::AppState,
 };
@@ -82,24 +82,13 @@ pub async fn form(query: web::Query<TokenQuery>) -> HttpResponse {
     let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) else {
         return page(
             StatusCode::BAD_REQUEST,
-            "Reset your password",
-            "<p>This link is incomplete. Ask for a new one.</p>",
+            Page::Message {
+                title: "Reset your password",
+                message: "This link is incomplete. Ask for a new one.",
+            },
         );
     };
-    page(
-        StatusCode::OK,
-        "Reset your password",
-        &format!(
-            r#"<form method="post" action="/password-reset/confirm">
-<input type="hidden" name="token" value="{token}">
-<label for="new_password">New password</label>
-<input id="new_password" name="new_password" type="password" autocomplete="new-password" required minlength="8" maxlength="128">
-<p class="hint">8–128 characters with an upper-case letter, a lower-case letter, a digit and a symbol.</p>
-<button type="submit">Set new password</button>
-</form>"#,
-            token = escape(token)
-        ),
-    )
+    page(StatusCode::OK, Page::PasswordReset { token })
 }
 
 /// `POST /password-reset/confirm` as JSON.
@@ -146,8 +135,10 @@ pub async fn confirm(
         let Ok(form) = serde_urlencoded::from_bytes::<ConfirmForm>(&body) else {
             return Ok(page(
                 StatusCode::BAD_REQUEST,
-                "Reset your password",
-                "<p>The form was incomplete. Open the link from the email again.</p>",
+                Page::Message {
+                    title: "Reset your password",
+                    message: "The form was incomplete. Open the link from the email again.",
+                },
             ));
         };
         let password = match Password::parse(&form.new_password) {
@@ -155,12 +146,10 @@ pub async fn confirm(
             Err(e) => {
                 return Ok(page(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "Reset your password",
-                    &format!(
-                        r#"<p class="error">{}</p><p><a href="/password-reset?token={}">Try another password</a></p>"#,
-                        escape(&capitalised(&e.to_string())),
-                        escape(&url_encode(&form.token))
-                    ),
+                    Page::PasswordResetRetry {
+                        error: &capitalised(&e.to_string()),
+                        token: &form.token,
+                    },
                 ));
             }
         };
@@ -172,13 +161,17 @@ pub async fn confirm(
             {
                 Ok(()) => page(
                     StatusCode::OK,
-                    "Password changed",
-                    "<p>Your password has been changed. You can sign in with it now.</p>",
+                    Page::Message {
+                        title: "Password changed",
+                        message: "Your password has been changed. You can sign in with it now.",
+                    },
                 ),
                 Err(Error::InvalidResetToken) => page(
                     StatusCode::BAD_REQUEST,
-                    "Reset your password",
-                    "<p>This link is invalid, used or expired. Ask for a new one.</p>",
+                    Page::Message {
+                        title: "Reset your password",
+                        message: "This link is invalid, used or expired. Ask for a new one.",
+                    },
                 ),
                 Err(e) => return Err(e.into()),
             },
@@ -217,23 +210,13 @@ pub async fn unlock_page(query: web::Query<TokenQuery>) -> HttpResponse {
     let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) else {
         return page(
             StatusCode::BAD_REQUEST,
-            "Unlock your account",
-            "<p>This link is incomplete.</p>",
+            Page::Message {
+                title: "Unlock your account",
+                message: "This link is incomplete.",
+            },
         );
     };
-    page(
-        StatusCode::OK,
-        "Unlock your account",
-        &format!(
-            r#"<p>Your account was locked after too many failed sign-in attempts.</p>
-<form method="post" action="/unlock">
-<input type="hidden" name="token" value="{token}">
-<button type="submit">Unlock my account</button>
-</form>
-<p class="hint">If the failed attempts were not yours, consider resetting your password too.</p>"#,
-            token = escape(token)
-        ),
-    )
+    page(StatusCode::OK, Page::Unlock { token })
 }
 
 /// `POST /unlock` as JSON.
@@ -278,13 +261,17 @@ pub async fn unlock(
         return Ok(match state.users.unlock_with_token(&token).await {
             Ok(()) => page(
                 StatusCode::OK,
-                "Account unlocked",
-                "<p>Your account is unlocked. You can sign in again.</p>",
+                Page::Message {
+                    title: "Account unlocked",
+                    message: "Your account is unlocked. You can sign in again.",
+                },
             ),
             Err(Error::InvalidUnlockToken) => page(
                 StatusCode::BAD_REQUEST,
-                "Unlock your account",
-                "<p>This link is invalid, used or expired, or the account is not locked.</p>",
+                Page::Message {
+                    title: "Unlock your account",
+                    message: "This link is invalid, used or expired, or the account is not locked.",
+                },
             ),
             Err(e) => return Err(e.into()),
         });
@@ -316,8 +303,4 @@ fn capitalised(s: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
-}
-
-fn url_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
