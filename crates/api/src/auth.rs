@@ -1,9 +1,19 @@
-//! The bearer-token extractor: the signed-in user, loaded fresh on every request.
+//! How a request is authenticated, in one place: [`BearerToken`] reads the `Authorization:
+//! Bearer` header (a missing or malformed one is a 401), and the domain's
+//! `UserService::authenticate` verifies it and loads the account fresh on every request
+//! ([`CurrentUser`]). A handler that reads another account asks for both at once with
+//! [`BearerToken::read_user`] (one database round trip). Handlers never parse the header or
+//! verify a token themselves.
 
 use std::{future::Future, pin::Pin};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
-use um_domain::{Error, authz::Actor, model::User};
+use um_domain::{
+    Error,
+    authz::Actor,
+    model::{User, UserId},
+    services::UserService,
+};
 
 use crate::{error::ApiError, state::AppState};
 
@@ -25,14 +35,14 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let token = BearerToken::from_header(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| {
                 ApiError::from(Error::Internal(anyhow::anyhow!(
                     "AppState is not registered"
                 )))
             })?;
-            let token = token.ok_or(Error::Unauthenticated)?;
+            let BearerToken(token) = token?;
             Ok(CurrentUser(state.users.authenticate(&token).await?))
         })
     }
@@ -49,11 +59,35 @@ impl FromRequest for BearerToken {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
-            bearer_token(req)
-                .map(BearerToken)
-                .ok_or_else(|| Error::Unauthenticated.into()),
-        )
+        std::future::ready(Self::from_header(req))
+    }
+}
+
+impl BearerToken {
+    fn from_header(req: &HttpRequest) -> Result<Self, ApiError> {
+        bearer_token(req)
+            .map(BearerToken)
+            .ok_or_else(|| Error::Unauthenticated.into())
+    }
+
+    /// The account `id` names, as the caller may see it (staff only), loaded together with the
+    /// caller. A malformed `id` is answered only once the token is known to be good, so that a
+    /// bad token is a 401 before a bad path is a 422, as on every route.
+    ///
+    /// # Errors
+    /// 401, then the error of `id`, then the use case's (403, 404).
+    pub async fn read_user(
+        &self,
+        users: &UserService,
+        id: Result<UserId, ApiError>,
+    ) -> Result<User, ApiError> {
+        match id {
+            Ok(id) => Ok(users.get_user_for(&self.0, id).await?),
+            Err(invalid) => {
+                users.authenticate(&self.0).await?;
+                Err(invalid)
+            }
+        }
     }
 }
 

@@ -310,15 +310,9 @@ pub async fn get(
     token: BearerToken,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = match parse_user_id(&path, "user_id") {
-        Ok(id) => id,
-        Err(invalid) => {
-            // As on every other route, a bad token answers 401 before a bad path answers 422.
-            state.users.authenticate(&token.0).await?;
-            return Err(invalid);
-        }
-    };
-    let user = state.users.get_user_for(&token.0, id).await?;
+    let user = token
+        .read_user(&state.users, parse_user_id(&path, "user_id"))
+        .await?;
     Ok(HttpResponse::Ok().json(UserResponse::new(user, &state.urls)))
 }
 
