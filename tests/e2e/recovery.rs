@@ -328,7 +328,7 @@ fn check_page_golden(name: &str, response: &(StatusCode, reqwest::header::Header
     actual.push_str(body);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/e2e/golden")
-        .join(format!("{name}.html"));
+        .join(format!("{name}.golden"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("golden dir");
         std::fs::write(&path, &actual).expect("write golden file");

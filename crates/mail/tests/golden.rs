@@ -101,7 +101,7 @@ fn render_all(renderer: &Renderer, prefix: &str, name: &str, mismatches: &mut Ve
             mismatches,
         );
         check(&format!("{stem}.txt"), &rendered.text, mismatches);
-        check(&format!("{stem}.html"), &rendered.html, mismatches);
+        check(&format!("{stem}.html.golden"), &rendered.html, mismatches);
     }
 }
 
