@@ -10,43 +10,39 @@ use utoipa::{
     },
 };
 
-/// A role, as stored and shown.
-#[derive(ToSchema)]
-#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    /// Registered, email not verified.
-    Anonymous,
-    /// Email verified.
-    Authenticated,
-    Manager,
-    Admin,
+/// A schema for an enum of the domain, spelled as the domain spells it (`as_str` of each of
+/// its `ALL`), so that the document cannot list other values than the service accepts.
+macro_rules! domain_enum {
+    ($(#[doc = $doc:literal])* $name:ident = $domain:path) => {
+        $(#[doc = $doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(concat!($($doc),*).trim()))
+                    .enum_values(Some(<$domain>::ALL.map(|v| v.as_str())))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
 }
 
-/// A requirement of the PRO upgrade that the profile does not meet yet.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ProRequirement {
-    EmailVerified,
-    FirstName,
-    LastName,
-    Bio,
-    ProfilePicture,
-    LinkedinOrGithubUrl,
-}
-
-/// The kind of an audit event.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum AuditKind {
-    RoleChanged,
-    Locked,
-    Unlocked,
-    ProStatusChanged,
-    UserDeleted,
-    UserUpdated,
-    PictureChanged,
-    PictureDeleted,
-}
+domain_enum!(
+    /// A role, as stored and shown.
+    Role = um_domain::model::Role
+);
+domain_enum!(
+    /// A requirement of the PRO upgrade that the profile does not meet yet.
+    ProRequirement = um_domain::model::ProRequirement
+);
+domain_enum!(
+    /// The kind of an audit event.
+    AuditKind = um_domain::model::AuditKind
+);
 
 /// The body of a picture upload: one part named `file` (other parts are ignored). The format is
 /// detected from the bytes, never from the file name or the part's content type.

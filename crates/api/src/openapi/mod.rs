@@ -123,7 +123,7 @@ pub fn document() -> openapi::OpenApi {
 }
 
 /// Adds what every operation shares instead of repeating it on each: the bearer scheme, a 401
-/// on every protected operation, the 413 and 415 of every JSON body (an operation that also
+/// on every protected operation, the 404 (and the staff 403) of every operation on one account, the 413 and 415 of every JSON body (an operation that also
 /// takes a form documents its own 415), the 429 of the rate-limited ones, and the 500 and 503 that any
 /// operation touching the database or the object store can answer. Also `minProperties: 1` on the partial-update bodies
 /// (utoipa 5.5's `#[schema(min_properties = …)]` emits `maxProperties`).
@@ -193,6 +193,22 @@ impl Modify for CommonResponses {
                         )
                         .into(),
                     );
+                }
+                // Every operation on one account answers 404 for an unknown one and, for staff
+                // operations, 403 for the wrong caller, unless it words its own.
+                if path.starts_with("/users/{user_id}") {
+                    responses.entry("404".into()).or_insert_with(|| {
+                        problem("User not found (`user_not_found`).").into()
+                    });
+                    if operation.security.is_some() {
+                        responses.entry("403".into()).or_insert_with(|| {
+                            problem(
+                                "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, \
+                                 or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.",
+                            )
+                            .into()
+                        });
+                    }
                 }
                 let query = operation
                     .parameters

@@ -300,8 +300,6 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account.", body = UserResponse),
-        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -329,8 +327,6 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated account.", body = UserResponse),
-        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email or nickname already taken (`email_taken`, `nickname_taken`), or the last `ADMIN` would be demoted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, no field, or invalid or unknown fields (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
@@ -359,8 +355,6 @@ pub async fn update(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The last `ADMIN` cannot be deleted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
@@ -388,8 +382,6 @@ pub async fn delete(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account.", body = UserResponse),
-        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, or a missing or unknown field (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -429,7 +421,6 @@ pub struct RoleRequest {
     responses(
         (status = 200, description = "The account.", body = UserResponse),
         (status = 403, description = "Operation not permitted (`forbidden`): not `ADMIN`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The last `ADMIN` cannot be demoted (`last_admin`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, or an unknown role or field (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
@@ -461,8 +452,6 @@ pub async fn set_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account.", body = UserResponse),
-        (status = 403, description = "Operation not permitted (`forbidden`): not `MANAGER`/`ADMIN`, or a `MANAGER` acting on a `MANAGER`/`ADMIN` account.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "User not found (`user_not_found`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
