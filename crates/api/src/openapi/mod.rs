@@ -197,9 +197,9 @@ impl Modify for CommonResponses {
                 // Every operation on one account answers 404 for an unknown one and, for staff
                 // operations, 403 for the wrong caller, unless it words its own.
                 if path.starts_with("/users/{user_id}") {
-                    responses.entry("404".into()).or_insert_with(|| {
-                        problem("User not found (`user_not_found`).").into()
-                    });
+                    responses
+                        .entry("404".into())
+                        .or_insert_with(|| problem("User not found (`user_not_found`).").into());
                     if operation.security.is_some() {
                         responses.entry("403".into()).or_insert_with(|| {
                             problem(

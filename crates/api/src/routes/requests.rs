@@ -115,89 +115,92 @@ impl NewUserRequest {
     }
 }
 
-/// `PATCH /me`: a partial update; an absent field is left as it is, at least one field is
-/// needed (422 otherwise). Unknown fields and the read-only picture URLs are a 422.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMeRequest {
-    /// Can be changed, not removed (`null` is a 422).
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
-    nickname: Option<Option<String>>,
-    /// `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    first_name: Option<Option<String>>,
-    /// `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    last_name: Option<Option<String>>,
-    /// `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 500)]
-    bio: Option<Option<String>>,
-    /// An absolute `http`/`https` URL; `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
-    linkedin_profile_url: Option<Option<String>>,
-    /// An absolute `http`/`https` URL; `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
-    github_profile_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(ignore)]
-    profile_picture_url: Option<Option<Value>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(ignore)]
-    profile_picture_thumbnail_url: Option<Option<Value>>,
+/// Declares a partial-update body: its own leading fields, then the fields a user may change
+/// about themselves (the nickname and the profile) and the read-only picture URLs (a 422 when
+/// sent), with [`ProfileUpdate`] taking them out.
+macro_rules! profile_update_body {
+    ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($own)*
+            /// Can be changed, not removed (`null` is a 422).
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(value_type = Option<String>, min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
+            nickname: Option<Option<String>>,
+            /// `null` or blank clears it.
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(value_type = Option<String>, max_length = 100)]
+            first_name: Option<Option<String>>,
+            /// `null` or blank clears it.
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(value_type = Option<String>, max_length = 100)]
+            last_name: Option<Option<String>>,
+            /// `null` or blank clears it.
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(value_type = Option<String>, max_length = 500)]
+            bio: Option<Option<String>>,
+            /// An absolute `http`/`https` URL; `null` or blank clears it.
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
+            linkedin_profile_url: Option<Option<String>>,
+            /// An absolute `http`/`https` URL; `null` or blank clears it.
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
+            github_profile_url: Option<Option<String>>,
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(ignore)]
+            profile_picture_url: Option<Option<Value>>,
+            #[serde(default, deserialize_with = "double_option")]
+            #[schema(ignore)]
+            profile_picture_thumbnail_url: Option<Option<Value>>,
+        }
+
+        impl $name {
+            /// The shared fields, taken out of the body.
+            fn take_profile_update(&mut self) -> ProfileUpdate {
+                ProfileUpdate {
+                    nickname: self.nickname.take(),
+                    profile: [
+                        (ProfileField::FirstName, self.first_name.take()),
+                        (ProfileField::LastName, self.last_name.take()),
+                        (ProfileField::Bio, self.bio.take()),
+                        (ProfileField::LinkedinProfileUrl, self.linkedin_profile_url.take()),
+                        (ProfileField::GithubProfileUrl, self.github_profile_url.take()),
+                    ],
+                    pictures_sent: (
+                        self.profile_picture_url.is_some(),
+                        self.profile_picture_thumbnail_url.is_some(),
+                    ),
+                }
+            }
+        }
+    };
 }
 
-/// `PUT /users/{id}`: the fields of `PATCH /me`, plus `email` and `role`; a partial update,
-/// at least one field (422 otherwise).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUserRequest {
-    /// A changed email becomes unverified and gets a new verification link; an `AUTHENTICATED`
-    /// account drops back to `ANONYMOUS` until it verifies again (`MANAGER` and `ADMIN` keep
-    /// their role). Can be changed, not removed.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Email, max_length = 255)]
-    email: Option<Option<String>>,
-    /// Changing it needs `ADMIN`. Can be changed, not removed.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<crate::schema::Role>)]
-    role: Option<Option<String>>,
-    /// Can be changed, not removed (`null` is a 422).
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_-]+$")]
-    nickname: Option<Option<String>>,
-    /// `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    first_name: Option<Option<String>>,
-    /// `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 100)]
-    last_name: Option<Option<String>>,
-    /// `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 500)]
-    bio: Option<Option<String>>,
-    /// An absolute `http`/`https` URL; `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
-    linkedin_profile_url: Option<Option<String>>,
-    /// An absolute `http`/`https` URL; `null` or blank clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Uri, max_length = 255)]
-    github_profile_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(ignore)]
-    profile_picture_url: Option<Option<Value>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(ignore)]
-    profile_picture_thumbnail_url: Option<Option<Value>>,
-}
+profile_update_body!(
+    /// `PATCH /me`: a partial update; an absent field is left as it is, at least one field is
+    /// needed (422 otherwise). Unknown fields and the read-only picture URLs are a 422.
+    pub struct UpdateMeRequest {}
+);
+
+profile_update_body!(
+    /// `PUT /users/{id}`: the fields of `PATCH /me`, plus `email` and `role`; a partial update,
+    /// at least one field (422 otherwise).
+    pub struct UpdateUserRequest {
+        /// A changed email becomes unverified and gets a new verification link; an `AUTHENTICATED`
+        /// account drops back to `ANONYMOUS` until it verifies again (`MANAGER` and `ADMIN` keep
+        /// their role). Can be changed, not removed.
+        #[serde(default, deserialize_with = "double_option")]
+        #[schema(value_type = Option<String>, format = Email, max_length = 255)]
+        email: Option<Option<String>>,
+        /// Changing it needs `ADMIN`. Can be changed, not removed.
+        #[serde(default, deserialize_with = "double_option")]
+        #[schema(value_type = Option<crate::schema::Role>)]
+        role: Option<Option<String>>,
+    }
+);
 
 /// The profile fields both update bodies share, as sent: absent leaves a field alone, `null`
 /// (or blank) clears it.
@@ -231,23 +234,9 @@ impl ProfileUpdate {
 impl UpdateMeRequest {
     /// # Errors
     /// Every bad field at once.
-    pub fn try_into_domain(self) -> Result<ProfileChanges, ValidationErrors> {
+    pub fn try_into_domain(mut self) -> Result<ProfileChanges, ValidationErrors> {
         let mut v = Validator::default();
-        let changes = ProfileUpdate {
-            nickname: self.nickname,
-            profile: [
-                (ProfileField::FirstName, self.first_name),
-                (ProfileField::LastName, self.last_name),
-                (ProfileField::Bio, self.bio),
-                (ProfileField::LinkedinProfileUrl, self.linkedin_profile_url),
-                (ProfileField::GithubProfileUrl, self.github_profile_url),
-            ],
-            pictures_sent: (
-                self.profile_picture_url.is_some(),
-                self.profile_picture_thumbnail_url.is_some(),
-            ),
-        }
-        .parse(&mut v);
+        let changes = self.take_profile_update().parse(&mut v);
         v.finish()?;
         Ok(changes)
     }
@@ -256,9 +245,9 @@ impl UpdateMeRequest {
 impl UpdateUserRequest {
     /// # Errors
     /// Every bad field at once.
-    pub fn try_into_domain(self) -> Result<AdminChanges, ValidationErrors> {
+    pub fn try_into_domain(mut self) -> Result<AdminChanges, ValidationErrors> {
         let mut v = Validator::default();
-        let email = match self.email {
+        let email = match self.email.take() {
             None => None,
             Some(None) => {
                 v.error("email", "email cannot be removed, only changed");
@@ -266,7 +255,7 @@ impl UpdateUserRequest {
             }
             Some(Some(raw)) => v.check("email", Email::parse(&raw)),
         };
-        let role = match self.role {
+        let role = match self.role.take() {
             None => None,
             Some(None) => {
                 v.error("role", "role cannot be removed, only changed");
@@ -274,21 +263,7 @@ impl UpdateUserRequest {
             }
             Some(Some(raw)) => v.check("role", raw.parse::<Role>()),
         };
-        let profile = ProfileUpdate {
-            nickname: self.nickname,
-            profile: [
-                (ProfileField::FirstName, self.first_name),
-                (ProfileField::LastName, self.last_name),
-                (ProfileField::Bio, self.bio),
-                (ProfileField::LinkedinProfileUrl, self.linkedin_profile_url),
-                (ProfileField::GithubProfileUrl, self.github_profile_url),
-            ],
-            pictures_sent: (
-                self.profile_picture_url.is_some(),
-                self.profile_picture_thumbnail_url.is_some(),
-            ),
-        }
-        .parse(&mut v);
+        let profile = self.take_profile_update().parse(&mut v);
         v.finish()?;
         Ok(AdminChanges {
             email,
