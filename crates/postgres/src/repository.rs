@@ -8,7 +8,6 @@ use diesel::{
     BoolExpressionMethods as _, ExpressionMethods as _, IntoSql as _, OptionalExtension as _,
     QueryDsl as _, SelectableHelper as _,
     dsl::{case_when, exists, now},
-    prelude::Insertable,
     result::{DatabaseErrorKind, Error as DieselError},
     sql_query,
     sql_types::{BigInt, Text},
@@ -69,58 +68,60 @@ impl PgUserRepository {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = tokens)]
-struct TokenRow<'a> {
-    user_id: Uuid,
-    token_hash: &'a [u8],
-    expires_at: DateTime<Utc>,
+/// Stores `$token` as the account's only token in `$table` (verification or unlock tokens),
+/// replacing any earlier one; a future of the number of rows written.
+macro_rules! upsert_token {
+    ($conn:expr, $table:ident, $user_id:expr, $token:expr) => {
+        diesel::insert_into($table::table)
+            .values((
+                $table::user_id.eq($user_id),
+                $table::token_hash.eq($token.hash.as_bytes().as_slice()),
+                $table::expires_at.eq($token.expires_at),
+            ))
+            .on_conflict($table::user_id)
+            .do_update()
+            .set((
+                $table::token_hash.eq(excluded($table::token_hash)),
+                $table::expires_at.eq(excluded($table::expires_at)),
+            ))
+            .execute($conn)
+    };
 }
 
-/// Stores `token` as the account's only verification token, replacing any earlier one.
-async fn upsert_token(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    token: &PendingToken,
-) -> Result<(), diesel::result::Error> {
-    diesel::insert_into(tokens::table)
-        .values(TokenRow {
-            user_id,
-            token_hash: token.hash.as_bytes(),
-            expires_at: token.expires_at,
-        })
-        .on_conflict(tokens::user_id)
-        .do_update()
-        .set((
-            tokens::token_hash.eq(excluded(tokens::token_hash)),
-            tokens::expires_at.eq(excluded(tokens::expires_at)),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Stores `token` as the account's only unlock token, replacing any earlier one.
-async fn upsert_unlock_token(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    token: &PendingToken,
-) -> Result<(), DieselError> {
-    diesel::insert_into(unlock_tokens::table)
-        .values((
-            unlock_tokens::user_id.eq(user_id),
-            unlock_tokens::token_hash.eq(token.hash.as_bytes().as_slice()),
-            unlock_tokens::expires_at.eq(token.expires_at),
-        ))
-        .on_conflict(unlock_tokens::user_id)
-        .do_update()
-        .set((
-            unlock_tokens::token_hash.eq(excluded(unlock_tokens::token_hash)),
-            unlock_tokens::expires_at.eq(excluded(unlock_tokens::expires_at)),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Uses up the token `$hash` of `$table` (password-reset or unlock tokens) if it works at
+/// `$at`: `Some((account, whether it was locked))` with the account's row locked, `None` for an
+/// unknown, expired or already used token (or an account gone meanwhile).
+///
+/// The account is locked before its token rows are touched (see [`lock_account`]); deleting the
+/// token decides: of two uses of one token, the second finds it gone.
+macro_rules! use_up_token {
+    ($conn:expr, $table:ident, $hash:expr, $at:expr) => {
+        async {
+            let owner: Option<Uuid> = $table::table
+                .filter($table::token_hash.eq($hash))
+                .select($table::user_id)
+                .first($conn)
+                .await
+                .optional()?;
+            let Some(user_id) = owner else {
+                return Ok::<_, DieselError>(None);
+            };
+            let Some(was_locked) = lock_account($conn, user_id).await? else {
+                return Ok(None);
+            };
+            let used = diesel::delete(
+                $table::table.filter(
+                    $table::token_hash
+                        .eq($hash)
+                        .and($table::user_id.eq(user_id))
+                        .and($table::expires_at.gt($at)),
+                ),
+            )
+            .execute($conn)
+            .await?;
+            Ok((used > 0).then_some((user_id, was_locked)))
+        }
+    };
 }
 
 /// Locks the account's row until the transaction ends and tells whether the account is locked
@@ -266,7 +267,7 @@ impl UserRepository for PgUserRepository {
                 // A verified account (the promoted first ADMIN) needs neither token nor email.
                 if !email_verified {
                     if let Some(token) = &user.verification_token {
-                        upsert_token(conn, user.id.0, token).await?;
+                        upsert_token!(conn, tokens, user.id.0, token).await?;
                     }
                     queue(conn, user.verification_mail.as_slice()).await?;
                 }
@@ -293,7 +294,7 @@ impl UserRepository for PgUserRepository {
                     .optional()?
                     .ok_or(TxError::Repo(RepoError::NotFound))?;
                 if let Some(token) = &changes.verification_token {
-                    upsert_token(conn, id.0, token).await?;
+                    upsert_token!(conn, tokens, id.0, token).await?;
                 }
                 if changes.email.is_some() {
                     // A link mailed to the old address must not open the account any more.
@@ -587,7 +588,7 @@ impl UserRepository for PgUserRepository {
                     // The row was unlocked before this UPDATE, so `locked` means that this very
                     // failure locked it: only then are the unlock link and its email stored.
                     if locked {
-                        upsert_unlock_token(conn, id.0, &on_lock.unlock_token).await?;
+                        upsert_token!(conn, unlock_tokens, id.0, on_lock.unlock_token).await?;
                         queue(conn, std::slice::from_ref(&on_lock.mail)).await?;
                         append(conn, std::slice::from_ref(&on_lock.audit)).await?;
                     }
@@ -634,7 +635,7 @@ impl UserRepository for PgUserRepository {
     ) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, TxError, _>(async |conn| {
-            upsert_token(conn, id.0, &token).await?;
+            upsert_token!(conn, tokens, id.0, token).await?;
             queue(conn, std::slice::from_ref(&mail)).await
         })
         .await
@@ -674,33 +675,11 @@ impl UserRepository for PgUserRepository {
         let mut conn = self.conn().await?;
         let row = conn
             .transaction::<_, TxError, _>(async |conn| {
-                let owner: Option<Uuid> = reset_tokens::table
-                    .filter(reset_tokens::token_hash.eq(hash))
-                    .select(reset_tokens::user_id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(user_id) = owner else {
+                let Some((user_id, was_locked)) =
+                    use_up_token!(conn, reset_tokens, hash, at).await?
+                else {
                     return Ok(None);
                 };
-                let Some(was_locked) = lock_account(conn, user_id).await? else {
-                    return Ok(None);
-                };
-                // Using the token up decides: of two resets with one token, the second finds it
-                // gone (or, with two tokens of one account, the first deleted the other's).
-                let used = diesel::delete(
-                    reset_tokens::table.filter(
-                        reset_tokens::token_hash
-                            .eq(hash)
-                            .and(reset_tokens::user_id.eq(user_id))
-                            .and(reset_tokens::expires_at.gt(at)),
-                    ),
-                )
-                .execute(conn)
-                .await?;
-                if used == 0 {
-                    return Ok(None);
-                }
                 let row = diesel::update(users::table.find(user_id))
                     .set((
                         users::hashed_password.eq(new_hash.expose()),
@@ -740,31 +719,9 @@ impl UserRepository for PgUserRepository {
         let mut conn = self.conn().await?;
         let row = conn
             .transaction::<_, TxError, _>(async |conn| {
-                let owner: Option<Uuid> = unlock_tokens::table
-                    .filter(unlock_tokens::token_hash.eq(hash))
-                    .select(unlock_tokens::user_id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(user_id) = owner else {
+                let Some((user_id, _)) = use_up_token!(conn, unlock_tokens, hash, at).await? else {
                     return Ok(None);
                 };
-                if lock_account(conn, user_id).await?.is_none() {
-                    return Ok(None);
-                }
-                let used = diesel::delete(
-                    unlock_tokens::table.filter(
-                        unlock_tokens::user_id
-                            .eq(user_id)
-                            .and(unlock_tokens::token_hash.eq(hash))
-                            .and(unlock_tokens::expires_at.gt(at)),
-                    ),
-                )
-                .execute(conn)
-                .await?;
-                if used == 0 {
-                    return Ok(None);
-                }
                 // The token is used up either way; it unlocks only an account that is locked
                 // (not one unlocked meanwhile by a reset or by staff).
                 let row =
