@@ -14,7 +14,7 @@ use futures_core::Stream;
 
 use crate::model::{
     AuditEvent, AuditKind, Email, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys,
-    Profile, ProfilePatch, RawToken, Role, TokenHash, User, UserId,
+    Profile, ProfileField, ProfilePatch, RawToken, Role, TokenHash, User, UserId,
 };
 
 /// Errors of a [`UserRepository`], translated from the storage's own at the adapter boundary.
@@ -808,4 +808,104 @@ pub trait PictureProcessor: Send + Sync {
     /// # Errors
     /// [`PictureError`] saying what is wrong with the upload.
     async fn process(&self, upload: Bytes) -> Result<ProcessedPicture, PictureError>;
+}
+
+/// An account to import (`import-csv`, `import-original`), every value valid and its password
+/// hash settled by [`crate::services::ImportService`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedAccount {
+    pub id: UserId,
+    pub email: Email,
+    /// `None`: a nickname is generated. A nickname that another account has (without regard to
+    /// case) is replaced by a generated one, and the outcome says so.
+    pub nickname: Option<Nickname>,
+    pub profile: Profile,
+    pub role: Role,
+    pub email_verified: bool,
+    pub is_professional: bool,
+    pub professional_status_updated_at: Option<DateTime<Utc>>,
+    pub is_locked: bool,
+    pub failed_login_attempts: u32,
+    /// Argon2id, a bcrypt hash of the original, or the hasher's unusable hash.
+    pub password_hash: PasswordHash,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What became of one account of an imported batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportedRow {
+    /// Inserted under `nickname`. `replaced` is the requested nickname when it was taken and a
+    /// generated one was used instead.
+    Inserted {
+        nickname: Nickname,
+        replaced: Option<Nickname>,
+    },
+    /// An account with the same id, or the same email without regard to case, exists already
+    /// (or came earlier in the batch); nothing was written.
+    AlreadyPresent,
+}
+
+/// What a batch did: the outcome of each account, in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportedBatch {
+    pub rows: Vec<ImportedRow>,
+}
+
+/// An account as `export-csv` writes it: no password hash, no picture, no timestamps. The
+/// texts are the stored ones, not parsed again, so that an export never fails on a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedAccount {
+    pub id: UserId,
+    pub email: String,
+    pub nickname: String,
+    /// The profile fields that are set, in [`ProfileField::ALL`] order.
+    pub profile: Vec<(ProfileField, String)>,
+    pub role: String,
+    pub email_verified: bool,
+    pub is_professional: bool,
+}
+
+impl ExportedAccount {
+    /// The stored text of `field`, `""` when it is not set.
+    #[must_use]
+    pub fn profile_text(&self, field: ProfileField) -> &str {
+        self.profile
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or("", |(_, text)| text.as_str())
+    }
+}
+
+/// Bulk storage of accounts for the operator's imports and export. Nothing else creates
+/// accounts in batches; audit events and emails are not written (an import changes no existing
+/// account).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AccountImporter: Send + Sync {
+    /// Inserts `batch` in one transaction: all of it or, on an error, none of it. Returns one
+    /// [`ImportedRow`] per account, in the order given.
+    ///
+    /// An account whose id, or whose email without regard to case, exists already (or came
+    /// earlier in the batch) MUST be skipped as [`ImportedRow::AlreadyPresent`], so that an
+    /// import can run again. An account whose nickname is taken (or that has none) MUST be
+    /// inserted under a generated nickname that is free. A registration that races the import
+    /// into an empty database MUST NOT be promoted to the first ADMIN.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only (nothing of the batch is kept then).
+    async fn insert_batch(&self, batch: &[ImportedAccount]) -> Result<ImportedBatch, RepoError>;
+
+    /// Up to `limit` accounts whose lower-cased email sorts after `after` (from the start with
+    /// `None`), ordered by lower-cased email, then id: a stable order to page through every
+    /// account.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Other` only.
+    async fn export_page(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ExportedAccount>, RepoError>;
 }

@@ -21,6 +21,12 @@ impl ValidationErrors {
             message: message.into(),
         }])
     }
+
+    /// True when no field is bad.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl fmt::Display for ValidationErrors {
@@ -81,6 +87,13 @@ impl Validator {
             field: field.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// Every recorded field error, possibly none: for reports that refuse nothing (what an
+    /// import had to change about an account).
+    #[must_use]
+    pub fn into_errors(self) -> ValidationErrors {
+        ValidationErrors(self.errors)
     }
 
     /// `Ok` when no field was bad.

@@ -2,7 +2,9 @@
 //! [`PgUserRepository`], which implements the domain's
 //! [`UserRepository`](um_domain::ports::UserRepository) port with diesel-async, and
 //! [`PgOutbox`], its [`Outbox`](um_domain::ports::Outbox) port: the emails that the
-//! repository's transactions queue, delivered by a worker. [`PgAuditLog`] reads the audit log
+//! repository's transactions queue, delivered by a worker. [`PgImporter`] is the
+//! [`AccountImporter`](um_domain::ports::AccountImporter) port of the operator's bulk imports and
+//! export. [`PgAuditLog`] reads the audit log
 //! that the repository's transactions append to.
 //!
 //! With the `test-support` feature, [`TestDatabase`] gives each test a fresh, migrated database
@@ -29,7 +31,7 @@ pub mod tls;
 
 pub use audit::PgAuditLog;
 pub use housekeeping::PgHousekeeping;
-pub use import::{ExportedUser, ImportOutcome, ImportUser, OriginalUser, PgImporter, RowOutcome};
+pub use import::PgImporter;
 pub use outbox::PgOutbox;
 pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
 pub use rate::PgRateCounter;

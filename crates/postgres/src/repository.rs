@@ -259,8 +259,8 @@ impl UserRepository for PgUserRepository {
                         email_verified = true;
                     }
                 }
-                let row = diesel::insert_into(users::table)
-                    .values(NewUserRow::new(&user, role, email_verified))
+                let row = NewUserRow::new(&user, role, email_verified)
+                    .insert()
                     .returning(UserRow::as_returning())
                     .get_result(conn)
                     .await?;

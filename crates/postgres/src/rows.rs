@@ -6,13 +6,14 @@ use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::{AsChangeset, Insertable, Queryable, QueryableByName, Selectable},
+    query_builder::InsertStatement,
 };
 use um_domain::{
     model::{
         Email, Nickname, PasswordHash, PictureKey, PictureKeyError, PictureKeys, Profile,
         ProfileField, ProfilePatch, Role, User, UserId,
     },
-    ports::{NewUser, RepoError, UserChanges},
+    ports::{ImportedAccount, NewUser, RepoError, UserChanges},
 };
 use uuid::Uuid;
 
@@ -171,7 +172,7 @@ pub(crate) fn to_user(row: UserRow) -> Result<User, RepoError> {
 }
 
 /// A `users` row to insert: the one insert of an account, for sign-up, the command line and
-/// imports alike.
+/// imports alike ([`NewUserRow::insert`] is the only `INSERT INTO users` of the crate).
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 pub(crate) struct NewUserRow<'a> {
@@ -211,6 +212,35 @@ impl<'a> NewUserRow<'a> {
             created_at: user.created_at,
             updated_at: user.created_at,
         }
+    }
+
+    /// The row of an imported account, under `nickname` (its own, or a generated one when it
+    /// has none or its own is taken).
+    pub(crate) fn imported(account: &'a ImportedAccount, nickname: &'a Nickname) -> Self {
+        Self {
+            id: account.id.0,
+            email: account.email.as_str(),
+            nickname: nickname.as_str(),
+            profile: ProfileRow::from(&account.profile),
+            role: account.role.as_str(),
+            is_professional: account.is_professional,
+            professional_status_updated_at: account.professional_status_updated_at,
+            email_verified: account.email_verified,
+            is_locked: account.is_locked,
+            failed_login_attempts: i32::try_from(account.failed_login_attempts).unwrap_or(i32::MAX),
+            hashed_password: account.password_hash.expose(),
+            last_login_at: account.last_login_at,
+            created_at: account.created_at,
+            updated_at: account.updated_at,
+        }
+    }
+
+    /// `INSERT INTO users` of this row; the caller adds the conflict handling and the
+    /// returning clause it needs.
+    pub(crate) fn insert(
+        self,
+    ) -> InsertStatement<users::table, <Self as Insertable<users::table>>::Values> {
+        diesel::insert_into(users::table).values(self)
     }
 }
 

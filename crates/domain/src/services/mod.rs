@@ -1,8 +1,10 @@
-//! The use cases, one file per family, all on [`UserService`].
+//! The use cases, one file per family, all on [`UserService`] but the operator's bulk imports
+//! and export, on [`ImportService`] (their own ports: they need no mailer, store or tokens).
 
 mod accounts;
 mod admin;
 mod health;
+mod import;
 mod outbox;
 mod pictures;
 mod profiles;
@@ -27,6 +29,10 @@ use crate::{
 
 pub use accounts::LoginSuccess;
 pub use health::Readiness;
+pub use import::{
+    Candidate, CsvRow, EXPORT_PAGE, ExportCursor, IMPORT_BATCH, ImportRun, ImportService,
+    OriginalUser, Renamed, Tally, is_bcrypt, parse_bool, role_by_email_status,
+};
 pub use outbox::{DeliveryPolicy, DeliveryReport, OutboxDelivery};
 pub use pictures::{Avatar, SweepReport};
 pub use users::{MAX_PAGE_SIZE, MAX_SKIP};
