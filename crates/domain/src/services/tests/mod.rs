@@ -1,8 +1,14 @@
-//! Unit tests of the use cases, against mocked ports.
+//! Unit tests of the use cases, one file per family.
 //!
-//! Each test arranges the mocks through a [`Given`] builder, acts on the [`UserService`] it
-//! builds, and asserts on the answer and on what reached the ports. Values that reach a port are
-//! caught with a [`Spy`] where the assertion reads better after the act than inside a `withf`.
+//! Each test arranges the ports through a [`Given`] builder, acts on the [`UserService`] it
+//! builds, and asserts on the answer and on what reached the ports. Where the repository's
+//! answers are what matters, the service runs over an [`InMemoryRepository`]
+//! ([`Given::service_over`]), which keeps the ports' rules (the contract suite holds it to them),
+//! and the test asserts on the state it ends in: the account, its tokens, the queued emails and
+//! the audit log. The mocked repository is kept for failures (`Unavailable`), races that an
+//! honest repository cannot be made to lose, and proofs that something is never called. Values
+//! that reach a mock are caught with a [`Spy`] where the assertion reads better after the act
+//! than inside a `withf`.
 
 mod accounts;
 mod admin;
@@ -30,11 +36,12 @@ use crate::{
         Profile, ProfilePatch, RawToken, Role, User, UserId,
     },
     ports::{
-        AccessToken, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind,
+        AccessToken, AuditLog, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind,
         MockAuditLog, MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor,
         MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError,
-        UserChanges, UserFilter, UserQuery, UserSort,
+        UserChanges, UserFilter, UserQuery, UserRepository, UserSort,
     },
+    test_support::InMemoryRepository,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -320,25 +327,39 @@ impl Given {
         }
     }
 
-    fn service(mut self) -> UserService {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(now());
-        // Stored hashes are current unless a test says otherwise. Expectations are matched in
-        // the order they were set, so one set by the test comes first. (Mockall skips a
-        // saturated expectation when another exists, so `expect_needs_rehash().never()` would
-        // fall through to this one: forbid the re-hash through `hash`/`set_password_hash`.)
-        self.hasher.expect_needs_rehash().return_const(false);
-        UserService::new(
-            Ports {
-                users: Arc::new(self.users),
-                hasher: Arc::new(self.hasher),
-                tokens: Arc::new(self.tokens),
-                clock: Arc::new(clock),
-                store: Arc::new(self.store),
-                pictures: Arc::new(self.pictures),
-                audit: Arc::new(self.audit),
-            },
-            self.settings,
+    /// The service over the mocked repository and audit log.
+    fn service(self) -> UserService {
+        let Self {
+            users,
+            hasher,
+            tokens,
+            store,
+            pictures,
+            audit,
+            settings,
+        } = self;
+        build(users, audit, hasher, tokens, store, pictures, settings)
+    }
+
+    /// The service over `repo`, an in-memory repository and audit log that keep the ports'
+    /// rules, instead of the mocked ones (which must have no expectations).
+    fn service_over(self, repo: &InMemoryRepository) -> UserService {
+        let Self {
+            hasher,
+            tokens,
+            store,
+            pictures,
+            settings,
+            ..
+        } = self;
+        build(
+            repo.clone(),
+            repo.clone(),
+            hasher,
+            tokens,
+            store,
+            pictures,
+            settings,
         )
     }
 
@@ -502,6 +523,55 @@ impl Given {
                 expires_in: 1800,
             })
         });
+    }
+}
+
+/// The service over `users` and `audit`, with the other ports mocked. The clock always answers
+/// [`now`].
+fn build(
+    users: impl UserRepository + 'static,
+    audit: impl AuditLog + 'static,
+    mut hasher: MockPasswordHasher,
+    tokens: MockTokenIssuer,
+    store: MockObjectStore,
+    pictures: MockPictureProcessor,
+    settings: Settings,
+) -> UserService {
+    let mut clock = MockClock::new();
+    clock.expect_now().return_const(now());
+    // Stored hashes are current unless a test says otherwise. Expectations are matched in
+    // the order they were set, so one set by the test comes first. (Mockall skips a
+    // saturated expectation when another exists, so `expect_needs_rehash().never()` would
+    // fall through to this one: forbid the re-hash through `hash`/`set_password_hash`.)
+    hasher.expect_needs_rehash().return_const(false);
+    UserService::new(
+        Ports {
+            users: Arc::new(users),
+            hasher: Arc::new(hasher),
+            tokens: Arc::new(tokens),
+            clock: Arc::new(clock),
+            store: Arc::new(store),
+            pictures: Arc::new(pictures),
+            audit: Arc::new(audit),
+        },
+        settings,
+    )
+}
+
+/// An in-memory repository holding `accounts` as they are.
+fn stored_in_memory(accounts: &[&User]) -> InMemoryRepository {
+    let repo = InMemoryRepository::new();
+    for account in accounts {
+        repo.put((*account).clone());
+    }
+    repo
+}
+
+/// `raw` as a token that works until `expires_at`.
+fn token_until(raw: &str, expires_at: DateTime<Utc>) -> PendingToken {
+    PendingToken {
+        hash: RawToken::from_client(raw).hash(),
+        expires_at,
     }
 }
 
