@@ -486,26 +486,6 @@ impl Given {
         events
     }
 
-    /// Unlocking `target` succeeds; the audit event handed over is kept.
-    fn working_unlock(&mut self, target: &User) -> Spy<AuditEvent> {
-        let unlocked = User {
-            is_locked: false,
-            failed_login_attempts: 0,
-            ..target.clone()
-        };
-        let events = Spy::default();
-        let spy = events.clone();
-        self.users
-            .expect_unlock()
-            .with(eq(target.id), mockall::predicate::always())
-            .times(1)
-            .returning(move |_, audit| {
-                spy.record(audit);
-                Ok(unlocked.clone())
-            });
-        events
-    }
-
     /// The successful login of `account` is recorded and a token issued for it.
     fn a_recorded_login_of(&mut self, account: &User) {
         let recorded = User {

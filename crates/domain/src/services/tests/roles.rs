@@ -49,10 +49,8 @@ async fn non_staff_may_not_change_a_role() {
 async fn an_admin_changing_a_role_mails_the_user_and_records_one_role_changed_event() {
     let target = user(Role::Authenticated);
     let admin = actor(Role::Admin);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let user = service
         .change_role(admin, target.id, Role::Manager)
@@ -60,11 +58,19 @@ async fn an_admin_changing_a_role_mails_the_user_and_records_one_role_changed_ev
         .expect("changed");
 
     assert_eq!(user.role, Role::Manager);
-    let update = updates.only();
-    assert_eq!(update.role, Some(Role::Manager));
-    assert_eq!(update.mails, vec![role_mail(&target, Role::Manager)]);
+    assert_eq!(repo.get(target.id), Some(user.clone()));
     assert_eq!(
-        update.audit,
+        user,
+        User {
+            role: Role::Manager,
+            updated_at: user.updated_at,
+            ..target.clone()
+        },
+        "only the role changed"
+    );
+    assert_eq!(repo.mails(), vec![role_mail(&target, Role::Manager)]);
+    assert_eq!(
+        repo.audit_events(),
         vec![role_changed_event(
             Some(admin.id),
             target.id,
@@ -77,16 +83,8 @@ async fn an_admin_changing_a_role_mails_the_user_and_records_one_role_changed_ev
 #[tokio::test]
 async fn an_admin_setting_the_role_an_account_has_mails_and_records_nothing() {
     let target = user(Role::Manager);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = Spy::default();
-    let spy = updates.clone();
-    let unchanged = target.clone();
-    given.users.expect_update().returning(move |_, changes| {
-        spy.record(changes);
-        Ok(unchanged.clone())
-    });
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let user = service
         .change_role(actor(Role::Admin), target.id, Role::Manager)
@@ -94,24 +92,16 @@ async fn an_admin_setting_the_role_an_account_has_mails_and_records_nothing() {
         .expect("answered");
 
     assert_eq!(user.role, Role::Manager);
-    for update in updates.all() {
-        assert_eq!(update.role, None);
-        assert!(update.mails.is_empty(), "{:?}", update.mails);
-        assert!(update.audit.is_empty(), "{:?}", update.audit);
-    }
+    assert_eq!(repo.get(target.id).expect("stored").role, Role::Manager);
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
 }
 
 #[tokio::test]
 async fn changing_the_role_of_the_last_admin_answers_last_admin() {
     let target = user(Role::Admin);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given
-        .users
-        .expect_update()
-        .times(1)
-        .returning(|_, _| Err(RepoError::LastAdmin));
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .change_role(actor(Role::Admin), target.id, Role::Authenticated)
@@ -119,20 +109,23 @@ async fn changing_the_role_of_the_last_admin_answers_last_admin() {
 
     // 409 at the API.
     assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_eq!(repo.get(target.id), Some(target), "still ADMIN");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn changing_the_role_of_an_unknown_account_answers_user_not_found() {
-    let mut given = Given::new();
-    given.users.expect_find_by_id().returning(|_| Ok(None));
-    given.users.expect_update().never();
-    let service = given.service();
+    let other = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&other]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .change_role(actor(Role::Admin), UserId::new(), Role::Manager)
         .await;
 
     assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_eq!(repo.users(), [other], "nothing changed");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,10 +153,8 @@ async fn non_staff_may_not_unlock_an_account() {
 async fn a_manager_may_not_unlock_a_staff_account() {
     for role in [Role::Manager, Role::Admin] {
         let target = locked(user(role));
-        let mut given = Given::new();
-        given.stored_user(&target);
-        given.users.expect_unlock().never();
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
 
         let result = service.unlock_user(actor(Role::Manager), target.id).await;
 
@@ -171,19 +162,21 @@ async fn a_manager_may_not_unlock_a_staff_account() {
             matches!(result, Err(Error::Forbidden)),
             "{role}: {result:?}"
         );
+        assert_eq!(repo.get(target.id), Some(target), "{role}: still locked");
+        assert!(repo.audit_events().is_empty());
     }
 }
 
 #[tokio::test]
 async fn unlocking_an_unknown_account_answers_user_not_found() {
-    let mut given = Given::new();
-    given.users.expect_find_by_id().returning(|_| Ok(None));
-    given.users.expect_unlock().never();
-    let service = given.service();
+    let other = locked(user(Role::Authenticated));
+    let repo = stored_in_memory(&[&other]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.unlock_user(actor(Role::Admin), UserId::new()).await;
 
     assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_eq!(repo.users(), [other], "nothing changed");
 }
 
 #[tokio::test]
@@ -194,10 +187,8 @@ async fn staff_unlocking_an_account_hands_over_an_unlocked_event_naming_them() {
     ] {
         let target = locked(user(target_role));
         let staff = actor(staff);
-        let mut given = Given::new();
-        given.stored_user(&target);
-        let events = given.working_unlock(&target);
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
 
         let user = service
             .unlock_user(staff, target.id)
@@ -206,7 +197,11 @@ async fn staff_unlocking_an_account_hands_over_an_unlocked_event_naming_them() {
 
         assert!(!user.is_locked);
         assert_eq!(user.failed_login_attempts, 0);
-        assert_eq!(events.only(), unlocked_event(Some(staff.id), target.id));
+        assert_eq!(repo.get(target.id), Some(user));
+        assert_eq!(
+            repo.audit_events(),
+            [unlocked_event(Some(staff.id), target.id)]
+        );
     }
 }
 
@@ -218,16 +213,15 @@ async fn staff_deleting_an_account_record_who_it_was_and_who_deleted_it() {
     ] {
         let target = user(target_role);
         let staff = actor(staff);
-        let mut given = Given::new();
-        given.stored_user(&target);
-        let events = given.working_delete(target.id);
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
 
         service
             .delete_user(staff, target.id)
             .await
             .expect("deleted");
 
-        assert_eq!(events.only(), deletion_event(staff.id, &target));
+        assert_eq!(repo.get(target.id), None, "gone");
+        assert_eq!(repo.audit_events(), [deletion_event(staff.id, &target)]);
     }
 }
