@@ -8,6 +8,8 @@ pub mod error;
 pub mod model;
 pub mod ports;
 pub mod services;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod validation;
 
 pub use error::Error;

@@ -1,5 +1,6 @@
-//! The outbox against a real PostgreSQL, one fresh database per test: what each repository
-//! method queues (in its own transaction), and how `PgOutbox` hands the messages out.
+//! The outbox against a real PostgreSQL, one fresh database per test: how `PgOutbox` hands the
+//! messages out, and that a change whose email cannot be queued is undone. What each repository
+//! method queues is the contract suite (`tests/contract.rs`).
 
 mod common;
 
@@ -11,8 +12,7 @@ use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{RawToken, Role, User, UserId},
     ports::{
-        FailedLogin, LockNotice, Mail, MailKind, Outbox, OutboxDepth, RepoError, UserChanges,
-        UserRepository,
+        LockNotice, Mail, MailKind, Outbox, OutboxDepth, RepoError, UserChanges, UserRepository,
     },
 };
 use um_postgres::{PgOutbox, Pool, schema::outbox};
@@ -94,10 +94,6 @@ async fn drain(outbox: &PgOutbox) -> Vec<Mail> {
     messages.into_iter().map(|m| m.mail).collect()
 }
 
-async fn pending_count(outbox: &PgOutbox) -> u64 {
-    outbox.depth().await.expect("depth").pending
-}
-
 /// What the outbox row of message `id` holds, as an operator would look at it.
 async fn row(pool: &Pool, id: i64) -> OutboxRow {
     let mut conn = pool.get().await.expect("a connection");
@@ -148,259 +144,6 @@ struct OutboxRow {
 
 // ---------------------------------------------------------------------------------------------
 // What the repository queues
-
-#[tokio::test]
-async fn insert_queues_the_verification_mail_only_for_an_unverified_account() {
-    let f = fixture().await;
-    let (mut first, _) = new_user("first@example.com", "first_one");
-    first.promote_if_first = true;
-    let first = f.repo.insert(first).await.expect("insert");
-    assert_eq!(first.role, Role::Admin);
-    assert_eq!(
-        pending_count(&f.outbox).await,
-        0,
-        "the promoted first ADMIN is verified and gets no email"
-    );
-
-    let (mut second, _) = new_user("second@example.com", "second_one");
-    second.promote_if_first = true;
-    let expected = second.verification_mail.clone().expect("a mail");
-    let second = f.repo.insert(second).await.expect("insert");
-    assert_eq!(second.role, Role::Anonymous);
-    assert_eq!(drain(&f.outbox).await, vec![expected]);
-
-    let (mut verified, _) = new_user("verified@example.com", "verified_one");
-    verified.email_verified = true;
-    f.repo.insert(verified).await.expect("insert");
-    assert_eq!(
-        pending_count(&f.outbox).await,
-        0,
-        "a verified account gets none"
-    );
-
-    let (refused, _) = new_user("SECOND@example.com", "third_one");
-    assert!(matches!(
-        f.repo.insert(refused).await,
-        Err(RepoError::EmailTaken)
-    ));
-    assert_eq!(
-        pending_count(&f.outbox).await,
-        0,
-        "a refused insert queues nothing"
-    );
-}
-
-#[tokio::test]
-async fn an_update_queues_its_mails_and_a_refused_one_queues_nothing() {
-    let f = fixture().await;
-    let ada = verified_user(&f, "ada@example.com", "ada_l").await;
-    let bob = verified_user(&f, "bob@example.com", "bob_b").await;
-    let mails = vec![
-        mail(
-            "bob@example.com",
-            MailKind::RoleChanged {
-                role: Role::Manager,
-            },
-        ),
-        pro_mail(true),
-    ];
-
-    f.repo
-        .update(
-            bob.id,
-            UserChanges {
-                role: Some(Role::Manager),
-                mails: mails.clone(),
-                ..UserChanges::default()
-            },
-        )
-        .await
-        .expect("update");
-    assert_eq!(drain(&f.outbox).await, mails, "in the order given");
-
-    let taken = f
-        .repo
-        .update(
-            bob.id,
-            UserChanges {
-                email: Some(ada.email.clone()),
-                mails: mails.clone(),
-                ..UserChanges::default()
-            },
-        )
-        .await;
-    assert!(matches!(taken, Err(RepoError::EmailTaken)), "{taken:?}");
-    let unknown = f
-        .repo
-        .update(
-            UserId::new(),
-            UserChanges {
-                mails: mails.clone(),
-                ..UserChanges::default()
-            },
-        )
-        .await;
-    assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
-    assert_eq!(
-        pending_count(&f.outbox).await,
-        0,
-        "refused updates queue nothing"
-    );
-}
-
-#[tokio::test]
-async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_unlock_token() {
-    let f = fixture().await;
-    let user = verified_user(&f, "ada@example.com", "ada_l").await;
-    let notice = |token: &RawToken| LockNotice {
-        unlock_token: pending(token),
-        audit: locked_event(user.id),
-        mail: mail(
-            "ada@example.com",
-            MailKind::AccountLocked {
-                unlock_token: token.clone(),
-            },
-        ),
-    };
-
-    for attempt in 1..=2 {
-        let outcome = f
-            .repo
-            .record_failed_login(user.id, 3, notice(&RawToken::generate()))
-            .await
-            .expect("record_failed_login");
-        assert_eq!(
-            outcome,
-            FailedLogin::Counted {
-                attempts: attempt,
-                locked: false
-            }
-        );
-    }
-    assert_eq!(pending_count(&f.outbox).await, 0, "no lock, no email");
-    assert_eq!(unlock_rows(&f.pool).await, 0, "no lock, no token");
-
-    let token = RawToken::generate();
-    let locking = notice(&token);
-    let outcome = f
-        .repo
-        .record_failed_login(user.id, 3, locking.clone())
-        .await
-        .expect("record_failed_login");
-    assert_eq!(
-        outcome,
-        FailedLogin::Counted {
-            attempts: 3,
-            locked: true
-        }
-    );
-    assert_eq!(drain(&f.outbox).await, vec![locking.mail]);
-    assert_eq!(unlock_rows(&f.pool).await, 1);
-
-    let outcome = f
-        .repo
-        .record_failed_login(user.id, 3, notice(&RawToken::generate()))
-        .await
-        .expect("record_failed_login");
-    assert_eq!(outcome, FailedLogin::AlreadyLocked);
-    let unknown = f
-        .repo
-        .record_failed_login(UserId::new(), 3, notice(&RawToken::generate()))
-        .await;
-    assert!(matches!(unknown, Err(RepoError::NotFound)), "{unknown:?}");
-    assert_eq!(
-        pending_count(&f.outbox).await,
-        0,
-        "a locked account gets no more"
-    );
-    assert!(
-        f.repo
-            .unlock_with_token(token.hash(), now())
-            .await
-            .expect("query")
-            .is_some(),
-        "the token of the locking call is the one stored"
-    );
-}
-
-#[tokio::test]
-async fn set_professional_queues_its_mail_only_when_the_status_changes() {
-    let f = fixture().await;
-    let user = verified_user(&f, "ada@example.com", "ada_l").await;
-
-    let changed = f
-        .repo
-        .set_professional(
-            user.id,
-            true,
-            now(),
-            pro_mail(true),
-            pro_event(user.id, true),
-        )
-        .await
-        .expect("query");
-    assert!(changed.is_some());
-    assert_eq!(drain(&f.outbox).await, vec![pro_mail(true)]);
-
-    for (id, case) in [
-        (user.id, "no change"),
-        (UserId::new(), "an unknown account"),
-    ] {
-        let result = f
-            .repo
-            .set_professional(id, true, now(), pro_mail(true), pro_event(id, true))
-            .await
-            .expect("query");
-        assert!(result.is_none(), "{case}");
-        assert_eq!(pending_count(&f.outbox).await, 0, "{case} queues nothing");
-    }
-}
-
-#[tokio::test]
-async fn token_requests_queue_their_mail_and_unknown_accounts_queue_nothing() {
-    let f = fixture().await;
-    let user = verified_user(&f, "ada@example.com", "ada_l").await;
-    let verification = RawToken::generate();
-    let verify = mail(
-        "ada@example.com",
-        MailKind::VerifyEmail {
-            user_id: user.id,
-            token: verification.clone(),
-        },
-    );
-    let reset_token = RawToken::generate();
-    let reset = mail(
-        "ada@example.com",
-        MailKind::PasswordReset {
-            token: reset_token.clone(),
-        },
-    );
-
-    f.repo
-        .replace_verification_token(user.id, pending(&verification), verify.clone())
-        .await
-        .expect("replace_verification_token");
-    f.repo
-        .create_password_reset(user.id, pending(&reset_token), reset.clone())
-        .await
-        .expect("create_password_reset");
-    assert_eq!(drain(&f.outbox).await, vec![verify.clone(), reset.clone()]);
-
-    let gone = UserId::new();
-    assert!(matches!(
-        f.repo
-            .replace_verification_token(gone, pending(&verification), verify)
-            .await,
-        Err(RepoError::NotFound)
-    ));
-    assert!(matches!(
-        f.repo
-            .create_password_reset(gone, pending(&RawToken::generate()), reset)
-            .await,
-        Err(RepoError::NotFound)
-    ));
-    assert_eq!(pending_count(&f.outbox).await, 0);
-}
 
 /// Makes every insert into `outbox` fail, as a full disk or a lost connection would.
 async fn refuse_outbox_inserts(pool: &Pool) {

@@ -1,0 +1,816 @@
+//! Nicknames, public profiles, the PRO upgrade and the rest of self-service.
+
+use std::collections::HashSet;
+
+use super::*;
+use crate::model::{Bio, PictureFormat, PictureKey, PictureKeys, ProRequirement, ProfileUrl};
+
+fn keys() -> PictureKeys {
+    PictureKeys {
+        main: PictureKey::generate(PictureFormat::Jpeg),
+        thumbnail: PictureKey::generate(PictureFormat::Jpeg),
+    }
+}
+
+/// A verified, unlocked AUTHENTICATED account whose profile meets every PRO condition.
+fn pro_ready() -> User {
+    let mut me = user(Role::Authenticated);
+    me.profile.bio = Bio::parse("Analyst and poet.").expect("a valid bio");
+    me.picture = Some(keys());
+    me.profile.github_profile_url =
+        ProfileUrl::parse("https://github.com/ada").expect("a valid url");
+    me
+}
+
+/// `before` as a well-behaved repository returns it after `set_professional`.
+fn professional(before: &User, is_professional: bool) -> User {
+    User {
+        is_professional,
+        professional_status_updated_at: Some(now()),
+        updated_at: now(),
+        ..before.clone()
+    }
+}
+
+fn pro_mail(to: &User, is_professional: bool) -> Mail {
+    Mail {
+        to: to.email.clone(),
+        greeting_name: to.nickname.to_string(),
+        kind: MailKind::ProStatusChanged { is_professional },
+    }
+}
+
+fn secret(raw: &str) -> SecretString {
+    SecretString::from(raw.to_owned())
+}
+
+// -- suggest_nicknames ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn asking_for_no_suggestions_or_more_than_twenty_is_a_validation_error_on_count() {
+    for count in [0, 21, 1000] {
+        let mut given = Given::new();
+        given.users.expect_taken_nicknames().never();
+        let service = given.service();
+
+        let result = service.suggest_nicknames(count).await;
+
+        assert!(
+            matches!(&result, Err(Error::Validation(errors)) if errors.0[0].field == "count"),
+            "count {count}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn suggestions_are_exactly_count_distinct_valid_nicknames_none_of_them_taken() {
+    for count in [1, 5, 20] {
+        let mut given = Given::new();
+        // Every other candidate is taken; the repository answers in lower case, and the
+        // candidates it saw are kept to check that the suggestions are among them.
+        let taken = Spy::<String>::default();
+        let asked = Spy::<String>::default();
+        let (taken_spy, asked_spy) = (taken.clone(), asked.clone());
+        given
+            .users
+            .expect_taken_nicknames()
+            .returning(move |candidates| {
+                let mut answer = HashSet::new();
+                for (i, candidate) in candidates.into_iter().enumerate() {
+                    if i % 2 == 0 {
+                        let lowered = candidate.to_lowercase();
+                        taken_spy.record(lowered.clone());
+                        answer.insert(lowered);
+                    }
+                    asked_spy.record(candidate);
+                }
+                Ok(answer)
+            });
+        let service = given.service();
+
+        let suggestions = service.suggest_nicknames(count).await.expect("suggested");
+
+        assert_eq!(suggestions.len(), count, "count {count}");
+        let distinct: HashSet<String> = suggestions.iter().map(Nickname::normalized).collect();
+        assert_eq!(distinct.len(), count, "duplicates in {suggestions:?}");
+        let taken: HashSet<String> = taken.all().into_iter().collect();
+        assert!(!taken.is_empty(), "the mock reported some taken");
+        let asked = asked.all();
+        for suggestion in &suggestions {
+            assert!(
+                Nickname::parse(suggestion.as_str()).is_ok(),
+                "{suggestion:?} breaks the nickname rules"
+            );
+            assert!(
+                !taken.contains(&suggestion.normalized()),
+                "{suggestion:?} was reported taken"
+            );
+            assert!(
+                asked.iter().any(|c| c == suggestion.as_str()),
+                "{suggestion:?} was never checked against the repository"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn suggestions_take_one_repository_query_when_nothing_collides() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_taken_nicknames()
+        .times(1)
+        .returning(|_| Ok(HashSet::new()));
+    let service = given.service();
+
+    let suggestions = service.suggest_nicknames(20).await.expect("suggested");
+
+    assert_eq!(suggestions.len(), 20);
+}
+
+#[tokio::test]
+async fn when_every_candidate_of_a_round_is_taken_another_round_is_drawn() {
+    let mut given = Given::new();
+    let mut seq = mockall::Sequence::new();
+    let first_round = Spy::<String>::default();
+    let spy = first_round.clone();
+    given
+        .users
+        .expect_taken_nicknames()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |candidates| {
+            let all: HashSet<String> = candidates.iter().map(|c| c.to_lowercase()).collect();
+            for candidate in all.clone() {
+                spy.record(candidate);
+            }
+            Ok(all)
+        });
+    given
+        .users
+        .expect_taken_nicknames()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(HashSet::new()));
+    let service = given.service();
+
+    let suggestions = service.suggest_nicknames(3).await.expect("suggested");
+
+    assert_eq!(suggestions.len(), 3);
+    let first_round: HashSet<String> = first_round.all().into_iter().collect();
+    assert!(
+        suggestions
+            .iter()
+            .all(|s| !first_round.contains(&s.normalized())),
+        "{suggestions:?}"
+    );
+}
+
+#[tokio::test]
+async fn suggestions_stop_after_three_rounds_when_everything_is_taken() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_taken_nicknames()
+        .times(3)
+        .returning(|candidates| Ok(candidates.iter().map(|c| c.to_lowercase()).collect()));
+    let service = given.service();
+
+    let suggestions = service.suggest_nicknames(5).await.expect("answered");
+
+    assert!(suggestions.is_empty(), "{suggestions:?}");
+}
+
+#[tokio::test]
+async fn suggestions_report_an_unreachable_repository_as_unavailable() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_taken_nicknames()
+        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
+    let service = given.service();
+
+    let result = service.suggest_nicknames(5).await;
+
+    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+}
+
+// -- nickname_available and profile -----------------------------------------------------------
+
+#[tokio::test]
+async fn a_nickname_is_available_exactly_when_the_repository_says_it_is_not_taken() {
+    for taken in [false, true] {
+        let mut given = Given::new();
+        given
+            .users
+            .expect_nickname_taken()
+            .with(eq(nickname("Grace_H")))
+            .times(1)
+            .returning(move |_| Ok(taken));
+        let service = given.service();
+
+        let available = service
+            .nickname_available(&nickname("Grace_H"))
+            .await
+            .expect("answered");
+
+        assert_eq!(available, !taken);
+    }
+}
+
+#[tokio::test]
+async fn the_public_profile_is_the_account_found_by_nickname() {
+    let ada = user(Role::Authenticated);
+    let mut given = Given::new();
+    let found = ada.clone();
+    given
+        .users
+        .expect_find_by_nickname()
+        .with(eq(nickname("ADA_lovelace")))
+        .returning(move |_| Ok(Some(found.clone())));
+    let service = given.service();
+
+    let profile = service
+        .profile(&nickname("ADA_lovelace"))
+        .await
+        .expect("found");
+
+    assert_eq!(profile, ada);
+}
+
+#[tokio::test]
+async fn the_profile_of_an_unknown_nickname_is_user_not_found() {
+    let mut given = Given::new();
+    given
+        .users
+        .expect_find_by_nickname()
+        .returning(|_| Ok(None));
+    let service = given.service();
+
+    let result = service.profile(&nickname("nobody_here")).await;
+
+    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+}
+
+// -- pro_upgrade_status and upgrade_to_pro ----------------------------------------------------
+
+#[tokio::test]
+async fn the_upgrade_status_lists_what_is_missing_without_asking_any_port() {
+    let service = Given::new().service();
+
+    let incomplete = service.pro_upgrade_status(&user(Role::Authenticated));
+    let ready = service.pro_upgrade_status(&pro_ready());
+
+    assert!(!incomplete.eligible);
+    assert_eq!(
+        incomplete.missing,
+        vec![
+            ProRequirement::Bio,
+            ProRequirement::ProfilePicture,
+            ProRequirement::LinkedinOrGithubUrl
+        ]
+    );
+    assert!(ready.eligible);
+    assert!(ready.missing.is_empty());
+}
+
+#[tokio::test]
+async fn upgrading_an_account_that_is_pro_already_answers_already_professional_untouched() {
+    let mut me = pro_ready();
+    me.is_professional = true;
+    me.professional_status_updated_at = Some(now() - TimeDelta::days(1));
+    let mut given = Given::new();
+    given.users.expect_set_professional().never();
+    let service = given.service();
+
+    let result = service.upgrade_to_pro(&me).await;
+
+    assert!(
+        matches!(result, Err(Error::AlreadyProfessional)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missing() {
+    let me = unverified(user(Role::Anonymous));
+    let mut given = Given::new();
+    given.users.expect_set_professional().never();
+    let service = given.service();
+
+    let result = service.upgrade_to_pro(&me).await;
+
+    match result {
+        Err(Error::NotEligibleForPro(missing)) => assert_eq!(
+            missing,
+            vec![
+                ProRequirement::EmailVerified,
+                ProRequirement::Bio,
+                ProRequirement::ProfilePicture,
+                ProRequirement::LinkedinOrGithubUrl
+            ]
+        ),
+        other => panic!("expected NotEligibleForPro, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is_missing() {
+    let me = locked(pro_ready());
+    let mut given = Given::new();
+    given.users.expect_set_professional().never();
+    let service = given.service();
+
+    let result = service.upgrade_to_pro(&me).await;
+
+    assert!(
+        matches!(&result, Err(Error::NotEligibleForPro(missing)) if missing.is_empty()),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_eligible_upgrade_sets_pro_at_the_current_time_and_queues_a_mail_to_the_user() {
+    let me = pro_ready();
+    let mut given = Given::new();
+    let upgraded = professional(&me, true);
+    let answer = upgraded.clone();
+    given
+        .users
+        .expect_set_professional()
+        .with(
+            eq(me.id),
+            eq(true),
+            eq(now()),
+            eq(pro_mail(&me, true)),
+            mockall::predicate::always(),
+        )
+        .times(1)
+        .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
+    let service = given.service();
+
+    let user = service.upgrade_to_pro(&me).await.expect("upgraded");
+
+    assert_eq!(user, upgraded);
+    assert!(user.is_professional);
+    assert_eq!(user.professional_status_updated_at, Some(now()));
+}
+
+#[tokio::test]
+async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional() {
+    // The repository queues the mail only when the status really changes, so none goes
+    // out for the lost race.
+    let me = pro_ready();
+    let mut given = Given::new();
+    given
+        .users
+        .expect_set_professional()
+        .times(1)
+        .returning(|_, _, _, _, _| Ok(None));
+    let service = given.service();
+
+    let result = service.upgrade_to_pro(&me).await;
+
+    assert!(
+        matches!(result, Err(Error::AlreadyProfessional)),
+        "{result:?}"
+    );
+}
+
+// -- set_professional_status ------------------------------------------------------------------
+
+#[tokio::test]
+async fn non_staff_may_not_set_the_pro_status_and_nothing_is_loaded() {
+    for role in [Role::Anonymous, Role::Authenticated] {
+        let mut given = Given::new();
+        given.users.expect_find_by_id().never();
+        given.users.expect_set_professional().never();
+        let service = given.service();
+
+        let result = service
+            .set_professional_status(actor(role), UserId::new(), true)
+            .await;
+
+        assert!(
+            matches!(result, Err(Error::Forbidden)),
+            "{role:?}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manager_may_not_set_the_pro_status_of_an_admin() {
+    let target = user(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given.users.expect_set_professional().never();
+    let service = given.service();
+
+    let result = service
+        .set_professional_status(actor(Role::Manager), target.id, true)
+        .await;
+
+    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+}
+
+#[tokio::test]
+async fn setting_the_pro_status_of_an_unknown_account_answers_user_not_found() {
+    let mut given = Given::new();
+    given.users.expect_find_by_id().returning(|_| Ok(None));
+    given.users.expect_set_professional().never();
+    let service = given.service();
+
+    let result = service
+        .set_professional_status(actor(Role::Admin), UserId::new(), true)
+        .await;
+
+    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+}
+
+#[tokio::test]
+async fn staff_grant_pro_to_an_incomplete_profile_and_a_mail_to_the_user_is_queued() {
+    // Unverified, no bio, picture or links: far from eligible on its own.
+    let target = unverified(user(Role::Anonymous));
+    assert!(!crate::model::ProUpgrade::assess(&target).eligible);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let granted = professional(&target, true);
+    let answer = granted.clone();
+    given
+        .users
+        .expect_set_professional()
+        .with(
+            eq(target.id),
+            eq(true),
+            eq(now()),
+            eq(pro_mail(&target, true)),
+            mockall::predicate::always(),
+        )
+        .times(1)
+        .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
+    let service = given.service();
+
+    let user = service
+        .set_professional_status(actor(Role::Manager), target.id, true)
+        .await
+        .expect("granted");
+
+    assert_eq!(user, granted);
+}
+
+#[tokio::test]
+async fn staff_revoking_pro_queues_a_mail_telling_the_user_that_it_is_gone() {
+    let mut target = pro_ready();
+    target.is_professional = true;
+    target.professional_status_updated_at = Some(now() - TimeDelta::days(3));
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let revoked = professional(&target, false);
+    let answer = revoked.clone();
+    given
+        .users
+        .expect_set_professional()
+        .with(
+            eq(target.id),
+            eq(false),
+            eq(now()),
+            eq(pro_mail(&target, false)),
+            mockall::predicate::always(),
+        )
+        .times(1)
+        .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
+    let service = given.service();
+
+    let user = service
+        .set_professional_status(actor(Role::Admin), target.id, false)
+        .await
+        .expect("revoked");
+
+    assert!(!user.is_professional);
+}
+
+#[tokio::test]
+async fn setting_the_pro_status_an_account_has_already_returns_it_unwritten_and_unmailed() {
+    let mut pro = user(Role::Authenticated);
+    pro.is_professional = true;
+    for (target, status) in [(user(Role::Authenticated), false), (pro, true)] {
+        let mut given = Given::new();
+        given.stored_user(&target);
+        given.users.expect_set_professional().never();
+        let service = given.service();
+
+        let result = service
+            .set_professional_status(actor(Role::Admin), target.id, status)
+            .await;
+
+        assert_eq!(result.expect("answered"), target);
+    }
+}
+
+#[tokio::test]
+async fn a_status_change_that_another_request_made_first_answers_with_the_stored_account() {
+    let target = user(Role::Authenticated);
+    let now_pro = professional(&target, true);
+    let mut given = Given::new();
+    let mut seq = mockall::Sequence::new();
+    let before = target.clone();
+    given
+        .users
+        .expect_find_by_id()
+        .with(eq(target.id))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(before.clone())));
+    given
+        .users
+        .expect_set_professional()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _, _, _| Ok(None));
+    let after = now_pro.clone();
+    given
+        .users
+        .expect_find_by_id()
+        .with(eq(target.id))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(after.clone())));
+    let service = given.service();
+
+    let user = service
+        .set_professional_status(actor(Role::Manager), target.id, true)
+        .await
+        .expect("answered");
+
+    assert_eq!(user, now_pro);
+}
+
+// -- change_password ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_wrong_current_password_answers_incorrect_password_and_changes_nothing() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.a_password_that_is(false);
+    // Counted like a wrong password at login.
+    given.a_failed_login_of(
+        &me,
+        FailedLogin::Counted {
+            attempts: 1,
+            locked: false,
+        },
+    );
+    given.hasher.expect_hash().never();
+    given.users.expect_set_password_hash().never();
+    let service = given.service();
+
+    let result = service
+        .change_password(
+            &me,
+            secret("Wr0ng*Pass"),
+            Password::parse("N3w*Secure").expect("a valid password"),
+        )
+        .await;
+
+    assert!(
+        matches!(result, Err(Error::IncorrectPassword)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_right_current_password_stores_the_hash_of_the_new_one() {
+    let me = user(Role::Authenticated);
+    let stored_hash = me.password_hash.clone();
+    let mut given = Given::new();
+    given
+        .hasher
+        .expect_verify()
+        .withf(move |candidate, hash| {
+            candidate.expose_secret() == "Curr3nt*Pass" && hash.as_ref() == Some(&stored_hash)
+        })
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let hashed = Spy::<String>::default();
+    let spy = hashed.clone();
+    given.hasher.expect_hash().times(1).returning(move |new| {
+        spy.record(new.expose_secret().to_owned());
+        Ok(fresh_hash())
+    });
+    given
+        .users
+        .expect_set_password_hash()
+        .withf({
+            let me = me.clone();
+            move |id, hash, notice| {
+                *id == me.id
+                    && *hash == fresh_hash()
+                    && notice.as_ref().is_some_and(|mail| {
+                        mail.to == me.email && mail.kind == MailKind::PasswordChanged
+                    })
+            }
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let service = given.service();
+
+    service
+        .change_password(
+            &me,
+            secret("Curr3nt*Pass"),
+            Password::parse("N3w*Secure").expect("a valid password"),
+        )
+        .await
+        .expect("changed");
+
+    assert_eq!(hashed.only(), "N3w*Secure");
+}
+
+// -- delete_me ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_deletes_nothing() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.a_password_that_is(false);
+    let notices = given.a_failed_login_of(
+        &me,
+        FailedLogin::Counted {
+            attempts: 3,
+            locked: true,
+        },
+    );
+    given.users.expect_delete().never();
+    given.store.expect_delete().never();
+    let service = given.service();
+
+    let result = service.delete_me(&me, secret("Wr0ng*Pass")).await;
+
+    assert!(
+        matches!(result, Err(Error::IncorrectPassword)),
+        "{result:?}"
+    );
+    // The guess that reaches the limit locks, with the unlock email ready, as at login.
+    let notice = notices.only();
+    assert!(
+        matches!(notice.mail.kind, MailKind::AccountLocked { .. }),
+        "{:?}",
+        notice.mail.kind
+    );
+}
+
+#[tokio::test]
+async fn deleting_myself_removes_the_account_and_its_picture_objects() {
+    let me = pro_ready();
+    let picture = me.picture.clone().expect("a picture");
+    let mut given = Given::new();
+    given.a_password_that_is(true);
+    let returned = picture.clone();
+    given
+        .users
+        .expect_delete()
+        .with(eq(me.id), mockall::predicate::always())
+        .times(1)
+        .returning(move |_, _| Ok(Some(returned.clone())));
+    let deleted = Spy::<String>::default();
+    let spy = deleted.clone();
+    given.store.expect_delete().times(2).returning(move |key| {
+        spy.record(key.to_string());
+        Ok(())
+    });
+    let service = given.service();
+
+    service
+        .delete_me(&me, secret("Curr3nt*Pass"))
+        .await
+        .expect("deleted");
+
+    assert_eq!(
+        deleted.all(),
+        vec![picture.main.to_string(), picture.thumbnail.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn deleting_myself_without_a_picture_touches_no_object() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.a_password_that_is(true);
+    given
+        .users
+        .expect_delete()
+        .times(1)
+        .returning(|_, _| Ok(None));
+    given.store.expect_delete().never();
+    let service = given.service();
+
+    service
+        .delete_me(&me, secret("Curr3nt*Pass"))
+        .await
+        .expect("deleted");
+}
+
+#[tokio::test]
+async fn the_last_admin_deleting_itself_answers_last_admin() {
+    let me = user(Role::Admin);
+    let mut given = Given::new();
+    given.a_password_that_is(true);
+    given
+        .users
+        .expect_delete()
+        .times(1)
+        .returning(|_, _| Err(RepoError::LastAdmin));
+    given.store.expect_delete().never();
+    let service = given.service();
+
+    let result = service.delete_me(&me, secret("Curr3nt*Pass")).await;
+
+    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+}
+
+// -- What PRO changes and self-deletion tell the audit log ---------------------------------
+
+fn pro_event(actor: UserId, target: UserId, before: bool, after: bool) -> AuditEvent {
+    event(
+        Some(actor),
+        target,
+        AuditKind::ProStatusChanged,
+        vec![change(
+            "is_professional",
+            Some(&before.to_string()),
+            Some(&after.to_string()),
+        )],
+    )
+}
+
+#[tokio::test]
+async fn an_upgrade_records_a_pro_status_change_by_the_user_themselves() {
+    let me = pro_ready();
+    let mut given = Given::new();
+    let upgraded = professional(&me, true);
+    given
+        .users
+        .expect_set_professional()
+        .with(
+            eq(me.id),
+            eq(true),
+            eq(now()),
+            eq(pro_mail(&me, true)),
+            eq(pro_event(me.id, me.id, false, true)),
+        )
+        .times(1)
+        .returning(move |_, _, _, _, _| Ok(Some(upgraded.clone())));
+    let service = given.service();
+
+    service.upgrade_to_pro(&me).await.expect("upgraded");
+}
+
+#[tokio::test]
+async fn a_pro_status_change_by_staff_records_them_as_the_actor() {
+    let mut pro = pro_ready();
+    pro.is_professional = true;
+    for (target, status, staff) in [
+        (user(Role::Authenticated), true, actor(Role::Manager)),
+        (pro, false, actor(Role::Admin)),
+    ] {
+        let mut given = Given::new();
+        given.stored_user(&target);
+        let answer = professional(&target, status);
+        given
+            .users
+            .expect_set_professional()
+            .with(
+                eq(target.id),
+                eq(status),
+                eq(now()),
+                eq(pro_mail(&target, status)),
+                eq(pro_event(staff.id, target.id, !status, status)),
+            )
+            .times(1)
+            .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
+        let service = given.service();
+
+        let user = service
+            .set_professional_status(staff, target.id, status)
+            .await
+            .expect("changed");
+
+        assert_eq!(user.is_professional, status);
+    }
+}
+
+#[tokio::test]
+async fn deleting_myself_records_who_i_was_with_myself_as_the_actor() {
+    let me = user(Role::Manager);
+    let mut given = Given::new();
+    given.a_password_that_is(true);
+    let events = given.working_delete(me.id);
+    let service = given.service();
+
+    service
+        .delete_me(&me, secret("Curr3nt*Pass"))
+        .await
+        .expect("deleted");
+
+    assert_eq!(events.only(), deletion_event(me.id, &me));
+}

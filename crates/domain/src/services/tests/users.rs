@@ -1,0 +1,457 @@
+//! Updating accounts and what an edit tells the audit log.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Updating accounts
+// ---------------------------------------------------------------------------------------------
+
+fn an_email_change(to: &str) -> AdminChanges {
+    AdminChanges {
+        email: Some(email(to)),
+        ..AdminChanges::default()
+    }
+}
+
+#[tokio::test]
+async fn changing_the_email_unverifies_it_and_stores_a_new_token_in_the_same_update() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.email, Some(email("ada@newmail.example")));
+    assert_eq!(update.email_verified, Some(false));
+    let token = update.verification_token.expect("a new verification token");
+    assert_eq!(token.expires_at, now() + TimeDelta::minutes(90));
+}
+
+#[tokio::test]
+async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the_update() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    let stored_token = update.verification_token.expect("a new verification token");
+    let [mail, notice] = update.mails.as_slice() else {
+        panic!("expected the link and the notice, got {:?}", update.mails);
+    };
+    assert_eq!(mail.to, email("ada@newmail.example"));
+    assert_eq!(mail.greeting_name, target.nickname.to_string());
+    let (user_id, raw) = unwrap_verify_email(&mail.kind);
+    assert_eq!(user_id, target.id);
+    assert_eq!(raw.hash(), stored_token.hash);
+    // The old address is told where the account went.
+    assert_eq!(notice.to, target.email);
+    assert_eq!(
+        notice.kind,
+        MailKind::EmailChanged {
+            new_email: email("ada@newmail.example")
+        }
+    );
+}
+
+#[tokio::test]
+async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            AdminChanges {
+                role: Some(Role::Manager),
+                ..an_email_change("ada@newmail.example")
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.role, Some(Role::Manager));
+    let stored_token = update.verification_token.expect("a new verification token");
+    let [link, notice, role_mail] = update.mails.as_slice() else {
+        panic!("expected three mails, got {:?}", update.mails);
+    };
+    assert_eq!(
+        notice.to, target.email,
+        "the notice goes to the old address"
+    );
+    assert_eq!(link.to, email("ada@newmail.example"));
+    let (user_id, raw) = unwrap_verify_email(&link.kind);
+    assert_eq!(user_id, target.id);
+    assert_eq!(raw.hash(), stored_token.hash);
+    assert_eq!(role_mail.greeting_name, target.nickname.to_string());
+    assert_eq!(
+        role_mail.kind,
+        MailKind::RoleChanged {
+            role: Role::Manager
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    let user = service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    assert_eq!(updates.only().role, Some(Role::Anonymous));
+    assert_eq!(user.role, Role::Anonymous);
+    assert!(!user.email_verified);
+}
+
+#[tokio::test]
+async fn a_staff_account_whose_email_changes_keeps_its_role() {
+    let target = user(Role::Manager);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("ada@newmail.example"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.role, None);
+    assert_eq!(update.email_verified, Some(false));
+}
+
+#[tokio::test]
+async fn the_same_email_in_other_casing_is_not_a_change_of_address() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("Ada@Example.COM"),
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.email, Some(email("Ada@Example.COM")));
+    assert_eq!(update.email_verified, None);
+    assert_eq!(update.verification_token, None);
+    assert_eq!(update.role, None);
+    assert!(update.mails.is_empty(), "{:?}", update.mails);
+}
+
+#[tokio::test]
+async fn changing_the_email_to_another_accounts_answers_email_taken() {
+    let target = user(Role::Anonymous);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    given
+        .users
+        .expect_update()
+        .returning(|_, _| Err(RepoError::EmailTaken));
+    let service = given.service();
+
+    let result = service
+        .update_user(
+            actor(Role::Admin),
+            target.id,
+            an_email_change("grace@example.com"),
+        )
+        .await;
+
+    // 409, unlike the 400 "Email already exists" of registration.
+    assert!(matches!(result, Err(Error::EmailTaken)), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_update_without_changes_is_a_validation_error_and_loads_nothing() {
+    let mut given = Given::new();
+    given.users.expect_find_by_id().never();
+    given.users.expect_update().never();
+    let service = given.service();
+
+    let result = service
+        .update_user(actor(Role::Admin), UserId::new(), AdminChanges::default())
+        .await;
+
+    assert!(matches!(result, Err(Error::Validation(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn update_me_without_changes_is_a_validation_error() {
+    let mut given = Given::new();
+    given.users.expect_update().never();
+    let service = given.service();
+
+    let result = service
+        .update_me(&user(Role::Authenticated), ProfileChanges::default())
+        .await;
+
+    assert!(matches!(result, Err(Error::Validation(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    let updates = given.working_update(&me);
+    let service = given.service();
+
+    service
+        .update_me(
+            &me,
+            ProfileChanges {
+                nickname: Some(nickname("countess")),
+                profile: ProfilePatch {
+                    bio: Patch::Clear,
+                    ..ProfilePatch::default()
+                },
+            },
+        )
+        .await
+        .expect("updated");
+
+    assert_eq!(
+        updates.only(),
+        UserChanges {
+            nickname: Some(nickname("countess")),
+            profile: ProfilePatch {
+                bio: Patch::Clear,
+                ..ProfilePatch::default()
+            },
+            ..UserChanges::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
+    let me = user(Role::Authenticated);
+    let mut given = Given::new();
+    given
+        .users
+        .expect_update()
+        .returning(|_, _| Err(RepoError::NicknameTaken));
+    let service = given.service();
+
+    let result = service
+        .update_me(
+            &me,
+            ProfileChanges {
+                nickname: Some(nickname("taken_name")),
+                ..ProfileChanges::default()
+            },
+        )
+        .await;
+
+    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+}
+
+// -- What an edit tells the audit log ----------------------------------------------------------
+
+/// The `user_updated` events of an update, their changes sorted by field.
+fn user_updated_events(update: &UserChanges) -> Vec<AuditEvent> {
+    update
+        .audit
+        .iter()
+        .filter(|e| e.kind == AuditKind::UserUpdated)
+        .cloned()
+        .map(|mut e| {
+            e.changes.sort_by(|a, b| a.field.cmp(&b.field));
+            e
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_changed() {
+    // ANONYMOUS, so that the new email brings no implicit role change along.
+    let target = user(Role::Anonymous);
+    let manager = actor(Role::Manager);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            manager,
+            target.id,
+            AdminChanges {
+                email: Some(email("ada@newmail.example")),
+                role: None,
+                profile: ProfileChanges {
+                    nickname: Some(nickname("countess")),
+                    profile: ProfilePatch {
+                        // The value it has: sent again, not a change.
+                        first_name: Patch::Set(
+                            Name::parse("Ada").expect("a valid name").expect("a name"),
+                        ),
+                        // Cleared.
+                        last_name: Patch::Clear,
+                        // Set where there was none.
+                        bio: Patch::Set(
+                            crate::model::Bio::parse("Poet of science.")
+                                .expect("a valid bio")
+                                .expect("a bio"),
+                        ),
+                        // Empty before and after.
+                        linkedin_profile_url: Patch::Clear,
+                        github_profile_url: Patch::Keep,
+                    },
+                },
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert_eq!(update.audit.len(), 1, "{:?}", update.audit);
+    assert_eq!(
+        user_updated_events(&update),
+        vec![event(
+            Some(manager.id),
+            target.id,
+            AuditKind::UserUpdated,
+            vec![
+                change("bio", None, Some("Poet of science.")),
+                change(
+                    "email",
+                    Some("ada@example.com"),
+                    Some("ada@newmail.example")
+                ),
+                change("last_name", Some("Lovelace"), None),
+                change("nickname", Some("ada_lovelace"), Some("countess")),
+            ],
+        )]
+    );
+}
+
+#[tokio::test]
+async fn an_edit_that_changes_nothing_records_no_user_updated_event() {
+    let target = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            actor(Role::Manager),
+            target.id,
+            AdminChanges {
+                email: Some(target.email.clone()),
+                role: Some(target.role),
+                profile: ProfileChanges {
+                    nickname: Some(target.nickname.clone()),
+                    profile: ProfilePatch {
+                        first_name: Patch::Set(target.profile.first_name.clone().expect("a name")),
+                        last_name: Patch::Set(target.profile.last_name.clone().expect("a name")),
+                        bio: Patch::Clear,
+                        linkedin_profile_url: Patch::Clear,
+                        github_profile_url: Patch::Clear,
+                    },
+                },
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    assert!(update.audit.is_empty(), "{:?}", update.audit);
+    assert!(update.mails.is_empty(), "{:?}", update.mails);
+}
+
+#[tokio::test]
+async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields() {
+    let target = user(Role::Authenticated);
+    let admin = actor(Role::Admin);
+    let mut given = Given::new();
+    given.stored_user(&target);
+    let updates = given.working_update(&target);
+    let service = given.service();
+
+    service
+        .update_user(
+            admin,
+            target.id,
+            AdminChanges {
+                role: Some(Role::Manager),
+                ..a_nickname_change()
+            },
+        )
+        .await
+        .expect("updated");
+
+    let update = updates.only();
+    let role_events: Vec<&AuditEvent> = update
+        .audit
+        .iter()
+        .filter(|e| e.kind == AuditKind::RoleChanged)
+        .collect();
+    assert_eq!(
+        role_events,
+        vec![&role_changed_event(
+            Some(admin.id),
+            target.id,
+            Role::Authenticated,
+            Role::Manager
+        )]
+    );
+    assert_eq!(
+        user_updated_events(&update),
+        vec![event(
+            Some(admin.id),
+            target.id,
+            AuditKind::UserUpdated,
+            vec![change("nickname", Some("ada_lovelace"), Some("renamed"))],
+        )]
+    );
+    assert_eq!(update.audit.len(), 2, "{:?}", update.audit);
+}
