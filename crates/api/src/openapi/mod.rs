@@ -302,7 +302,7 @@ pub const PASSWORD_PATTERN: &str =
 pub const EMAIL_PATTERN: &str = r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
 /// A profile URL as `ProfileUrl::parse` takes it, or blank (none): absolute `http`/`https`
 /// with a host name, and only characters RFC 3986 allows (it is shown back as a `uri`).
-pub const URL_PATTERN: &str = r"^(?:[ \t\r\n]*|[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?)$";
+pub const URL_PATTERN: &str = r"^[ \t\r\n]*(?:[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(?:#(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?)?[ \t\r\n]*$";
 /// A text field as `is_forbidden_in_text` takes it: no control characters (but line breaks and
 /// tabs where `newlines`) and none of the domain's `FORMAT_CHARACTERS`.
 #[must_use]
@@ -363,7 +363,7 @@ impl Modify for DomainRules {
                 let name = name.as_str();
                 // "Can be changed, not removed": no `null` in a partial update.
                 let partial = schema.starts_with("Update");
-                if name == "role" {
+                if name == "role" && partial {
                     let mut role = Ref::from_schema_name("Role");
                     role.description =
                         "Changing it needs `ADMIN`. Can be changed, not removed.".to_owned();

@@ -124,7 +124,8 @@ impl ProfileUrl {
     /// # Errors
     /// [`UrlError`] when it is not an absolute http(s) URL with a host, or too long.
     pub fn parse(raw: &str) -> Result<Option<Self>, UrlError> {
-        let s = raw.trim();
+        // ASCII white space only, as the document's pattern says.
+        let s = raw.trim_matches([' ', '\t', '\r', '\n']);
         if s.is_empty() {
             return Ok(None);
         }
@@ -132,12 +133,82 @@ impl ProfileUrl {
             return Err(UrlError::TooLong);
         }
         let url = url::Url::parse(s).map_err(|_| UrlError::Invalid)?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none_or(str::is_empty)
+            || !is_plain_web_url(s)
+        {
             return Err(UrlError::Invalid);
         }
         Ok(Some(Self(s.to_owned())))
     }
+}
 
+/// The URLs the API document states (its `pattern` of profile URLs), and only those: `http` or
+/// `https` in any case, a DNS name whose last label starts with a letter (no IP address, no
+/// internationalised name), a port of at most four digits, and a path, query and fragment of
+/// printable ASCII (other characters percent-encoded).
+fn is_plain_web_url(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return false;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let hosts_ok = labels.iter().all(|l| label_ok(l))
+        && labels
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()));
+    let port_ok =
+        port.is_none_or(|p| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    hosts_ok && port_ok && tail_ok(tail)
+}
+
+/// A path (`/…`), then a query (`?…`), then a fragment (`#…`), each optional, of the characters
+/// RFC 3986 allows there unencoded, or `%` and two hex digits.
+fn tail_ok(tail: &str) -> bool {
+    const SAFE: &[u8] = b"._~!$&'()*+,;=:@/-";
+    let bytes = tail.as_bytes();
+    // 0: path, 1: query, 2: fragment.
+    let mut part = 0;
+    let mut i = 0;
+    if !(tail.is_empty() || matches!(bytes[0], b'/' | b'?' | b'#')) {
+        return false;
+    }
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'?' if part == 0 => part = 1,
+            b'#' if part < 2 => part = 2,
+            b'?' => {}
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 2;
+            }
+            _ if b.is_ascii_alphanumeric() || SAFE.contains(&b) => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
+impl ProfileUrl {
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
@@ -587,5 +658,42 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(240));
         assert_eq!(ProfileUrl::parse(&long), Err(UrlError::TooLong));
+    }
+
+    /// Exactly the URLs the API document's pattern allows: what a client checks before sending
+    /// is what the service accepts, both ways.
+    #[test]
+    fn profile_urls_are_plain_web_urls_as_documented() {
+        for good in [
+            "HTTPS://x.io:8080/a?b=c#d",
+            "hTtp://github.com/ada_l-1~x",
+            "https://a.b-c.example/%C3%BC?q=a/b?c#frag?x",
+            "http://localhost",
+            "https://x.io?only=query",
+            "https://x.io#only-fragment",
+            "  https://github.com/ada  ",
+        ] {
+            assert!(ProfileUrl::parse(good).is_ok_and(|u| u.is_some()), "{good}");
+        }
+        for bad in [
+            "http://x*",
+            "https://1.2.3.4",
+            "https://999999999999",
+            "https://münchen.de",
+            "https://github.com/ü",
+            "https://x.io:65535",
+            "https://x.io:",
+            "https://user@x.io",
+            "https://-x.io",
+            "https://x-.io",
+            "https://x..io",
+            "https://x.io/a b",
+            "https://x.io/%zz",
+            "https://x.io/a#b#c",
+            "https://x.io/[a]",
+            "\u{2003}https://x.io",
+        ] {
+            assert_eq!(ProfileUrl::parse(bad), Err(UrlError::Invalid), "{bad}");
+        }
     }
 }
