@@ -93,6 +93,16 @@ fn user(role: Role) -> User {
     }
 }
 
+/// A stored account of `role` like [`user`], with its own email `<handle>@example.com` and
+/// nickname `<handle>`, so that several can be stored together.
+fn user_called(role: Role, handle: &str) -> User {
+    User {
+        email: email(&format!("{handle}@example.com")),
+        nickname: nickname(handle),
+        ..user(role)
+    }
+}
+
 fn locked(mut user: User) -> User {
     user.is_locked = true;
     user.failed_login_attempts = 5;
@@ -497,6 +507,11 @@ impl Given {
             .with(eq(account.id), eq(now()))
             .times(1)
             .returning(move |_, _| Ok(Some(recorded.clone())));
+        self.an_issued_token();
+    }
+
+    /// One access token is issued, `signed.jwt.token`.
+    fn an_issued_token(&mut self) {
         self.tokens.expect_issue().times(1).returning(|_, _| {
             Ok(AccessToken {
                 token: "signed.jwt.token".to_owned(),
