@@ -375,21 +375,6 @@ impl Given {
 
     // Arrangements that many tests share.
 
-    /// Registration finds the email free, the hasher hashes and the insert succeeds.
-    fn a_free_email_and_working_insert(&mut self) -> Spy<NewUser> {
-        self.users.expect_find_by_email().returning(|_| Ok(None));
-        self.users.expect_nickname_taken().returning(|_| Ok(false));
-        self.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-        let inserted = Spy::default();
-        let spy = inserted.clone();
-        self.users.expect_insert().times(1).returning(move |new| {
-            let user = stored(&new);
-            spy.record(new);
-            Ok(user)
-        });
-        inserted
-    }
-
     /// `target` is stored under its id.
     fn stored_user(&mut self, target: &User) {
         let target = target.clone();
