@@ -36,10 +36,10 @@ use crate::{
         Profile, ProfilePatch, RawToken, Role, User, UserId,
     },
     ports::{
-        AccessToken, AuditLog, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind,
-        MockAuditLog, MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor,
-        MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError,
-        UserChanges, UserFilter, UserQuery, UserRepository, UserSort,
+        AccessToken, AuditLog, AuditQuery, FailedLogin, LockNotice, Mail, MailKind, MockAuditLog,
+        MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor, MockTokenIssuer,
+        MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError, UserChanges,
+        UserFilter, UserQuery, UserRepository, UserSort,
     },
     test_support::InMemoryRepository,
 };
