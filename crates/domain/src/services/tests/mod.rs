@@ -161,25 +161,6 @@ fn stored(new: &NewUser) -> User {
     }
 }
 
-/// The account a well-behaved repository returns for an update of `before`.
-fn applied(before: &User, changes: &UserChanges) -> User {
-    let mut after = before.clone();
-    if let Some(email) = &changes.email {
-        after.email = email.clone();
-    }
-    if let Some(verified) = changes.email_verified {
-        after.email_verified = verified;
-    }
-    if let Some(nickname) = &changes.nickname {
-        after.nickname = nickname.clone();
-    }
-    if let Some(role) = changes.role {
-        after.role = role;
-    }
-    after.updated_at = now();
-    after
-}
-
 fn unwrap_verify_email(kind: &MailKind) -> (UserId, RawToken) {
     match kind {
         MailKind::VerifyEmail { user_id, token } => (*user_id, token.clone()),
@@ -410,23 +391,6 @@ impl Given {
                 .map(UserId)
                 .ok_or(TokenError::Invalid)
         });
-    }
-
-    /// Updates of `target` succeed and are kept.
-    fn working_update(&mut self, target: &User) -> Spy<UserChanges> {
-        let before = target.clone();
-        let updates = Spy::default();
-        let spy = updates.clone();
-        self.users
-            .expect_update()
-            .with(eq(target.id), mockall::predicate::always())
-            .times(1)
-            .returning(move |_, changes| {
-                let after = applied(&before, &changes);
-                spy.record(changes);
-                Ok(after)
-            });
-        updates
     }
 
     /// Login finds `account` under its email.
