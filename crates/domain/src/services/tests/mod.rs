@@ -356,15 +356,6 @@ impl Given {
 
     // Arrangements that many tests share.
 
-    /// `target` is stored under its id.
-    fn stored_user(&mut self, target: &User) {
-        let target = target.clone();
-        self.users
-            .expect_find_by_id()
-            .with(eq(target.id))
-            .returning(move |_| Ok(Some(target.clone())));
-    }
-
     /// `accounts` are stored, and are the only ones: one `find_both` call is expected, and
     /// no `find_by_id`.
     fn stored_accounts(&mut self, accounts: &[&User]) {
@@ -428,21 +419,6 @@ impl Given {
                 Ok(outcome)
             });
         notices
-    }
-
-    /// Deleting `target` succeeds (it had no picture); the audit event handed over is kept.
-    fn working_delete(&mut self, target: UserId) -> Spy<AuditEvent> {
-        let events = Spy::default();
-        let spy = events.clone();
-        self.users
-            .expect_delete()
-            .with(eq(target), mockall::predicate::always())
-            .times(1)
-            .returning(move |_, audit| {
-                spy.record(audit);
-                Ok(None)
-            });
-        events
     }
 
     /// The successful login of `account` is recorded and a token issued for it.
