@@ -187,6 +187,10 @@ async fn register_reports_an_unreachable_repository_as_unavailable() {
 // Nickname collisions
 // ---------------------------------------------------------------------------------------------
 
+// These keep the mocked repository: generated nicknames are random, so an honest repository
+// cannot be made to hold the candidates in advance, and a name taken between the check and the
+// insert is a race it cannot be made to lose.
+
 #[tokio::test]
 async fn register_skips_generated_nicknames_that_are_taken_and_uses_the_third() {
     let mut given = Given::new();

@@ -6,6 +6,28 @@ use super::*;
 // Role rules of the administration use cases
 // ---------------------------------------------------------------------------------------------
 
+// The Forbidden cases that are refused before any account is loaded keep the mocked
+// repository: it proves that nothing is loaded or written.
+
+/// A listing fixture: three plain accounts and two staff ones, created a day apart (the first
+/// one newest), each with its own email and nickname.
+fn a_mixed_population() -> Vec<User> {
+    [
+        (Role::Authenticated, "plain_one"),
+        (Role::Manager, "staff_one"),
+        (Role::Anonymous, "plain_two"),
+        (Role::Admin, "staff_two"),
+        (Role::Authenticated, "plain_three"),
+    ]
+    .into_iter()
+    .zip(1..)
+    .map(|((role, handle), age)| User {
+        created_at: now() - TimeDelta::days(age),
+        ..user_called(role, handle)
+    })
+    .collect()
+}
+
 #[tokio::test]
 async fn non_staff_may_not_read_an_account_and_the_repository_is_not_asked() {
     for role in NON_STAFF {
@@ -96,11 +118,8 @@ async fn non_staff_may_not_create_an_account() {
 async fn a_manager_may_not_read_update_or_delete_staff_accounts() {
     for target_role in [Role::Manager, Role::Admin] {
         let target = user(target_role);
-        let mut given = Given::new();
-        given.stored_user(&target);
-        given.users.expect_update().never();
-        given.users.expect_delete().never();
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
         let manager = actor(Role::Manager);
 
         let read = service.get_user(manager, target.id).await;
@@ -121,6 +140,12 @@ async fn a_manager_may_not_read_update_or_delete_staff_accounts() {
             matches!(deleted, Err(Error::Forbidden)),
             "{target_role}: {deleted:?}"
         );
+        assert_eq!(
+            repo.users(),
+            [target],
+            "{target_role}: neither updated nor deleted"
+        );
+        assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
     }
 }
 
@@ -128,9 +153,8 @@ async fn a_manager_may_not_read_update_or_delete_staff_accounts() {
 async fn a_manager_reads_plain_accounts() {
     for target_role in NON_STAFF {
         let target = user(target_role);
-        let mut given = Given::new();
-        given.stored_user(&target);
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
 
         let read = service
             .get_user(actor(Role::Manager), target.id)
@@ -144,10 +168,8 @@ async fn a_manager_reads_plain_accounts() {
 #[tokio::test]
 async fn a_manager_may_not_change_a_role() {
     let target = user(Role::Anonymous);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given.users.expect_update().never();
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .update_user(
@@ -161,15 +183,15 @@ async fn a_manager_may_not_change_a_role() {
         .await;
 
     assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_eq!(repo.users(), [target], "not updated");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn a_manager_may_send_the_current_role_unchanged_along_with_an_edit() {
     let target = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let changes = AdminChanges {
         role: Some(Role::Authenticated),
@@ -180,19 +202,24 @@ async fn a_manager_may_send_the_current_role_unchanged_along_with_an_edit() {
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.role, None);
-    assert_eq!(update.nickname, Some(nickname("renamed")));
-    assert!(update.mails.is_empty(), "{:?}", update.mails);
+    let after = repo.get(target.id).expect("stored");
+    assert_eq!(after.role, Role::Authenticated);
+    assert_eq!(after.nickname, nickname("renamed"));
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert!(
+        repo.audit_events()
+            .iter()
+            .all(|e| e.kind != AuditKind::RoleChanged),
+        "no role change recorded: {:?}",
+        repo.audit_events()
+    );
 }
 
 #[tokio::test]
 async fn an_admin_changes_a_role() {
     let target = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let user = service
         .update_user(
@@ -206,12 +233,11 @@ async fn an_admin_changes_a_role() {
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.role, Some(Role::Manager));
+    assert_eq!(repo.get(target.id).expect("stored").role, Role::Manager);
     assert_eq!(user.role, Role::Manager);
     // The user is told, in the same transaction: exactly one mail, to the account's address.
     assert_eq!(
-        update.mails,
+        repo.mails(),
         vec![Mail {
             to: target.email.clone(),
             greeting_name: target.nickname.to_string(),
@@ -225,13 +251,8 @@ async fn an_admin_changes_a_role() {
 #[tokio::test]
 async fn demoting_the_last_admin_answers_last_admin() {
     let target = user(Role::Admin);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given
-        .users
-        .expect_update()
-        .returning(|_, _| Err(RepoError::LastAdmin));
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .update_user(
@@ -245,50 +266,41 @@ async fn demoting_the_last_admin_answers_last_admin() {
         .await;
 
     assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_eq!(repo.users(), [target], "still ADMIN");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn deleting_the_last_admin_answers_last_admin() {
     let target = user(Role::Admin);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given
-        .users
-        .expect_delete()
-        .with(eq(target.id), mockall::predicate::always())
-        .returning(|_, _| Err(RepoError::LastAdmin));
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.delete_user(actor(Role::Admin), target.id).await;
 
     assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_eq!(repo.users(), [target], "not deleted");
+    assert!(repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn a_manager_deletes_a_plain_account() {
     let target = user(Role::Anonymous);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given
-        .users
-        .expect_delete()
-        .with(eq(target.id), mockall::predicate::always())
-        .times(1)
-        .returning(|_, _| Ok(None));
-    let service = given.service();
+    let other = user_called(Role::Authenticated, "grace_h");
+    let repo = stored_in_memory(&[&target, &other]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.delete_user(actor(Role::Manager), target.id).await;
 
     assert!(result.is_ok(), "{result:?}");
+    assert_eq!(repo.users(), [other], "only the target is gone");
 }
 
 #[tokio::test]
 async fn acting_on_an_unknown_account_answers_user_not_found() {
-    let mut given = Given::new();
-    given.users.expect_find_by_id().returning(|_| Ok(None));
-    given.users.expect_update().never();
-    given.users.expect_delete().never();
-    let service = given.service();
+    let other = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&other]);
+    let service = Given::new().service_over(&repo);
     let admin = actor(Role::Admin);
     let unknown = UserId::new();
 
@@ -301,6 +313,8 @@ async fn acting_on_an_unknown_account_answers_user_not_found() {
     assert!(matches!(read, Err(Error::UserNotFound)), "{read:?}");
     assert!(matches!(updated, Err(Error::UserNotFound)), "{updated:?}");
     assert!(matches!(deleted, Err(Error::UserNotFound)), "{deleted:?}");
+    assert_eq!(repo.users(), [other], "nothing changed");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
@@ -325,129 +339,104 @@ async fn a_manager_may_not_create_staff_accounts() {
 
 #[tokio::test]
 async fn an_account_created_without_a_role_is_anonymous_never_promoted_and_gets_a_link() {
+    // No account is stored: had the service asked for promotion, this one would be ADMIN.
+    let repo = InMemoryRepository::new();
     let mut given = Given::new();
-    let inserted = given.a_free_email_and_working_insert();
-    let service = given.service();
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    let service = given.service_over(&repo);
 
     let user = service
         .create_user(actor(Role::Manager), registration(), None)
         .await
         .expect("created");
 
-    let new = inserted.only();
+    let new = repo.get(user.id).expect("stored");
     assert_eq!(new.role, Role::Anonymous);
-    assert!(!new.promote_if_first);
+    assert!(!new.email_verified);
     assert_eq!(user.role, Role::Anonymous);
-    let mail = new.verification_mail.expect("a verification mail");
+    let [mail] = repo.mails().try_into().expect("one verification mail");
     assert_eq!(mail.to, email("grace@example.com"));
-    let (_, raw) = unwrap_verify_email(&mail.kind);
+    let (user_id, raw) = unwrap_verify_email(&mail.kind);
+    assert_eq!(user_id, user.id);
     assert_eq!(
         Some(raw.hash()),
-        new.verification_token.map(|token| token.hash)
+        repo.verification_token(user.id).map(|token| token.hash)
     );
 }
 
 #[tokio::test]
 async fn an_admin_creates_a_manager() {
+    // No account is stored: had the service asked for promotion, this one would be ADMIN.
+    let repo = InMemoryRepository::new();
     let mut given = Given::new();
-    let inserted = given.a_free_email_and_working_insert();
-    let service = given.service();
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    let service = given.service_over(&repo);
 
-    service
+    let user = service
         .create_user(actor(Role::Admin), registration(), Some(Role::Manager))
         .await
         .expect("created");
 
-    let new = inserted.only();
-    assert_eq!(new.role, Role::Manager);
-    assert!(!new.promote_if_first);
+    assert_eq!(repo.get(user.id).expect("stored").role, Role::Manager);
+    assert_eq!(repo.users().len(), 1);
 }
 
 #[tokio::test]
 async fn creating_an_account_with_a_taken_email_answers_email_exists() {
+    let taken = User {
+        email: email("grace@example.com"),
+        ..user(Role::Anonymous)
+    };
+    let repo = stored_in_memory(&[&taken]);
     let mut given = Given::new();
-    given
-        .users
-        .expect_find_by_email()
-        .returning(|_| Ok(Some(user(Role::Anonymous))));
     given.hasher.expect_hash().never();
-    given.users.expect_insert().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
         .create_user(actor(Role::Admin), registration(), None)
         .await;
 
     assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_eq!(repo.users(), [taken], "nothing was inserted");
+    assert!(repo.mails().is_empty());
 }
 
 #[tokio::test]
 async fn a_manager_lists_only_plain_accounts() {
-    let mut given = Given::new();
-    given
-        .users
-        .expect_list()
-        .with(eq(UserQuery {
-            skip: 20,
-            limit: 10,
-            filter: UserFilter {
-                roles: Some(vec![Role::Anonymous, Role::Authenticated]),
-                ..UserFilter::default()
-            },
-            sort: UserSort::CreatedAtDesc,
-        }))
-        .times(1)
-        .returning(|_| {
-            Ok(Page {
-                items: vec![user(Role::Anonymous)],
-                total: 21,
-            })
-        });
-    let service = given.service();
+    let population = a_mixed_population();
+    let repo = stored_in_memory(&population.iter().collect::<Vec<_>>());
+    let service = Given::new().service_over(&repo);
 
     let page = service
-        .list_users(actor(Role::Manager), page_of(20, 10))
+        .list_users(actor(Role::Manager), page_of(1, 1))
         .await
         .expect("listed");
 
-    assert_eq!(page.total, 21);
-    assert_eq!(page.items.len(), 1);
+    // Three plain accounts; from the second on, one of them, newest first.
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items, [population[2].clone()]);
 }
 
 #[tokio::test]
 async fn an_admin_lists_every_role() {
-    let mut given = Given::new();
-    given
-        .users
-        .expect_list()
-        .with(eq(UserQuery {
-            skip: 0,
-            limit: 100,
-            filter: UserFilter {
-                roles: None,
-                ..UserFilter::default()
-            },
-            sort: UserSort::CreatedAtDesc,
-        }))
-        .times(1)
-        .returning(|_| {
-            Ok(Page {
-                items: Vec::new(),
-                total: 0,
-            })
-        });
-    let service = given.service();
+    let population = a_mixed_population();
+    let repo = stored_in_memory(&population.iter().collect::<Vec<_>>());
+    let service = Given::new().service_over(&repo);
 
-    let result = service
+    let page = service
         .list_users(actor(Role::Admin), page_of(0, 100))
-        .await;
+        .await
+        .expect("listed");
 
-    assert!(result.is_ok(), "{result:?}");
+    // Every account, newest first.
+    assert_eq!(page.total, 5);
+    assert_eq!(page.items, population);
 }
 
 #[tokio::test]
 async fn a_page_size_outside_1_to_100_is_a_validation_error() {
     for limit in [0, 101] {
+        // The mock proves that the repository is not asked.
         let mut given = Given::new();
         given.users.expect_list().never();
         let service = given.service();
@@ -465,6 +454,7 @@ async fn a_page_size_outside_1_to_100_is_a_validation_error() {
 
 #[tokio::test]
 async fn a_skip_over_the_maximum_is_a_validation_error() {
+    // The mocks count: only the valid skip reaches each store.
     let mut given = Given::new();
     given.users.expect_list().times(1).returning(|_| {
         Ok(Page {

@@ -10,18 +10,32 @@ fn password(raw: &str) -> SecretString {
     SecretString::from(raw)
 }
 
+/// `account` one failed login short of the lockout (the settings allow 5).
+fn one_failure_from_the_lock(mut account: User) -> User {
+    account.failed_login_attempts = 4;
+    account
+}
+
+/// Nothing was written: the accounts are `accounts`, and no token, email or event was stored.
+fn assert_untouched(repo: &InMemoryRepository, accounts: &[User]) {
+    assert_eq!(repo.users(), accounts, "the accounts are unchanged");
+    assert_eq!(repo.token_counts(), Default::default(), "no token");
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+}
+
 #[tokio::test]
 async fn login_with_an_unknown_email_checks_a_dummy_hash_and_answers_invalid_credentials() {
+    let other = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&other]);
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
     given
         .hasher
         .expect_verify()
         .withf(|candidate, hash| candidate.expose_secret() == "Secur3*Pass" && hash.is_none())
         .times(1)
         .returning(|_, _| Ok(false));
-    given.users.expect_record_failed_login().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
         .login("nobody@example.com", password("Secur3*Pass"))
@@ -31,10 +45,13 @@ async fn login_with_an_unknown_email_checks_a_dummy_hash_and_answers_invalid_cre
         matches!(result, Err(Error::InvalidCredentials)),
         "{result:?}"
     );
+    // No failure was counted against anyone.
+    assert_untouched(&repo, &[other]);
 }
 
 #[tokio::test]
 async fn login_with_a_malformed_email_answers_like_an_unknown_one() {
+    // The mock proves the malformed address never reaches the repository.
     let mut given = Given::new();
     given.users.expect_find_by_email().never();
     given
@@ -55,25 +72,26 @@ async fn login_with_a_malformed_email_answers_like_an_unknown_one() {
 
 #[tokio::test]
 async fn login_to_a_locked_account_answers_account_locked_without_checking_the_password() {
+    let account = locked(user(Role::Authenticated));
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&locked(user(Role::Authenticated)));
     given.hasher.expect_verify().never();
-    given.users.expect_record_failed_login().never();
-    given.users.expect_record_login().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
         .login("ada@example.com", password("Secur3*Pass"))
         .await;
 
     assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    // Neither a failure nor a login was recorded.
+    assert_untouched(&repo, &[account]);
 }
 
 #[tokio::test]
 async fn login_with_a_wrong_password_counts_the_failure_and_answers_invalid_credentials() {
     let account = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&account);
     let stored_hash = account.password_hash.clone();
     given
         .hasher
@@ -81,15 +99,7 @@ async fn login_with_a_wrong_password_counts_the_failure_and_answers_invalid_cred
         .withf(move |_, hash| hash.as_ref() == Some(&stored_hash))
         .times(1)
         .returning(|_, _| Ok(false));
-    given.a_failed_login_of(
-        &account,
-        FailedLogin::Counted {
-            attempts: 1,
-            locked: false,
-        },
-    );
-    given.users.expect_record_login().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service.login("ada@example.com", password("wrong")).await;
 
@@ -97,12 +107,20 @@ async fn login_with_a_wrong_password_counts_the_failure_and_answers_invalid_cred
         matches!(result, Err(Error::InvalidCredentials)),
         "{result:?}"
     );
+    let after = repo.get(account.id).expect("stored");
+    assert_eq!(after.failed_login_attempts, 1);
+    assert!(!after.is_locked);
+    assert_eq!(after.last_login_at, None, "no login recorded");
+    assert_eq!(repo.token_counts(), Default::default(), "no unlock token");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn every_failed_login_hands_over_an_unlock_link_for_the_repository_to_store_if_it_locks() {
     // Whether this failure locks the account is decided atomically in the repository, so the
-    // notice travels with every failure; the repository stores it only with the lock.
+    // notice travels with every failure; the repository stores it only with the lock. The
+    // mocked repository stands for one that counted other failures meanwhile: the service's
+    // copy of the account cannot tell whether this one locks.
     for locks in [false, true] {
         let account = user(Role::Authenticated);
         let mut given = Given::new();
@@ -141,19 +159,11 @@ async fn every_failed_login_hands_over_an_unlock_link_for_the_repository_to_stor
 
 #[tokio::test]
 async fn the_failed_login_that_locks_the_account_still_answers_401() {
-    let account = user(Role::Authenticated);
+    let account = one_failure_from_the_lock(user(Role::Authenticated));
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&account);
     given.a_password_that_is(false);
-    given.a_failed_login_of(
-        &account,
-        FailedLogin::Counted {
-            attempts: 5,
-            locked: true,
-        },
-    );
-    given.users.expect_record_login().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service.login("ada@example.com", password("wrong")).await;
 
@@ -161,10 +171,38 @@ async fn the_failed_login_that_locks_the_account_still_answers_401() {
         matches!(result, Err(Error::InvalidCredentials)),
         "{result:?}"
     );
+    let after = repo.get(account.id).expect("stored");
+    assert!(after.is_locked);
+    assert_eq!(after.failed_login_attempts, 5);
+    assert_eq!(after.last_login_at, None, "no login recorded");
+}
+
+#[tokio::test]
+async fn the_failed_login_that_locks_the_account_stores_the_unlock_link_it_mails() {
+    let account = one_failure_from_the_lock(user(Role::Authenticated));
+    let repo = stored_in_memory(&[&account]);
+    let mut given = Given::new();
+    given.a_password_that_is(false);
+    let service = given.service_over(&repo);
+
+    service
+        .login("ada@example.com", password("wrong"))
+        .await
+        .expect_err("refused");
+
+    let stored = repo.unlock_token(account.id).expect("an unlock token");
+    assert_eq!(stored.expires_at, now() + TimeDelta::hours(30));
+    let [mail] = repo.mails().try_into().expect("one mail");
+    assert_eq!(mail.to, account.email);
+    assert_eq!(mail.greeting_name, account.nickname.to_string());
+    let raw = unwrap_account_locked(&mail.kind);
+    assert_eq!(raw.hash(), stored.hash);
 }
 
 #[tokio::test]
 async fn a_wrong_password_for_an_account_locked_meanwhile_answers_account_locked() {
+    // A race: the account was unlocked when loaded and is locked when the failure is counted.
+    // An honest repository cannot be made to lose it between the two calls, so it is mocked.
     let account = user(Role::Authenticated);
     let mut given = Given::new();
     given.an_account_found_by_email(&account);
@@ -179,13 +217,12 @@ async fn a_wrong_password_for_an_account_locked_meanwhile_answers_account_locked
 
 #[tokio::test]
 async fn the_right_password_with_an_unverified_email_answers_invalid_credentials_uncounted() {
+    let account = unverified(user(Role::Anonymous));
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&unverified(user(Role::Anonymous)));
     given.a_password_that_is(true);
-    given.users.expect_record_failed_login().never();
-    given.users.expect_record_login().never();
     given.tokens.expect_issue().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
         .login("ada@example.com", password("Secur3*Pass"))
@@ -195,25 +232,25 @@ async fn the_right_password_with_an_unverified_email_answers_invalid_credentials
         matches!(result, Err(Error::InvalidCredentials)),
         "{result:?}"
     );
+    // Neither a failure nor a login was recorded.
+    assert_untouched(&repo, &[account]);
 }
 
 #[tokio::test]
 async fn login_records_the_login_at_the_current_time_and_returns_the_issued_token() {
-    let account = user(Role::Authenticated);
+    // Earlier failures are forgotten by the login.
+    let account = User {
+        failed_login_attempts: 3,
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&account);
     given.a_password_that_is(true);
     let recorded = User {
         last_login_at: Some(now()),
+        failed_login_attempts: 0,
         ..account.clone()
     };
-    let returned = recorded.clone();
-    given
-        .users
-        .expect_record_login()
-        .with(eq(account.id), eq(now()))
-        .times(1)
-        .returning(move |_, _| Ok(Some(returned.clone())));
     let for_user = recorded.clone();
     given
         .tokens
@@ -226,8 +263,7 @@ async fn login_records_the_login_at_the_current_time_and_returns_the_issued_toke
                 expires_in: 1800,
             })
         });
-    given.users.expect_record_failed_login().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let success = service
         .login("ada@example.com", password("Secur3*Pass"))
@@ -237,10 +273,13 @@ async fn login_records_the_login_at_the_current_time_and_returns_the_issued_toke
     assert_eq!(success.access.token, "signed.jwt.token");
     assert_eq!(success.access.expires_in, 1800);
     assert_eq!(success.user, recorded);
+    assert_eq!(repo.get(account.id), Some(recorded));
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn login_to_an_account_locked_between_check_and_record_answers_account_locked() {
+    // A race an honest repository cannot be made to lose: mocked.
     let mut given = Given::new();
     given.an_account_found_by_email(&user(Role::Authenticated));
     given.a_password_that_is(true);
@@ -258,18 +297,11 @@ async fn login_to_an_account_locked_between_check_and_record_answers_account_loc
 #[tokio::test]
 async fn the_lock_notice_of_a_failed_login_carries_a_locked_event_by_no_one() {
     // The lockout is the system's doing: the event has no actor.
-    let account = user(Role::Authenticated);
+    let account = one_failure_from_the_lock(user(Role::Authenticated));
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&account);
     given.a_password_that_is(false);
-    let notices = given.a_failed_login_of(
-        &account,
-        FailedLogin::Counted {
-            attempts: 5,
-            locked: true,
-        },
-    );
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     service
         .login("ada@example.com", password("wrong"))
@@ -277,23 +309,23 @@ async fn the_lock_notice_of_a_failed_login_carries_a_locked_event_by_no_one() {
         .expect_err("refused");
 
     assert_eq!(
-        notices.only().audit,
-        event(
+        repo.audit_events(),
+        [event(
             None,
             account.id,
             AuditKind::Locked,
             vec![change("is_locked", Some("false"), Some("true"))],
-        )
+        )]
     );
 }
 
 #[tokio::test]
 async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password() {
     let account = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&account);
     given.a_password_that_is(true);
-    given.a_recorded_login_of(&account);
+    given.an_issued_token();
     let stored_hash = account.password_hash.clone();
     given
         .hasher
@@ -307,14 +339,7 @@ async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password(
         spy.record(given.expose_secret().to_owned());
         Ok(fresh_hash())
     });
-    given
-        .users
-        .expect_set_password_hash()
-        // The same password hashed anew: no notice, nothing else changes.
-        .with(eq(account.id), eq(fresh_hash()), eq(None))
-        .times(1)
-        .returning(|_, _, _| Ok(()));
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let success = service
         .login("ada@example.com", password("Secur3*Pass"))
@@ -323,70 +348,106 @@ async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password(
 
     assert_eq!(hashed.only(), "Secur3*Pass");
     assert_eq!(success.user.id, account.id);
+    let after = repo.get(account.id).expect("stored");
+    // The same password hashed anew: no notice, nothing else changes.
+    assert_eq!(
+        after,
+        User {
+            password_hash: fresh_hash(),
+            last_login_at: Some(now()),
+            updated_at: after.updated_at,
+            ..account
+        }
+    );
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert!(repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn a_login_with_a_current_hash_hashes_nothing() {
     let account = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
-    given.an_account_found_by_email(&account);
     given.a_password_that_is(true);
-    given.a_recorded_login_of(&account);
+    given.an_issued_token();
     given
         .hasher
         .expect_needs_rehash()
         .times(1)
         .return_const(false);
     given.hasher.expect_hash().never();
-    given.users.expect_set_password_hash().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
         .login("ada@example.com", password("Secur3*Pass"))
         .await;
 
     assert!(result.is_ok(), "{result:?}");
+    // Only the login was recorded: the hash, and the time of the last change, are as they were.
+    assert_eq!(
+        repo.get(account.id),
+        Some(User {
+            last_login_at: Some(now()),
+            ..account
+        })
+    );
 }
 
 #[tokio::test]
-async fn a_failing_rehash_still_logs_the_user_in() {
-    // Either step may fail: hashing, or storing the new hash. The old hash still works, so the
-    // re-hash is simply tried again at the next login.
-    for storing_fails in [false, true] {
-        let account = user(Role::Authenticated);
-        let mut given = Given::new();
-        given.an_account_found_by_email(&account);
-        given.a_password_that_is(true);
-        given.a_recorded_login_of(&account);
-        given.hasher.expect_needs_rehash().return_const(true);
-        if storing_fails {
-            given
-                .hasher
-                .expect_hash()
-                .times(1)
-                .returning(|_| Ok(fresh_hash()));
-            given
-                .users
-                .expect_set_password_hash()
-                .times(1)
-                .returning(|_, _, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
-        } else {
-            given
-                .hasher
-                .expect_hash()
-                .times(1)
-                .returning(|_| Err(anyhow::anyhow!("hasher pool gone")));
-            given.users.expect_set_password_hash().never();
-        }
-        let service = given.service();
+async fn a_failing_hash_still_logs_the_user_in_and_keeps_the_old_hash() {
+    // The old hash still works, so the re-hash is simply tried again at the next login.
+    let account = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&account]);
+    let mut given = Given::new();
+    given.a_password_that_is(true);
+    given.an_issued_token();
+    given.hasher.expect_needs_rehash().return_const(true);
+    given
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Err(anyhow::anyhow!("hasher pool gone")));
+    let service = given.service_over(&repo);
 
-        let success = service
-            .login("ada@example.com", password("Secur3*Pass"))
-            .await;
+    let success = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await
+        .expect("logged in");
 
-        let success = success.unwrap_or_else(|e| panic!("storing fails {storing_fails}: {e:?}"));
-        assert_eq!(success.access.token, "signed.jwt.token");
-    }
+    assert_eq!(success.access.token, "signed.jwt.token");
+    assert_eq!(
+        repo.get(account.id).expect("stored").password_hash,
+        account.password_hash
+    );
+}
+
+#[tokio::test]
+async fn failing_to_store_the_new_hash_still_logs_the_user_in() {
+    // Storing the new hash fails (`Unavailable`): mocked.
+    let account = user(Role::Authenticated);
+    let mut given = Given::new();
+    given.an_account_found_by_email(&account);
+    given.a_password_that_is(true);
+    given.a_recorded_login_of(&account);
+    given.hasher.expect_needs_rehash().return_const(true);
+    given
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(fresh_hash()));
+    given
+        .users
+        .expect_set_password_hash()
+        .times(1)
+        .returning(|_, _, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
+    let service = given.service();
+
+    let success = service
+        .login("ada@example.com", password("Secur3*Pass"))
+        .await
+        .expect("logged in");
+
+    assert_eq!(success.access.token, "signed.jwt.token");
 }
 
 #[tokio::test]
@@ -396,21 +457,11 @@ async fn a_refused_login_never_rehashes() {
         (user(Role::Authenticated), false),
         (unverified(user(Role::Anonymous)), true),
     ] {
+        let repo = stored_in_memory(&[&account]);
         let mut given = Given::new();
-        given.an_account_found_by_email(&account);
         given.a_password_that_is(correct);
-        given
-            .users
-            .expect_record_failed_login()
-            .returning(|_, _, _| {
-                Ok(FailedLogin::Counted {
-                    attempts: 1,
-                    locked: false,
-                })
-            });
         given.hasher.expect_hash().never();
-        given.users.expect_set_password_hash().never();
-        let service = given.service();
+        let service = given.service_over(&repo);
 
         let result = service
             .login("ada@example.com", password("Secur3*Pass"))
@@ -419,6 +470,11 @@ async fn a_refused_login_never_rehashes() {
         assert!(
             matches!(result, Err(Error::InvalidCredentials)),
             "{result:?}"
+        );
+        assert_eq!(
+            repo.get(account.id).expect("stored").password_hash,
+            account.password_hash,
+            "correct {correct}"
         );
     }
 }
@@ -429,6 +485,7 @@ async fn a_refused_login_never_rehashes() {
 
 #[tokio::test]
 async fn authenticate_refuses_an_invalid_or_expired_token_without_loading_a_user() {
+    // The mock proves that no account is loaded.
     for refusal in [TokenError::Invalid, TokenError::Expired] {
         let mut given = Given::new();
         given
@@ -447,15 +504,11 @@ async fn authenticate_refuses_an_invalid_or_expired_token_without_loading_a_user
 
 #[tokio::test]
 async fn authenticate_refuses_the_token_of_a_deleted_user() {
+    let repo = stored_in_memory(&[&user(Role::Admin)]);
     let mut given = Given::new();
     let id = UserId::new();
     given.tokens.expect_verify().returning(move |_| Ok(id));
-    given
-        .users
-        .expect_find_by_id()
-        .with(eq(id))
-        .returning(|_| Ok(None));
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service.authenticate("good.token").await;
 
@@ -465,11 +518,11 @@ async fn authenticate_refuses_the_token_of_a_deleted_user() {
 #[tokio::test]
 async fn authenticate_refuses_the_token_of_a_locked_user() {
     let account = locked(user(Role::Authenticated));
+    let repo = stored_in_memory(&[&account]);
     let mut given = Given::new();
     let id = account.id;
     given.tokens.expect_verify().returning(move |_| Ok(id));
-    given.stored_user(&account);
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service.authenticate("good.token").await;
 
@@ -480,6 +533,7 @@ async fn authenticate_refuses_the_token_of_a_locked_user() {
 async fn authenticate_takes_the_role_stored_in_the_repository_not_the_one_in_the_token() {
     // The token was issued while the account was ADMIN; it has since been demoted.
     let demoted = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&demoted]);
     let mut given = Given::new();
     let id = demoted.id;
     given
@@ -487,8 +541,7 @@ async fn authenticate_takes_the_role_stored_in_the_repository_not_the_one_in_the
         .expect_verify()
         .withf(|bearer| bearer == "token.issued.to.an.admin")
         .returning(move |_| Ok(id));
-    given.stored_user(&demoted);
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let user = service
         .authenticate("token.issued.to.an.admin")
@@ -506,6 +559,7 @@ fn bearer_of(user: &User) -> String {
 
 #[tokio::test]
 async fn reading_through_a_token_loads_caller_and_account_in_one_round_trip() {
+    // The mock counts the round trips: one `find_both`, no `find_by_id`.
     for (caller_role, target_role) in [
         (Role::Admin, Role::Admin),
         (Role::Admin, Role::Manager),
@@ -538,10 +592,10 @@ async fn reading_oneself_through_a_token_needs_staff_and_returns_oneself() {
         (Role::Authenticated, false),
     ] {
         let caller = user(role);
+        let repo = stored_in_memory(&[&caller]);
         let mut given = Given::new();
         given.bearer_tokens();
-        given.stored_accounts(&[&caller]);
-        let service = given.service();
+        let service = given.service_over(&repo);
 
         let read = service.get_user_for(&bearer_of(&caller), caller.id).await;
 
@@ -555,10 +609,10 @@ async fn reading_oneself_through_a_token_needs_staff_and_returns_oneself() {
 
 #[tokio::test]
 async fn reading_through_a_token_refuses_as_the_two_step_path_does() {
-    let admin = user(Role::Admin);
-    let manager = user(Role::Manager);
-    let plain = user(Role::Authenticated);
-    let locked_admin = locked(user(Role::Admin));
+    let admin = user_called(Role::Admin, "ada_admin");
+    let manager = user_called(Role::Manager, "ada_manager");
+    let plain = user_called(Role::Authenticated, "ada_plain");
+    let locked_admin = locked(user_called(Role::Admin, "ada_locked"));
     let deleted_admin = user(Role::Admin);
     let unknown = user(Role::Anonymous);
     type Expected = fn(&Error) -> bool;
@@ -580,10 +634,10 @@ async fn reading_through_a_token_refuses_as_the_two_step_path_does() {
         }),
     ];
     for (case, caller, target, expected) in cases {
+        let repo = stored_in_memory(&[&admin, &manager, &plain, &locked_admin]);
         let mut given = Given::new();
         given.bearer_tokens();
-        given.stored_accounts(&[&admin, &manager, &plain, &locked_admin]);
-        let service = given.service();
+        let service = given.service_over(&repo);
 
         let read = service.get_user_for(&bearer_of(caller), target.id).await;
 
@@ -593,6 +647,7 @@ async fn reading_through_a_token_refuses_as_the_two_step_path_does() {
 
 #[tokio::test]
 async fn reading_through_a_bad_token_asks_no_repository() {
+    // The mock proves that nothing is loaded.
     let target = user(Role::Anonymous);
     let mut given = Given::new();
     given.bearer_tokens();

@@ -36,10 +36,10 @@ use crate::{
         Profile, ProfilePatch, RawToken, Role, User, UserId,
     },
     ports::{
-        AccessToken, AuditLog, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind,
-        MockAuditLog, MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor,
-        MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError,
-        UserChanges, UserFilter, UserQuery, UserRepository, UserSort,
+        AccessToken, AuditLog, AuditQuery, FailedLogin, LockNotice, Mail, MailKind, MockAuditLog,
+        MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor, MockTokenIssuer,
+        MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError, UserChanges,
+        UserFilter, UserQuery, UserRepository, UserSort,
     },
     test_support::InMemoryRepository,
 };
@@ -90,6 +90,16 @@ fn user(role: Role) -> User {
         last_login_at: None,
         created_at: now() - TimeDelta::days(30),
         updated_at: now() - TimeDelta::days(30),
+    }
+}
+
+/// A stored account of `role` like [`user`], with its own email `<handle>@example.com` and
+/// nickname `<handle>`, so that several can be stored together.
+fn user_called(role: Role, handle: &str) -> User {
+    User {
+        email: email(&format!("{handle}@example.com")),
+        nickname: nickname(handle),
+        ..user(role)
     }
 }
 
@@ -149,25 +159,6 @@ fn stored(new: &NewUser) -> User {
         created_at: new.created_at,
         updated_at: new.created_at,
     }
-}
-
-/// The account a well-behaved repository returns for an update of `before`.
-fn applied(before: &User, changes: &UserChanges) -> User {
-    let mut after = before.clone();
-    if let Some(email) = &changes.email {
-        after.email = email.clone();
-    }
-    if let Some(verified) = changes.email_verified {
-        after.email_verified = verified;
-    }
-    if let Some(nickname) = &changes.nickname {
-        after.nickname = nickname.clone();
-    }
-    if let Some(role) = changes.role {
-        after.role = role;
-    }
-    after.updated_at = now();
-    after
 }
 
 fn unwrap_verify_email(kind: &MailKind) -> (UserId, RawToken) {
@@ -365,30 +356,6 @@ impl Given {
 
     // Arrangements that many tests share.
 
-    /// Registration finds the email free, the hasher hashes and the insert succeeds.
-    fn a_free_email_and_working_insert(&mut self) -> Spy<NewUser> {
-        self.users.expect_find_by_email().returning(|_| Ok(None));
-        self.users.expect_nickname_taken().returning(|_| Ok(false));
-        self.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-        let inserted = Spy::default();
-        let spy = inserted.clone();
-        self.users.expect_insert().times(1).returning(move |new| {
-            let user = stored(&new);
-            spy.record(new);
-            Ok(user)
-        });
-        inserted
-    }
-
-    /// `target` is stored under its id.
-    fn stored_user(&mut self, target: &User) {
-        let target = target.clone();
-        self.users
-            .expect_find_by_id()
-            .with(eq(target.id))
-            .returning(move |_| Ok(Some(target.clone())));
-    }
-
     /// `accounts` are stored, and are the only ones: one `find_both` call is expected, and
     /// no `find_by_id`.
     fn stored_accounts(&mut self, accounts: &[&User]) {
@@ -415,23 +382,6 @@ impl Given {
                 .map(UserId)
                 .ok_or(TokenError::Invalid)
         });
-    }
-
-    /// Updates of `target` succeed and are kept.
-    fn working_update(&mut self, target: &User) -> Spy<UserChanges> {
-        let before = target.clone();
-        let updates = Spy::default();
-        let spy = updates.clone();
-        self.users
-            .expect_update()
-            .with(eq(target.id), mockall::predicate::always())
-            .times(1)
-            .returning(move |_, changes| {
-                let after = applied(&before, &changes);
-                spy.record(changes);
-                Ok(after)
-            });
-        updates
     }
 
     /// Login finds `account` under its email.
@@ -471,21 +421,6 @@ impl Given {
         notices
     }
 
-    /// Deleting `target` succeeds (it had no picture); the audit event handed over is kept.
-    fn working_delete(&mut self, target: UserId) -> Spy<AuditEvent> {
-        let events = Spy::default();
-        let spy = events.clone();
-        self.users
-            .expect_delete()
-            .with(eq(target), mockall::predicate::always())
-            .times(1)
-            .returning(move |_, audit| {
-                spy.record(audit);
-                Ok(None)
-            });
-        events
-    }
-
     /// The successful login of `account` is recorded and a token issued for it.
     fn a_recorded_login_of(&mut self, account: &User) {
         let recorded = User {
@@ -497,6 +432,11 @@ impl Given {
             .with(eq(account.id), eq(now()))
             .times(1)
             .returning(move |_, _| Ok(Some(recorded.clone())));
+        self.an_issued_token();
+    }
+
+    /// One access token is issued, `signed.jwt.token`.
+    fn an_issued_token(&mut self) {
         self.tokens.expect_issue().times(1).returning(|_, _| {
             Ok(AccessToken {
                 token: "signed.jwt.token".to_owned(),

@@ -42,70 +42,83 @@ fn processing(given: &mut Given) {
 
 #[tokio::test]
 async fn an_upload_stores_both_objects_then_points_the_row_at_them_then_deletes_the_old_ones() {
-    let me = user(Role::Authenticated);
     let old = keys();
+    let me = User {
+        picture: Some(old.clone()),
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     processing(&mut given);
+    // Each store call notes what the stored row pointed at when it came.
     let order = Spy::<String>::default();
-    let (puts, sets, deletes) = (order.clone(), order.clone(), order.clone());
+    let row = |repo: &InMemoryRepository, id: UserId| match repo.get(id).and_then(|u| u.picture) {
+        Some(keys) => format!("row at {}", keys.main),
+        None => "row at nothing".to_owned(),
+    };
+    let (puts, deletes) = (order.clone(), order.clone());
+    let (repo_at_put, repo_at_delete) = (repo.clone(), repo.clone());
     given
         .store
         .expect_put()
         .times(2)
         .returning(move |key, bytes| {
-            puts.record(format!("put {key} {}", bytes.len()));
+            puts.record(format!(
+                "put {key} {}, {}",
+                bytes.len(),
+                row(&repo_at_put, me.id)
+            ));
             Ok(())
         });
-    let old_for_set = old.clone();
-    let mut updated = me.clone();
-    let me_id = me.id;
-    given
-        .users
-        .expect_set_picture()
-        .withf(move |id, keys, audit| *id == me_id && keys.is_some() && audit.is_none())
-        .times(1)
-        .returning(move |_, keys, _| {
-            sets.record("set".into());
-            updated.picture = keys;
-            Ok((updated.clone(), Some(old_for_set.clone())))
-        });
     given.store.expect_delete().times(2).returning(move |key| {
-        deletes.record(format!("delete {key}"));
+        deletes.record(format!("delete {key}, {}", row(&repo_at_delete, me.id)));
         Ok(())
     });
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let user = service
         .upload_picture(Actor::from(&me), me.id, Bytes::from_static(b"img"))
         .await;
 
     let user = user.expect("uploaded");
-    let new = user.picture.expect("the row points at the new picture");
+    let new = user
+        .picture
+        .clone()
+        .expect("the row points at the new picture");
+    assert_eq!(repo.get(me.id), Some(user));
     let steps = order.all();
     assert_eq!(
         steps,
         vec![
-            format!("put {} 16", new.main),
-            format!("put {} 16", new.thumbnail),
-            "set".to_owned(),
-            format!("delete {}", old.main),
-            format!("delete {}", old.thumbnail),
+            format!("put {} 16, row at {}", new.main, old.main),
+            format!("put {} 16, row at {}", new.thumbnail, old.main),
+            format!("delete {}, row at {}", old.main, new.main),
+            format!("delete {}, row at {}", old.thumbnail, new.main),
         ]
     );
 }
 
 #[tokio::test]
 async fn a_failed_thumbnail_store_removes_the_main_object_and_keeps_the_old_picture() {
-    let me = actor(Role::Authenticated);
+    let me = User {
+        picture: Some(keys()),
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     processing(&mut given);
     let mut seq = mockall::Sequence::new();
+    let puts = Spy::<String>::default();
+    let p = puts.clone();
     given
         .store
         .expect_put()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(move |key, _| {
+            p.record(key.to_string());
+            Ok(())
+        });
     given
         .store
         .expect_put()
@@ -118,19 +131,21 @@ async fn a_failed_thumbnail_store_removes_the_main_object_and_keeps_the_old_pict
         d.record(key.to_string());
         Ok(())
     });
-    given.users.expect_set_picture().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
-        .upload_picture(me, me.id, Bytes::from_static(b"img"))
+        .upload_picture(Actor::from(&me), me.id, Bytes::from_static(b"img"))
         .await;
 
     assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
-    assert_eq!(deleted.all().len(), 1);
+    assert_eq!(deleted.all(), puts.all(), "the main object is removed");
+    assert_eq!(repo.get(me.id), Some(me), "the old picture is kept");
+    assert!(repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn a_failed_row_update_removes_both_new_objects() {
+    // The row update fails (`Unavailable`): mocked.
     let me = actor(Role::Authenticated);
     let mut given = Given::new();
     processing(&mut given);
@@ -190,10 +205,14 @@ async fn unsupported_and_broken_uploads_map_to_415_and_422_and_store_nothing() {
 
 #[tokio::test]
 async fn another_plain_user_may_not_change_my_picture_but_staff_may() {
-    let target = user(Role::Authenticated);
+    let target = User {
+        picture: Some(keys()),
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&target]);
     let mut given = Given::new();
     given.pictures.expect_process().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
     let result = service
         .upload_picture(
             actor(Role::Authenticated),
@@ -202,44 +221,42 @@ async fn another_plain_user_may_not_change_my_picture_but_staff_may() {
         )
         .await;
     assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_eq!(repo.get(target.id), Some(target.clone()), "unchanged");
 
     let mut given = Given::new();
-    given.stored_user(&target);
-    given
-        .users
-        .expect_set_picture()
-        .returning(move |_, _, _| Ok((user(Role::Authenticated), None)));
-    let service = given.service();
+    // The removed picture's objects go.
+    given.store.expect_delete().times(2).returning(|_| Ok(()));
+    let service = given.service_over(&repo);
     let result = service
         .delete_picture(actor(Role::Manager), target.id)
         .await;
     assert!(result.is_ok(), "{result:?}");
+    assert_eq!(repo.get(target.id).expect("stored").picture, None);
 }
 
 #[tokio::test]
 async fn deleting_a_user_removes_its_picture_objects() {
-    let target = user(Role::Authenticated);
     let picture = keys();
+    let target = User {
+        picture: Some(picture.clone()),
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&target]);
     let mut given = Given::new();
-    given.stored_user(&target);
-    let returned = picture.clone();
-    given
-        .users
-        .expect_delete()
-        .returning(move |_, _| Ok(Some(returned.clone())));
     let deleted = Spy::<String>::default();
     let d = deleted.clone();
     given.store.expect_delete().times(2).returning(move |key| {
         d.record(key.to_string());
         Ok(())
     });
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     service
         .delete_user(actor(Role::Admin), target.id)
         .await
         .expect("deleted");
 
+    assert_eq!(repo.get(target.id), None);
     assert_eq!(
         deleted.all(),
         vec![picture.main.to_string(), picture.thumbnail.to_string()]
@@ -269,17 +286,21 @@ async fn the_sweep_deletes_only_old_unreferenced_picture_objects() {
             last_modified: now() - TimeDelta::days(3),
         },
     ];
+    let owner = User {
+        picture: Some(PictureKeys {
+            main: referenced.clone(),
+            thumbnail: PictureKey::generate(PictureFormat::Png),
+        }),
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&owner]);
     let mut given = Given::new();
     given
         .store
         .expect_list()
         .returning(move || Ok(listing.clone()));
-    let kept = referenced.to_string();
-    given
-        .users
-        .expect_referenced_picture_keys()
-        .withf(|keys| keys.len() == 2)
-        .returning(move |_| Ok([kept.clone()].into_iter().collect()));
+    // Only the orphan is deleted: the young object and the stray file are not even looked up
+    // (they would be unreferenced, hence deleted).
     let orphan_key = orphan.clone();
     given
         .store
@@ -287,7 +308,7 @@ async fn the_sweep_deletes_only_old_unreferenced_picture_objects() {
         .withf(move |key| *key == orphan_key)
         .times(1)
         .returning(|_| Ok(()));
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let report = service
         .sweep_orphaned_pictures(TimeDelta::hours(1))
@@ -300,13 +321,11 @@ async fn the_sweep_deletes_only_old_unreferenced_picture_objects() {
 
 #[tokio::test]
 async fn the_avatar_is_the_picture_when_there_is_one_else_generated_initials() {
-    let mut with_picture = user(Role::Authenticated);
+    let mut with_picture = user_called(Role::Authenticated, "pictured");
     with_picture.picture = Some(keys());
     let plain = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&with_picture);
-    given.stored_user(&plain);
-    let service = given.service();
+    let repo = stored_in_memory(&[&with_picture, &plain]);
+    let service = Given::new().service_over(&repo);
 
     let avatar = service.avatar(with_picture.id).await.expect("found");
     assert!(matches!(avatar, super::super::Avatar::Picture(_)));
@@ -317,53 +336,10 @@ async fn the_avatar_is_the_picture_when_there_is_one_else_generated_initials() {
 }
 // -- What a picture change tells the audit log ----------------------------------------------
 
-/// An upload for `target` succeeds all the way; the keys and the audit event handed to
-/// `set_picture` are kept.
-fn a_working_upload(
-    given: &mut Given,
-    target: &User,
-) -> Spy<(Option<PictureKeys>, Option<AuditEvent>)> {
+/// An upload succeeds all the way (the account had no picture, so no object is deleted).
+fn a_working_upload(given: &mut Given) {
     processing(given);
     given.store.expect_put().times(2).returning(|_, _| Ok(()));
-    let sets = Spy::default();
-    let spy = sets.clone();
-    let before = target.clone();
-    given
-        .users
-        .expect_set_picture()
-        .with(
-            eq(target.id),
-            mockall::predicate::always(),
-            mockall::predicate::always(),
-        )
-        .times(1)
-        .returning(move |_, keys, audit| {
-            spy.record((keys.clone(), audit));
-            let mut after = before.clone();
-            after.picture = keys;
-            Ok((after, None))
-        });
-    sets
-}
-
-/// Removing `target`'s picture succeeds; the audit event handed to `set_picture` is kept.
-fn a_working_removal(given: &mut Given, target: &User) -> Spy<Option<AuditEvent>> {
-    let sets = Spy::default();
-    let spy = sets.clone();
-    let after = User {
-        picture: None,
-        ..target.clone()
-    };
-    given
-        .users
-        .expect_set_picture()
-        .with(eq(target.id), eq(None), mockall::predicate::always())
-        .times(1)
-        .returning(move |_, _, audit| {
-            spy.record(audit);
-            Ok((after.clone(), None))
-        });
-    sets
 }
 
 #[tokio::test]
@@ -371,18 +347,22 @@ async fn changing_ones_own_picture_records_no_audit_event() {
     // Staff changing their own picture act as its owner too.
     for role in [Role::Authenticated, Role::Admin] {
         let me = user(role);
+        let repo = stored_in_memory(&[&me]);
         let mut given = Given::new();
-        let sets = a_working_upload(&mut given, &me);
-        let service = given.service();
+        a_working_upload(&mut given);
+        let service = given.service_over(&repo);
 
         service
             .upload_picture(Actor::from(&me), me.id, Bytes::from_static(b"img"))
             .await
             .expect("uploaded");
 
-        let (keys, audit) = sets.only();
-        assert!(keys.is_some());
-        assert_eq!(audit, None, "{role}");
+        assert!(repo.get(me.id).expect("stored").picture.is_some(), "{role}");
+        assert!(
+            repo.audit_events().is_empty(),
+            "{role}: {:?}",
+            repo.audit_events()
+        );
     }
 }
 
@@ -390,19 +370,21 @@ async fn changing_ones_own_picture_records_no_audit_event() {
 async fn staff_changing_a_picture_record_a_picture_changed_event_naming_them() {
     let target = user(Role::Authenticated);
     let staff = actor(Role::Manager);
+    let repo = stored_in_memory(&[&target]);
     let mut given = Given::new();
-    given.stored_user(&target);
-    let sets = a_working_upload(&mut given, &target);
-    let service = given.service();
+    a_working_upload(&mut given);
+    let service = given.service_over(&repo);
 
     service
         .upload_picture(staff, target.id, Bytes::from_static(b"img"))
         .await
         .expect("uploaded");
 
-    let (keys, audit) = sets.only();
-    let keys = keys.expect("new keys");
-    let audit = audit.expect("an audit event");
+    let keys = repo
+        .get(target.id)
+        .and_then(|u| u.picture)
+        .expect("new keys");
+    let [audit] = repo.audit_events().try_into().expect("one audit event");
     assert_eq!(audit.kind, AuditKind::PictureChanged);
     assert_eq!(audit.actor, Some(staff.id));
     assert_eq!(audit.target, target.id);
@@ -418,17 +400,22 @@ async fn staff_changing_a_picture_record_a_picture_changed_event_naming_them() {
 
 #[tokio::test]
 async fn removing_ones_own_picture_records_no_audit_event() {
-    let me = user(Role::Authenticated);
+    let me = User {
+        picture: Some(keys()),
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
-    let sets = a_working_removal(&mut given, &me);
-    let service = given.service();
+    given.store.expect_delete().times(2).returning(|_| Ok(()));
+    let service = given.service_over(&repo);
 
     service
         .delete_picture(Actor::from(&me), me.id)
         .await
         .expect("removed");
 
-    assert_eq!(sets.only(), None);
+    assert_eq!(repo.get(me.id).expect("stored").picture, None);
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
 }
 
 #[tokio::test]
@@ -436,17 +423,18 @@ async fn staff_removing_a_picture_record_a_picture_deleted_event_naming_them() {
     let mut target = user(Role::Authenticated);
     target.picture = Some(keys());
     let staff = actor(Role::Admin);
+    let repo = stored_in_memory(&[&target]);
     let mut given = Given::new();
-    given.stored_user(&target);
-    let sets = a_working_removal(&mut given, &target);
-    let service = given.service();
+    given.store.expect_delete().times(2).returning(|_| Ok(()));
+    let service = given.service_over(&repo);
 
     service
         .delete_picture(staff, target.id)
         .await
         .expect("removed");
 
-    let audit = sets.only().expect("an audit event");
+    assert_eq!(repo.get(target.id).expect("stored").picture, None);
+    let [audit] = repo.audit_events().try_into().expect("one audit event");
     assert_eq!(audit.kind, AuditKind::PictureDeleted);
     assert_eq!(audit.actor, Some(staff.id));
     assert_eq!(audit.target, target.id);

@@ -44,11 +44,33 @@ fn secret(raw: &str) -> SecretString {
     SecretString::from(raw.to_owned())
 }
 
+/// Nothing was written: `account` is stored as it was, the only one, and no email or event
+/// was stored.
+fn assert_untouched(repo: &InMemoryRepository, account: &User) {
+    assert_eq!(repo.users(), std::slice::from_ref(account), "unchanged");
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+}
+
+/// `before` as stored after `set_professional` changed its status at [`now`], the time of the
+/// last change being `updated_at`.
+fn professional_as_stored(before: &User, is_professional: bool, updated_at: DateTime<Utc>) -> User {
+    User {
+        updated_at,
+        ..professional(before, is_professional)
+    }
+}
+
 // -- suggest_nicknames ---------------------------------------------------------------------
+
+// The candidates are drawn at random, so an honest repository cannot be made to hold some of
+// them: the suggestion tests keep the mocked repository, which takes candidates as they come
+// (and counts the rounds).
 
 #[tokio::test]
 async fn asking_for_no_suggestions_or_more_than_twenty_is_a_validation_error_on_count() {
     for count in [0, 21, 1000] {
+        // The mock proves that the repository is not asked.
         let mut given = Given::new();
         given.users.expect_taken_nicknames().never();
         let service = given.service();
@@ -200,14 +222,13 @@ async fn suggestions_report_an_unreachable_repository_as_unavailable() {
 #[tokio::test]
 async fn a_nickname_is_available_exactly_when_the_repository_says_it_is_not_taken() {
     for taken in [false, true] {
-        let mut given = Given::new();
-        given
-            .users
-            .expect_nickname_taken()
-            .with(eq(nickname("Grace_H")))
-            .times(1)
-            .returning(move |_| Ok(taken));
-        let service = given.service();
+        // Taken in another casing, or not at all.
+        let other = user_called(
+            Role::Authenticated,
+            if taken { "grace_h" } else { "grace_hopper" },
+        );
+        let repo = stored_in_memory(&[&other]);
+        let service = Given::new().service_over(&repo);
 
         let available = service
             .nickname_available(&nickname("Grace_H"))
@@ -221,14 +242,9 @@ async fn a_nickname_is_available_exactly_when_the_repository_says_it_is_not_take
 #[tokio::test]
 async fn the_public_profile_is_the_account_found_by_nickname() {
     let ada = user(Role::Authenticated);
-    let mut given = Given::new();
-    let found = ada.clone();
-    given
-        .users
-        .expect_find_by_nickname()
-        .with(eq(nickname("ADA_lovelace")))
-        .returning(move |_| Ok(Some(found.clone())));
-    let service = given.service();
+    let other = user_called(Role::Authenticated, "grace_h");
+    let repo = stored_in_memory(&[&other, &ada]);
+    let service = Given::new().service_over(&repo);
 
     let profile = service
         .profile(&nickname("ADA_lovelace"))
@@ -240,12 +256,8 @@ async fn the_public_profile_is_the_account_found_by_nickname() {
 
 #[tokio::test]
 async fn the_profile_of_an_unknown_nickname_is_user_not_found() {
-    let mut given = Given::new();
-    given
-        .users
-        .expect_find_by_nickname()
-        .returning(|_| Ok(None));
-    let service = given.service();
+    let repo = stored_in_memory(&[&user(Role::Authenticated)]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.profile(&nickname("nobody_here")).await;
 
@@ -279,9 +291,8 @@ async fn upgrading_an_account_that_is_pro_already_answers_already_professional_u
     let mut me = pro_ready();
     me.is_professional = true;
     me.professional_status_updated_at = Some(now() - TimeDelta::days(1));
-    let mut given = Given::new();
-    given.users.expect_set_professional().never();
-    let service = given.service();
+    let repo = stored_in_memory(&[&me]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.upgrade_to_pro(&me).await;
 
@@ -289,14 +300,14 @@ async fn upgrading_an_account_that_is_pro_already_answers_already_professional_u
         matches!(result, Err(Error::AlreadyProfessional)),
         "{result:?}"
     );
+    assert_untouched(&repo, &me);
 }
 
 #[tokio::test]
 async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missing() {
     let me = unverified(user(Role::Anonymous));
-    let mut given = Given::new();
-    given.users.expect_set_professional().never();
-    let service = given.service();
+    let repo = stored_in_memory(&[&me]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.upgrade_to_pro(&me).await;
 
@@ -312,14 +323,14 @@ async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missi
         ),
         other => panic!("expected NotEligibleForPro, got {other:?}"),
     }
+    assert_untouched(&repo, &me);
 }
 
 #[tokio::test]
 async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is_missing() {
     let me = locked(pro_ready());
-    let mut given = Given::new();
-    given.users.expect_set_professional().never();
-    let service = given.service();
+    let repo = stored_in_memory(&[&me]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.upgrade_to_pro(&me).await;
 
@@ -327,47 +338,33 @@ async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is
         matches!(&result, Err(Error::NotEligibleForPro(missing)) if missing.is_empty()),
         "{result:?}"
     );
+    assert_untouched(&repo, &me);
 }
 
 #[tokio::test]
 async fn an_eligible_upgrade_sets_pro_at_the_current_time_and_queues_a_mail_to_the_user() {
     let me = pro_ready();
-    let mut given = Given::new();
-    let upgraded = professional(&me, true);
-    let answer = upgraded.clone();
-    given
-        .users
-        .expect_set_professional()
-        .with(
-            eq(me.id),
-            eq(true),
-            eq(now()),
-            eq(pro_mail(&me, true)),
-            mockall::predicate::always(),
-        )
-        .times(1)
-        .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
-    let service = given.service();
+    let repo = stored_in_memory(&[&me]);
+    let service = Given::new().service_over(&repo);
 
     let user = service.upgrade_to_pro(&me).await.expect("upgraded");
 
-    assert_eq!(user, upgraded);
+    assert_eq!(user, professional_as_stored(&me, true, user.updated_at));
     assert!(user.is_professional);
     assert_eq!(user.professional_status_updated_at, Some(now()));
+    assert_eq!(repo.get(me.id), Some(user));
+    assert_eq!(repo.mails(), [pro_mail(&me, true)]);
 }
 
 #[tokio::test]
 async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional() {
     // The repository queues the mail only when the status really changes, so none goes
-    // out for the lost race.
+    // out for the lost race. The account in hand is the one loaded before the other request
+    // upgraded the stored one.
     let me = pro_ready();
-    let mut given = Given::new();
-    given
-        .users
-        .expect_set_professional()
-        .times(1)
-        .returning(|_, _, _, _, _| Ok(None));
-    let service = given.service();
+    let upgraded_meanwhile = professional(&me, true);
+    let repo = stored_in_memory(&[&upgraded_meanwhile]);
+    let service = Given::new().service_over(&repo);
 
     let result = service.upgrade_to_pro(&me).await;
 
@@ -375,6 +372,7 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
         matches!(result, Err(Error::AlreadyProfessional)),
         "{result:?}"
     );
+    assert_untouched(&repo, &upgraded_meanwhile);
 }
 
 // -- set_professional_status ------------------------------------------------------------------
@@ -382,6 +380,7 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
 #[tokio::test]
 async fn non_staff_may_not_set_the_pro_status_and_nothing_is_loaded() {
     for role in [Role::Anonymous, Role::Authenticated] {
+        // The mock proves that nothing is loaded or written.
         let mut given = Given::new();
         given.users.expect_find_by_id().never();
         given.users.expect_set_professional().never();
@@ -401,30 +400,29 @@ async fn non_staff_may_not_set_the_pro_status_and_nothing_is_loaded() {
 #[tokio::test]
 async fn a_manager_may_not_set_the_pro_status_of_an_admin() {
     let target = user(Role::Admin);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given.users.expect_set_professional().never();
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .set_professional_status(actor(Role::Manager), target.id, true)
         .await;
 
     assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_untouched(&repo, &target);
 }
 
 #[tokio::test]
 async fn setting_the_pro_status_of_an_unknown_account_answers_user_not_found() {
-    let mut given = Given::new();
-    given.users.expect_find_by_id().returning(|_| Ok(None));
-    given.users.expect_set_professional().never();
-    let service = given.service();
+    let other = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&other]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .set_professional_status(actor(Role::Admin), UserId::new(), true)
         .await;
 
     assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_untouched(&repo, &other);
 }
 
 #[tokio::test]
@@ -432,30 +430,17 @@ async fn staff_grant_pro_to_an_incomplete_profile_and_a_mail_to_the_user_is_queu
     // Unverified, no bio, picture or links: far from eligible on its own.
     let target = unverified(user(Role::Anonymous));
     assert!(!crate::model::ProUpgrade::assess(&target).eligible);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let granted = professional(&target, true);
-    let answer = granted.clone();
-    given
-        .users
-        .expect_set_professional()
-        .with(
-            eq(target.id),
-            eq(true),
-            eq(now()),
-            eq(pro_mail(&target, true)),
-            mockall::predicate::always(),
-        )
-        .times(1)
-        .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let user = service
         .set_professional_status(actor(Role::Manager), target.id, true)
         .await
         .expect("granted");
 
-    assert_eq!(user, granted);
+    assert_eq!(user, professional_as_stored(&target, true, user.updated_at));
+    assert_eq!(repo.get(target.id), Some(user));
+    assert_eq!(repo.mails(), [pro_mail(&target, true)]);
 }
 
 #[tokio::test]
@@ -463,23 +448,8 @@ async fn staff_revoking_pro_queues_a_mail_telling_the_user_that_it_is_gone() {
     let mut target = pro_ready();
     target.is_professional = true;
     target.professional_status_updated_at = Some(now() - TimeDelta::days(3));
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let revoked = professional(&target, false);
-    let answer = revoked.clone();
-    given
-        .users
-        .expect_set_professional()
-        .with(
-            eq(target.id),
-            eq(false),
-            eq(now()),
-            eq(pro_mail(&target, false)),
-            mockall::predicate::always(),
-        )
-        .times(1)
-        .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let user = service
         .set_professional_status(actor(Role::Admin), target.id, false)
@@ -487,6 +457,12 @@ async fn staff_revoking_pro_queues_a_mail_telling_the_user_that_it_is_gone() {
         .expect("revoked");
 
     assert!(!user.is_professional);
+    assert_eq!(
+        user,
+        professional_as_stored(&target, false, user.updated_at)
+    );
+    assert_eq!(repo.get(target.id), Some(user));
+    assert_eq!(repo.mails(), [pro_mail(&target, false)]);
 }
 
 #[tokio::test]
@@ -494,21 +470,22 @@ async fn setting_the_pro_status_an_account_has_already_returns_it_unwritten_and_
     let mut pro = user(Role::Authenticated);
     pro.is_professional = true;
     for (target, status) in [(user(Role::Authenticated), false), (pro, true)] {
-        let mut given = Given::new();
-        given.stored_user(&target);
-        given.users.expect_set_professional().never();
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
 
         let result = service
             .set_professional_status(actor(Role::Admin), target.id, status)
             .await;
 
         assert_eq!(result.expect("answered"), target);
+        assert_untouched(&repo, &target);
     }
 }
 
 #[tokio::test]
 async fn a_status_change_that_another_request_made_first_answers_with_the_stored_account() {
+    // A race between the load and the update that an honest repository cannot be made to
+    // lose: mocked.
     let target = user(Role::Authenticated);
     let now_pro = professional(&target, true);
     let mut given = Given::new();
@@ -550,19 +527,11 @@ async fn a_status_change_that_another_request_made_first_answers_with_the_stored
 #[tokio::test]
 async fn a_wrong_current_password_answers_incorrect_password_and_changes_nothing() {
     let me = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(false);
-    // Counted like a wrong password at login.
-    given.a_failed_login_of(
-        &me,
-        FailedLogin::Counted {
-            attempts: 1,
-            locked: false,
-        },
-    );
     given.hasher.expect_hash().never();
-    given.users.expect_set_password_hash().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service
         .change_password(
@@ -576,6 +545,12 @@ async fn a_wrong_current_password_answers_incorrect_password_and_changes_nothing
         matches!(result, Err(Error::IncorrectPassword)),
         "{result:?}"
     );
+    // Counted like a wrong password at login; the hash is untouched.
+    let after = repo.get(me.id).expect("stored");
+    assert_eq!(after.failed_login_attempts, 1);
+    assert!(!after.is_locked);
+    assert_eq!(after.password_hash, me.password_hash);
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
 }
 
 #[tokio::test]
@@ -597,22 +572,8 @@ async fn the_right_current_password_stores_the_hash_of_the_new_one() {
         spy.record(new.expose_secret().to_owned());
         Ok(fresh_hash())
     });
-    given
-        .users
-        .expect_set_password_hash()
-        .withf({
-            let me = me.clone();
-            move |id, hash, notice| {
-                *id == me.id
-                    && *hash == fresh_hash()
-                    && notice.as_ref().is_some_and(|mail| {
-                        mail.to == me.email && mail.kind == MailKind::PasswordChanged
-                    })
-            }
-        })
-        .times(1)
-        .returning(|_, _, _| Ok(()));
-    let service = given.service();
+    let repo = stored_in_memory(&[&me]);
+    let service = given.service_over(&repo);
 
     service
         .change_password(
@@ -624,25 +585,34 @@ async fn the_right_current_password_stores_the_hash_of_the_new_one() {
         .expect("changed");
 
     assert_eq!(hashed.only(), "N3w*Secure");
+    let after = repo.get(me.id).expect("stored");
+    assert_eq!(
+        after,
+        User {
+            password_hash: fresh_hash(),
+            updated_at: after.updated_at,
+            ..me.clone()
+        }
+    );
+    let [notice] = repo.mails().try_into().expect("one notice");
+    assert_eq!(notice.to, me.email);
+    assert_eq!(notice.kind, MailKind::PasswordChanged);
 }
 
 // -- delete_me ---------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_deletes_nothing() {
-    let me = user(Role::Authenticated);
+    // One guess short of the limit (5).
+    let me = User {
+        failed_login_attempts: 4,
+        ..user(Role::Authenticated)
+    };
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(false);
-    let notices = given.a_failed_login_of(
-        &me,
-        FailedLogin::Counted {
-            attempts: 3,
-            locked: true,
-        },
-    );
-    given.users.expect_delete().never();
     given.store.expect_delete().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service.delete_me(&me, secret("Wr0ng*Pass")).await;
 
@@ -650,12 +620,18 @@ async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_de
         matches!(result, Err(Error::IncorrectPassword)),
         "{result:?}"
     );
-    // The guess that reaches the limit locks, with the unlock email ready, as at login.
-    let notice = notices.only();
+    let after = repo.get(me.id).expect("not deleted");
+    // The guess that reaches the limit locks, with the unlock email, as at login.
+    assert!(after.is_locked);
+    let [mail] = repo.mails().try_into().expect("one mail");
+    let raw = unwrap_account_locked(&mail.kind);
+    assert_eq!(repo.unlock_token(me.id).map(|t| t.hash), Some(raw.hash()));
     assert!(
-        matches!(notice.mail.kind, MailKind::AccountLocked { .. }),
+        repo.audit_events()
+            .iter()
+            .all(|e| e.kind != AuditKind::UserDeleted),
         "{:?}",
-        notice.mail.kind
+        repo.audit_events()
     );
 }
 
@@ -663,28 +639,24 @@ async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_de
 async fn deleting_myself_removes_the_account_and_its_picture_objects() {
     let me = pro_ready();
     let picture = me.picture.clone().expect("a picture");
+    let other = user_called(Role::Authenticated, "grace_h");
+    let repo = stored_in_memory(&[&me, &other]);
     let mut given = Given::new();
     given.a_password_that_is(true);
-    let returned = picture.clone();
-    given
-        .users
-        .expect_delete()
-        .with(eq(me.id), mockall::predicate::always())
-        .times(1)
-        .returning(move |_, _| Ok(Some(returned.clone())));
     let deleted = Spy::<String>::default();
     let spy = deleted.clone();
     given.store.expect_delete().times(2).returning(move |key| {
         spy.record(key.to_string());
         Ok(())
     });
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     service
         .delete_me(&me, secret("Curr3nt*Pass"))
         .await
         .expect("deleted");
 
+    assert_eq!(repo.users(), [other], "only my account is gone");
     assert_eq!(
         deleted.all(),
         vec![picture.main.to_string(), picture.thumbnail.to_string()]
@@ -694,38 +666,36 @@ async fn deleting_myself_removes_the_account_and_its_picture_objects() {
 #[tokio::test]
 async fn deleting_myself_without_a_picture_touches_no_object() {
     let me = user(Role::Authenticated);
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(true);
-    given
-        .users
-        .expect_delete()
-        .times(1)
-        .returning(|_, _| Ok(None));
     given.store.expect_delete().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     service
         .delete_me(&me, secret("Curr3nt*Pass"))
         .await
         .expect("deleted");
+
+    assert_eq!(repo.get(me.id), None);
 }
 
 #[tokio::test]
 async fn the_last_admin_deleting_itself_answers_last_admin() {
-    let me = user(Role::Admin);
+    let me = User {
+        picture: Some(keys()),
+        ..user(Role::Admin)
+    };
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(true);
-    given
-        .users
-        .expect_delete()
-        .times(1)
-        .returning(|_, _| Err(RepoError::LastAdmin));
     given.store.expect_delete().never();
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     let result = service.delete_me(&me, secret("Curr3nt*Pass")).await;
 
     assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_untouched(&repo, &me);
 }
 
 // -- What PRO changes and self-deletion tell the audit log ---------------------------------
@@ -746,23 +716,12 @@ fn pro_event(actor: UserId, target: UserId, before: bool, after: bool) -> AuditE
 #[tokio::test]
 async fn an_upgrade_records_a_pro_status_change_by_the_user_themselves() {
     let me = pro_ready();
-    let mut given = Given::new();
-    let upgraded = professional(&me, true);
-    given
-        .users
-        .expect_set_professional()
-        .with(
-            eq(me.id),
-            eq(true),
-            eq(now()),
-            eq(pro_mail(&me, true)),
-            eq(pro_event(me.id, me.id, false, true)),
-        )
-        .times(1)
-        .returning(move |_, _, _, _, _| Ok(Some(upgraded.clone())));
-    let service = given.service();
+    let repo = stored_in_memory(&[&me]);
+    let service = Given::new().service_over(&repo);
 
     service.upgrade_to_pro(&me).await.expect("upgraded");
+
+    assert_eq!(repo.audit_events(), [pro_event(me.id, me.id, false, true)]);
 }
 
 #[tokio::test]
@@ -773,22 +732,8 @@ async fn a_pro_status_change_by_staff_records_them_as_the_actor() {
         (user(Role::Authenticated), true, actor(Role::Manager)),
         (pro, false, actor(Role::Admin)),
     ] {
-        let mut given = Given::new();
-        given.stored_user(&target);
-        let answer = professional(&target, status);
-        given
-            .users
-            .expect_set_professional()
-            .with(
-                eq(target.id),
-                eq(status),
-                eq(now()),
-                eq(pro_mail(&target, status)),
-                eq(pro_event(staff.id, target.id, !status, status)),
-            )
-            .times(1)
-            .returning(move |_, _, _, _, _| Ok(Some(answer.clone())));
-        let service = given.service();
+        let repo = stored_in_memory(&[&target]);
+        let service = Given::new().service_over(&repo);
 
         let user = service
             .set_professional_status(staff, target.id, status)
@@ -796,21 +741,26 @@ async fn a_pro_status_change_by_staff_records_them_as_the_actor() {
             .expect("changed");
 
         assert_eq!(user.is_professional, status);
+        assert_eq!(
+            repo.audit_events(),
+            [pro_event(staff.id, target.id, !status, status)]
+        );
+        assert_eq!(repo.mails(), [pro_mail(&target, status)]);
     }
 }
 
 #[tokio::test]
 async fn deleting_myself_records_who_i_was_with_myself_as_the_actor() {
     let me = user(Role::Manager);
+    let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(true);
-    let events = given.working_delete(me.id);
-    let service = given.service();
+    let service = given.service_over(&repo);
 
     service
         .delete_me(&me, secret("Curr3nt*Pass"))
         .await
         .expect("deleted");
 
-    assert_eq!(events.only(), deletion_event(me.id, &me));
+    assert_eq!(repo.audit_events(), [deletion_event(me.id, &me)]);
 }

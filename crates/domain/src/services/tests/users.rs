@@ -16,10 +16,8 @@ fn an_email_change(to: &str) -> AdminChanges {
 #[tokio::test]
 async fn changing_the_email_unverifies_it_and_stores_a_new_token_in_the_same_update() {
     let target = user(Role::Anonymous);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -30,20 +28,20 @@ async fn changing_the_email_unverifies_it_and_stores_a_new_token_in_the_same_upd
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.email, Some(email("ada@newmail.example")));
-    assert_eq!(update.email_verified, Some(false));
-    let token = update.verification_token.expect("a new verification token");
+    let after = repo.get(target.id).expect("stored");
+    assert_eq!(after.email, email("ada@newmail.example"));
+    assert!(!after.email_verified);
+    let token = repo
+        .verification_token(target.id)
+        .expect("a new verification token");
     assert_eq!(token.expires_at, now() + TimeDelta::minutes(90));
 }
 
 #[tokio::test]
 async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the_update() {
     let target = user(Role::Anonymous);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -54,10 +52,12 @@ async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the
         .await
         .expect("updated");
 
-    let update = updates.only();
-    let stored_token = update.verification_token.expect("a new verification token");
-    let [mail, notice] = update.mails.as_slice() else {
-        panic!("expected the link and the notice, got {:?}", update.mails);
+    let stored_token = repo
+        .verification_token(target.id)
+        .expect("a new verification token");
+    let mails = repo.mails();
+    let [mail, notice] = mails.as_slice() else {
+        panic!("expected the link and the notice, got {mails:?}");
     };
     assert_eq!(mail.to, email("ada@newmail.example"));
     assert_eq!(mail.greeting_name, target.nickname.to_string());
@@ -77,10 +77,8 @@ async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the
 #[tokio::test]
 async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
     let target = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -94,11 +92,13 @@ async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.role, Some(Role::Manager));
-    let stored_token = update.verification_token.expect("a new verification token");
-    let [link, notice, role_mail] = update.mails.as_slice() else {
-        panic!("expected three mails, got {:?}", update.mails);
+    assert_eq!(repo.get(target.id).expect("stored").role, Role::Manager);
+    let stored_token = repo
+        .verification_token(target.id)
+        .expect("a new verification token");
+    let mails = repo.mails();
+    let [link, notice, role_mail] = mails.as_slice() else {
+        panic!("expected three mails, got {mails:?}");
     };
     assert_eq!(
         notice.to, target.email,
@@ -120,10 +120,8 @@ async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
 #[tokio::test]
 async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
     let target = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     let user = service
         .update_user(
@@ -134,7 +132,7 @@ async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
         .await
         .expect("updated");
 
-    assert_eq!(updates.only().role, Some(Role::Anonymous));
+    assert_eq!(repo.get(target.id), Some(user.clone()));
     assert_eq!(user.role, Role::Anonymous);
     assert!(!user.email_verified);
 }
@@ -142,10 +140,8 @@ async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
 #[tokio::test]
 async fn a_staff_account_whose_email_changes_keeps_its_role() {
     let target = user(Role::Manager);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -156,18 +152,30 @@ async fn a_staff_account_whose_email_changes_keeps_its_role() {
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.role, None);
-    assert_eq!(update.email_verified, Some(false));
+    let after = repo.get(target.id).expect("stored");
+    assert_eq!(after.role, Role::Manager);
+    assert!(!after.email_verified);
+    assert!(
+        repo.audit_events()
+            .iter()
+            .all(|e| e.kind != AuditKind::RoleChanged),
+        "no role change: {:?}",
+        repo.audit_events()
+    );
+    assert!(
+        repo.mails()
+            .iter()
+            .all(|m| !matches!(m.kind, MailKind::RoleChanged { .. })),
+        "no role mail: {:?}",
+        repo.mails()
+    );
 }
 
 #[tokio::test]
 async fn the_same_email_in_other_casing_is_not_a_change_of_address() {
     let target = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -178,24 +186,23 @@ async fn the_same_email_in_other_casing_is_not_a_change_of_address() {
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.email, Some(email("Ada@Example.COM")));
-    assert_eq!(update.email_verified, None);
-    assert_eq!(update.verification_token, None);
-    assert_eq!(update.role, None);
-    assert!(update.mails.is_empty(), "{:?}", update.mails);
+    let after = repo.get(target.id).expect("stored");
+    assert_eq!(after.email.as_str(), "Ada@Example.COM");
+    assert!(after.email_verified, "still verified");
+    assert_eq!(repo.verification_token(target.id), None);
+    assert_eq!(after.role, Role::Authenticated);
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
 }
 
 #[tokio::test]
 async fn changing_the_email_to_another_accounts_answers_email_taken() {
     let target = user(Role::Anonymous);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    given
-        .users
-        .expect_update()
-        .returning(|_, _| Err(RepoError::EmailTaken));
-    let service = given.service();
+    let other = User {
+        email: email("Grace@Example.com"),
+        ..user_called(Role::Authenticated, "grace_h")
+    };
+    let repo = stored_in_memory(&[&target, &other]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .update_user(
@@ -207,10 +214,14 @@ async fn changing_the_email_to_another_accounts_answers_email_taken() {
 
     // 409, unlike the 400 "Email already exists" of registration.
     assert!(matches!(result, Err(Error::EmailTaken)), "{result:?}");
+    assert_eq!(repo.users(), [target, other], "nothing changed");
+    assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
+    assert_eq!(repo.token_counts(), Default::default());
 }
 
 #[tokio::test]
 async fn an_update_without_changes_is_a_validation_error_and_loads_nothing() {
+    // The mock proves that nothing is loaded or written.
     let mut given = Given::new();
     given.users.expect_find_by_id().never();
     given.users.expect_update().never();
@@ -225,6 +236,7 @@ async fn an_update_without_changes_is_a_validation_error_and_loads_nothing() {
 
 #[tokio::test]
 async fn update_me_without_changes_is_a_validation_error() {
+    // The mock proves that nothing is written.
     let mut given = Given::new();
     given.users.expect_update().never();
     let service = given.service();
@@ -238,10 +250,11 @@ async fn update_me_without_changes_is_a_validation_error() {
 
 #[tokio::test]
 async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
-    let me = user(Role::Authenticated);
-    let mut given = Given::new();
-    let updates = given.working_update(&me);
-    let service = given.service();
+    let mut me = user(Role::Authenticated);
+    me.profile.bio = crate::model::Bio::parse("Poet of science.").expect("a valid bio");
+    let other = user_called(Role::Authenticated, "someone_else");
+    let repo = stored_in_memory(&[&me, &other]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_me(
@@ -257,28 +270,26 @@ async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
         .await
         .expect("updated");
 
-    assert_eq!(
-        updates.only(),
-        UserChanges {
-            nickname: Some(nickname("countess")),
-            profile: ProfilePatch {
-                bio: Patch::Clear,
-                ..ProfilePatch::default()
-            },
-            ..UserChanges::default()
-        }
-    );
+    let after = repo.get(me.id).expect("stored");
+    let mut expected = User {
+        nickname: nickname("countess"),
+        updated_at: after.updated_at,
+        ..me.clone()
+    };
+    expected.profile.bio = None;
+    assert_eq!(after, expected, "only the nickname and the bio changed");
+    assert_eq!(repo.get(other.id), Some(other), "no other account changed");
+    assert_eq!(repo.token_counts(), Default::default());
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
 }
 
 #[tokio::test]
 async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
     let me = user(Role::Authenticated);
-    let mut given = Given::new();
-    given
-        .users
-        .expect_update()
-        .returning(|_, _| Err(RepoError::NicknameTaken));
-    let service = given.service();
+    let other = user_called(Role::Authenticated, "Taken_Name");
+    let repo = stored_in_memory(&[&me, &other]);
+    let service = Given::new().service_over(&repo);
 
     let result = service
         .update_me(
@@ -291,14 +302,14 @@ async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
         .await;
 
     assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+    assert_eq!(repo.users(), [me, other], "nothing changed");
 }
 
 // -- What an edit tells the audit log ----------------------------------------------------------
 
-/// The `user_updated` events of an update, their changes sorted by field.
-fn user_updated_events(update: &UserChanges) -> Vec<AuditEvent> {
-    update
-        .audit
+/// The `user_updated` events among `events`, their changes sorted by field.
+fn user_updated_events(events: &[AuditEvent]) -> Vec<AuditEvent> {
+    events
         .iter()
         .filter(|e| e.kind == AuditKind::UserUpdated)
         .cloned()
@@ -314,10 +325,8 @@ async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_cha
     // ANONYMOUS, so that the new email brings no implicit role change along.
     let target = user(Role::Anonymous);
     let manager = actor(Role::Manager);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -351,10 +360,10 @@ async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_cha
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert_eq!(update.audit.len(), 1, "{:?}", update.audit);
+    let audit = repo.audit_events();
+    assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(
-        user_updated_events(&update),
+        user_updated_events(&audit),
         vec![event(
             Some(manager.id),
             target.id,
@@ -376,10 +385,8 @@ async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_cha
 #[tokio::test]
 async fn an_edit_that_changes_nothing_records_no_user_updated_event() {
     let target = user(Role::Authenticated);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -403,19 +410,16 @@ async fn an_edit_that_changes_nothing_records_no_user_updated_event() {
         .await
         .expect("updated");
 
-    let update = updates.only();
-    assert!(update.audit.is_empty(), "{:?}", update.audit);
-    assert!(update.mails.is_empty(), "{:?}", update.mails);
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
 }
 
 #[tokio::test]
 async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields() {
     let target = user(Role::Authenticated);
     let admin = actor(Role::Admin);
-    let mut given = Given::new();
-    given.stored_user(&target);
-    let updates = given.working_update(&target);
-    let service = given.service();
+    let repo = stored_in_memory(&[&target]);
+    let service = Given::new().service_over(&repo);
 
     service
         .update_user(
@@ -429,9 +433,8 @@ async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields
         .await
         .expect("updated");
 
-    let update = updates.only();
-    let role_events: Vec<&AuditEvent> = update
-        .audit
+    let audit = repo.audit_events();
+    let role_events: Vec<&AuditEvent> = audit
         .iter()
         .filter(|e| e.kind == AuditKind::RoleChanged)
         .collect();
@@ -445,7 +448,7 @@ async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields
         )]
     );
     assert_eq!(
-        user_updated_events(&update),
+        user_updated_events(&audit),
         vec![event(
             Some(admin.id),
             target.id,
@@ -453,5 +456,5 @@ async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields
             vec![change("nickname", Some("ada_lovelace"), Some("renamed"))],
         )]
     );
-    assert_eq!(update.audit.len(), 2, "{:?}", update.audit);
+    assert_eq!(audit.len(), 2, "{audit:?}");
 }
