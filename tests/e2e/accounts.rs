@@ -4,7 +4,9 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, id_of};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_email_taken, assert_nickname_taken, assert_problem, id_of,
+};
 
 #[tokio::test]
 async fn a_new_user_registers_follows_the_emailed_link_logs_in_and_reads_itself() {
@@ -97,13 +99,7 @@ async fn register_answers_400_for_an_email_that_exists_in_any_casing() {
     let app = TestApp::spawn().await;
     app.register_ok("taken@example.com").await;
     let again = app.register("TAKEN@example.com").await;
-    assert_problem(
-        again,
-        StatusCode::BAD_REQUEST,
-        "email_taken",
-        "Email already exists",
-    )
-    .await;
+    assert_email_taken(again).await;
 }
 
 #[tokio::test]
@@ -116,13 +112,7 @@ async fn register_answers_409_for_a_taken_nickname() {
     );
     let second = json!({"email": "b@example.com", "password": PASSWORD, "nickname": "shared_name"});
     let response = app.post_json("/register", &second, None).await;
-    assert_problem(
-        response,
-        StatusCode::CONFLICT,
-        "nickname_taken",
-        "Nickname already taken",
-    )
-    .await;
+    assert_nickname_taken(response).await;
 }
 
 #[tokio::test]
@@ -201,13 +191,7 @@ async fn unknown_email_wrong_password_and_unverified_email_look_the_same() {
     ];
     let mut bodies = Vec::new();
     for response in answers {
-        assert_eq!(
-            response
-                .headers()
-                .get("www-authenticate")
-                .map(|v| v.as_bytes()),
-            Some(&b"Bearer"[..])
-        );
+        assert_bearer_challenge(&response);
         bodies.push(
             assert_problem(
                 response,
@@ -293,13 +277,7 @@ async fn a_verification_link_works_once() {
     app.register_ok("once@example.com").await;
     let path = app.verification_path("once@example.com").await;
     assert_eq!(app.get(&path, None).await.status(), StatusCode::OK);
-    assert_problem(
-        app.get(&path, None).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_verification_token",
-        "Invalid or expired verification token",
-    )
-    .await;
+    assert_link_refused(&app, &path).await;
 }
 
 #[tokio::test]
@@ -326,13 +304,7 @@ async fn wrong_expired_and_malformed_verification_links_are_refused() {
         "UPDATE email_verification_tokens SET expires_at = now() - interval '1 second' WHERE user_id = '{id}'"
     ))
     .await;
-    assert_problem(
-        app.get(&path, None).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_verification_token",
-        "Invalid or expired verification token",
-    )
-    .await;
+    assert_link_refused(&app, &path).await;
 }
 
 #[tokio::test]
@@ -385,13 +357,7 @@ async fn protected_endpoints_refuse_missing_and_bad_tokens_with_a_bearer_challen
     ] {
         let response = app.get("/users", bad).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "token {bad:?}");
-        assert_eq!(
-            response
-                .headers()
-                .get("www-authenticate")
-                .map(|v| v.as_bytes()),
-            Some(&b"Bearer"[..])
-        );
+        assert_bearer_challenge(&response);
     }
     assert_eq!(
         app.get("/users", Some(&token)).await.status(),
@@ -592,4 +558,26 @@ async fn the_owner_is_told_when_the_password_changes_and_the_old_address_when_th
     let (subject, text) = app.mail_to("owner@example.com").await;
     assert!(subject.contains("email address"), "{subject}");
     assert!(text.contains("elsewhere@example.com"), "{text}");
+}
+
+/// A verification link that no longer works: 400 `invalid_verification_token`.
+async fn assert_link_refused(app: &TestApp, path: &str) {
+    assert_problem(
+        app.get(path, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_verification_token",
+        "Invalid or expired verification token",
+    )
+    .await;
+}
+
+/// A 401 that says how to authenticate: `WWW-Authenticate: Bearer`.
+fn assert_bearer_challenge(response: &reqwest::Response) {
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..])
+    );
 }

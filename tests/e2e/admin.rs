@@ -318,34 +318,19 @@ async fn every_audited_action_leaves_an_event_and_only_admins_read_them() {
     )
     .await;
     // An admin edit, a role change, a PRO change, a picture change and removal by the admin.
-    json_of(
-        app.send_json(
-            Method::PUT,
-            &path,
-            &json!({"first_name": "Wanda"}),
-            Some(&admin),
-        )
-        .await,
+    put_ok(&app, &path, &json!({"first_name": "Wanda"}), &admin).await;
+    put_ok(
+        &app,
+        &format!("{path}/role"),
+        &json!({"role": "MANAGER"}),
+        &admin,
     )
     .await;
-    json_of(
-        app.send_json(
-            Method::PUT,
-            &format!("{path}/role"),
-            &json!({"role": "MANAGER"}),
-            Some(&admin),
-        )
-        .await,
-    )
-    .await;
-    json_of(
-        app.send_json(
-            Method::PUT,
-            &format!("{path}/professional-status"),
-            &json!({"is_professional": true}),
-            Some(&admin),
-        )
-        .await,
+    put_ok(
+        &app,
+        &format!("{path}/professional-status"),
+        &json!({"is_professional": true}),
+        &admin,
     )
     .await;
     json_of(
@@ -475,4 +460,9 @@ async fn every_audited_action_leaves_an_event_and_only_admins_read_them() {
         "",
     )
     .await;
+}
+
+/// A `PUT` by `token` that must succeed; its JSON answer.
+async fn put_ok(app: &TestApp, path: &str, body: &Value, token: &str) -> Value {
+    json_of(app.send_json(Method::PUT, path, body, Some(token)).await).await
 }

@@ -643,3 +643,25 @@ impl TestApp {
 pub async fn json_of(response: Response) -> Value {
     response.json().await.expect("JSON")
 }
+
+/// A 400 `email_taken`: the email exists, in any casing.
+pub async fn assert_email_taken(response: Response) {
+    assert_problem(
+        response,
+        StatusCode::BAD_REQUEST,
+        "email_taken",
+        "Email already exists",
+    )
+    .await;
+}
+
+/// A 409 `nickname_taken`: another account has the nickname, in any casing.
+pub async fn assert_nickname_taken(response: Response) {
+    assert_problem(
+        response,
+        StatusCode::CONFLICT,
+        "nickname_taken",
+        "Nickname already taken",
+    )
+    .await;
+}

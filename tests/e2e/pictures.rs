@@ -288,26 +288,11 @@ async fn a_store_outage_answers_503_and_keeps_the_old_picture() {
     let mut s3 = um_storage::TestS3Server::start().await;
     let app = TestApp::spawn_with_s3(&s3, &[]).await;
     let (_, admin) = app.admin().await;
-    let before = json_of(
-        upload(
-            &app,
-            "/me/profile-picture",
-            image_bytes(50, 50, ImageFormat::Png),
-            &admin,
-        )
-        .await,
-    )
-    .await;
+    let before = json_of(upload_png(&app, 50, &admin).await).await;
     assert!(before["profile_picture_url"].is_string());
 
     s3.stop();
-    let response = upload(
-        &app,
-        "/me/profile-picture",
-        image_bytes(70, 70, ImageFormat::Png),
-        &admin,
-    )
-    .await;
+    let response = upload_png(&app, 70, &admin).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     let after = json_of(app.get("/me", Some(&admin)).await).await;
@@ -319,13 +304,7 @@ async fn a_store_outage_answers_503_and_keeps_the_old_picture() {
     // When the store returns, the service uses it again without a restart.
     s3.start_again().await;
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
-    let response = upload(
-        &app,
-        "/me/profile-picture",
-        image_bytes(70, 70, ImageFormat::Png),
-        &admin,
-    )
-    .await;
+    let response = upload_png(&app, 70, &admin).await;
     assert_eq!(response.status(), StatusCode::OK);
     let after = json_of(app.get("/me", Some(&admin)).await).await;
     assert_ne!(after["profile_picture_url"], before["profile_picture_url"]);
@@ -337,16 +316,7 @@ async fn with_a_public_bucket_url_pictures_point_straight_at_the_bucket() {
     let public = format!("{}/e2e-pictures", s3.endpoint());
     let app = TestApp::spawn_with_s3(&s3, &[("S3_PUBLIC_URL", &public)]).await;
     let (_, admin) = app.admin().await;
-    let me = json_of(
-        upload(
-            &app,
-            "/me/profile-picture",
-            image_bytes(40, 40, ImageFormat::Png),
-            &admin,
-        )
-        .await,
-    )
-    .await;
+    let me = json_of(upload_png(&app, 40, &admin).await).await;
     let url = me["profile_picture_url"].as_str().expect("a URL");
     assert!(url.starts_with(&format!("{public}/")), "{url}");
     let key = url.rsplit('/').next().expect("a key");
@@ -546,4 +516,15 @@ async fn parts_other_than_file_are_bounded() {
         .await
         .expect("answered");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// Uploads a `side`×`side` PNG as the caller's own picture.
+async fn upload_png(app: &TestApp, side: u32, token: &str) -> reqwest::Response {
+    upload(
+        app,
+        "/me/profile-picture",
+        image_bytes(side, side, ImageFormat::Png),
+        token,
+    )
+    .await
 }

@@ -3,7 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, id_of};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_email_taken, assert_nickname_taken, assert_problem, id_of,
+};
 
 /// An ADMIN creates a MANAGER, who verifies through the emailed link and logs in.
 async fn manager(app: &TestApp, admin_token: &str) -> (String, String) {
@@ -371,13 +373,7 @@ async fn taken_emails_and_nicknames_on_update_are_409_and_empty_updates_422() {
     let response = app
         .send_json(Method::PUT, &b_path, &nickname, Some(&admin))
         .await;
-    assert_problem(
-        response,
-        StatusCode::CONFLICT,
-        "nickname_taken",
-        "Nickname already taken",
-    )
-    .await;
+    assert_nickname_taken(response).await;
     let response = app
         .send_json(Method::PUT, &b_path, &json!({}), Some(&admin))
         .await;
@@ -437,13 +433,7 @@ async fn staff_create_users_and_duplicates_are_400() {
     assert_eq!(user["role"], "ANONYMOUS");
     assert_eq!(user["first_name"], "Made");
     let again = app.post_json("/users", &body, Some(&admin)).await;
-    assert_problem(
-        again,
-        StatusCode::BAD_REQUEST,
-        "email_taken",
-        "Email already exists",
-    )
-    .await;
+    assert_email_taken(again).await;
 }
 
 #[tokio::test]

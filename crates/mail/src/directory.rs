@@ -149,28 +149,10 @@ mod tests {
             .parse(&raw)
             .expect("parseable");
         assert_eq!(
-            message
-                .from()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address()),
+            crate::test_checks::first_address(message.from()),
             Some("no-reply@example.com")
         );
-        assert_eq!(
-            message
-                .to()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address()),
-            Some("Ada@Example.com")
-        );
-        assert_eq!(
-            message.subject(),
-            Some("Confirm your email address for User Management")
-        );
-        assert!(
-            message
-                .message_id()
-                .is_some_and(|m| m.ends_with("@example.com"))
-        );
+        crate::test_checks::assert_verification_envelope(&message, "Ada@Example.com");
         let text = message.body_text(0).expect("text part");
         let link = format!("http://localhost:8000/verify-email/{id}/{}", token.as_str());
         assert!(

@@ -20,6 +20,8 @@ mod message;
 mod render;
 mod smtp;
 mod template;
+#[cfg(test)]
+mod test_checks;
 #[cfg(any(test, feature = "test-support"))]
 mod test_support;
 

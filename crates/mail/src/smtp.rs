@@ -377,22 +377,7 @@ mod tests {
                 .map(|a| (a.name(), a.address())),
             Some((Some("User Management"), Some("no-reply@example.com")))
         );
-        assert_eq!(
-            message
-                .to()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address()),
-            Some("ada@example.com")
-        );
-        assert_eq!(
-            message.subject(),
-            Some("Confirm your email address for User Management")
-        );
-        assert!(
-            message
-                .message_id()
-                .is_some_and(|m| m.ends_with("@example.com"))
-        );
+        crate::test_checks::assert_verification_envelope(&message, "ada@example.com");
         assert!(message.date().is_some());
         assert_eq!(
             message.content_type().map(|c| (c.ctype(), c.subtype())),

@@ -68,6 +68,22 @@ impl PgUserRepository {
     }
 }
 
+/// The one account a query of `users` finds, if any (a statement of fixed shape, so that its
+/// prepared form is cached per connection).
+macro_rules! first_user {
+    ($repo:ident, $query:expr) => {{
+        let mut conn = $repo.conn().await?;
+        $query
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+            .map(to_user)
+            .transpose()
+    }};
+}
+
 /// Stores `$token` as the account's only token in `$table` (verification or unlock tokens),
 /// replacing any earlier one; a future of the number of rows written.
 macro_rules! upsert_token {
@@ -188,16 +204,7 @@ async fn ensure_not_last_admin(conn: &mut AsyncPgConnection, id: Uuid) -> Result
 #[async_trait]
 impl UserRepository for PgUserRepository {
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        let mut conn = self.conn().await?;
-        users::table
-            .find(id.0)
-            .select(UserRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?
-            .map(to_user)
-            .transpose()
+        first_user!(self, users::table.find(id.0))
     }
 
     async fn find_both(&self, first: UserId, second: UserId) -> Result<Vec<User>, RepoError> {
@@ -218,16 +225,10 @@ impl UserRepository for PgUserRepository {
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
-        let mut conn = self.conn().await?;
-        users::table
-            .filter(lower(users::email).eq(lower(email.as_str())))
-            .select(UserRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?
-            .map(to_user)
-            .transpose()
+        first_user!(
+            self,
+            users::table.filter(lower(users::email).eq(lower(email.as_str())))
+        )
     }
 
     async fn nickname_taken(&self, nickname: &Nickname) -> Result<bool, RepoError> {
@@ -420,16 +421,10 @@ impl UserRepository for PgUserRepository {
     }
 
     async fn find_by_nickname(&self, nickname: &Nickname) -> Result<Option<User>, RepoError> {
-        let mut conn = self.conn().await?;
-        users::table
-            .filter(lower(users::nickname).eq(lower(nickname.as_str())))
-            .select(UserRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?
-            .map(to_user)
-            .transpose()
+        first_user!(
+            self,
+            users::table.filter(lower(users::nickname).eq(lower(nickname.as_str())))
+        )
     }
 
     async fn taken_nicknames(&self, candidates: Vec<String>) -> Result<HashSet<String>, RepoError> {

@@ -122,9 +122,9 @@ impl ConnectSettings {
         url.query_pairs_mut().append_pair("sslmode", tokio_mode);
         let tls = match mode {
             SslMode::Disable => None,
-            SslMode::Prefer | SslMode::Require => Some(client_config(Arc::new(NoVerification(
-                provider().signature_verification_algorithms,
-            )))),
+            SslMode::Prefer | SslMode::Require => {
+                Some(client_config(Arc::new(ServerVerifier::new(None))))
+            }
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let roots = load_roots(root_cert.as_deref())?;
                 let webpki = WebPkiServerVerifier::builder_with_provider(
@@ -133,10 +133,10 @@ impl ConnectSettings {
                 )
                 .build()
                 .map_err(|e| TlsSettingsError(format!("sslrootcert: {e}")))?;
-                Some(client_config(Arc::new(ChainVerifier {
+                Some(client_config(Arc::new(ServerVerifier::new(Some(Chain {
                     webpki,
                     check_name: mode == SslMode::VerifyFull,
-                })))
+                })))))
             }
         };
         Ok(Self {
@@ -260,55 +260,33 @@ fn load_roots(root_cert: Option<&str>) -> Result<RootCertStore, TlsSettingsError
     Ok(roots)
 }
 
-/// `require` and `prefer`: encryption without checking who is at the other end (libpq's
-/// behaviour); the handshake's signatures are still verified.
+/// How the server's certificate is checked. Without a [`Chain`] (`require` and `prefer`):
+/// encryption without checking who is at the other end (libpq's behaviour). The handshake's
+/// signatures are verified in every mode.
 #[derive(Debug)]
-struct NoVerification(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+struct ServerVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+    chain: Option<Chain>,
 }
 
 /// `verify-ca` and `verify-full`: the chain must lead to one of the roots; `verify-full` also
 /// wants the certificate issued for the host name of the URL.
 #[derive(Debug)]
-struct ChainVerifier {
+struct Chain {
     webpki: Arc<WebPkiServerVerifier>,
     check_name: bool,
 }
 
-impl ServerCertVerifier for ChainVerifier {
+impl ServerVerifier {
+    fn new(chain: Option<Chain>) -> Self {
+        Self {
+            algorithms: provider().signature_verification_algorithms,
+            chain,
+        }
+    }
+}
+
+impl ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -317,7 +295,10 @@ impl ServerCertVerifier for ChainVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.webpki.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
@@ -327,7 +308,7 @@ impl ServerCertVerifier for ChainVerifier {
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            )) if !chain.check_name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -338,7 +319,7 @@ impl ServerCertVerifier for ChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -347,11 +328,11 @@ impl ServerCertVerifier for ChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 

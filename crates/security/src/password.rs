@@ -291,24 +291,22 @@ mod tests {
         SecretString::from(s)
     }
 
+    /// Whether `hasher` takes `password` for `hash`.
+    async fn verifies(hasher: &Argon2Hasher, password: &str, hash: &PasswordHash) -> bool {
+        hasher
+            .verify(secret(password), Some(hash.clone()))
+            .await
+            .expect("verify")
+    }
+
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
         let hasher = fast();
         let hash = hasher.hash(secret("Secur3*Pass")).await.expect("hash");
         assert!(hash.expose().starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
-        assert!(
-            hasher
-                .verify(secret("Secur3*Pass"), Some(hash.clone()))
-                .await
-                .expect("verify")
-        );
-        assert!(
-            !hasher
-                .verify(secret("Secur3*Pas"), Some(hash.clone()))
-                .await
-                .expect("verify")
-        );
-        assert!(!hasher.verify(secret(""), Some(hash)).await.expect("verify"));
+        assert!(verifies(&hasher, "Secur3*Pass", &hash).await);
+        assert!(!verifies(&hasher, "Secur3*Pas", &hash).await);
+        assert!(!verifies(&hasher, "", &hash).await);
     }
 
     #[tokio::test]
@@ -327,18 +325,8 @@ mod tests {
             hash.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "unexpected parameters in the PHC string"
         );
-        assert!(
-            hasher
-                .verify(secret("Secur3*Pass"), Some(hash.clone()))
-                .await
-                .expect("verify")
-        );
-        assert!(
-            !hasher
-                .verify(secret("wrong"), Some(hash))
-                .await
-                .expect("verify")
-        );
+        assert!(verifies(&hasher, "Secur3*Pass", &hash).await);
+        assert!(!verifies(&hasher, "wrong", &hash).await);
     }
 
     #[tokio::test]

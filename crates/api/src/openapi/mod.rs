@@ -123,11 +123,30 @@ pub fn document() -> openapi::OpenApi {
 }
 
 /// Adds what every operation shares instead of repeating it on each: the bearer scheme, a 401
-/// on every protected operation, the 404 (and the staff 403) of every operation on one account, the 413 and 415 of every JSON body (an operation that also
+/// on every protected operation, the 404 (and the staff 403) of every operation on one account,
+/// the 408, 413 and 415 of every picture upload, the 413 and 415 of every JSON body (an operation that also
 /// takes a form documents its own 415), the 429 of the rate-limited ones, and the 500 and 503 that any
 /// operation touching the database or the object store can answer. Also `minProperties: 1` on the partial-update bodies
 /// (utoipa 5.5's `#[schema(min_properties = …)]` emits `maxProperties`).
 struct CommonResponses;
+
+/// What every picture upload can answer besides its own outcomes.
+const UPLOAD_RESPONSES: &[(&str, &str)] = &[
+    (
+        "408",
+        "The body did not arrive within `UPLOAD_BODY_TIMEOUT_SECONDS` (`body_timeout`).",
+    ),
+    (
+        "413",
+        "Larger than `MAX_PICTURE_BYTES` (default 5 MiB), or other parts than `file` over 64 KiB \
+         together (`payload_too_large`), detected while streaming.",
+    ),
+    (
+        "415",
+        "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a \
+         Content-Type other than `multipart/form-data` (`unsupported_media_type`).",
+    ),
+];
 
 /// Operations that touch neither the database nor the object store (or, like `/readyz`,
 /// document their 503 themselves).
@@ -235,6 +254,17 @@ impl Modify for CommonResponses {
                     responses.entry("415".into()).or_insert_with(|| {
                         problem("Content-Type is not JSON (`unsupported_media_type`).").into()
                     });
+                }
+                let upload = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| body.content.contains_key("multipart/form-data"));
+                if upload {
+                    for (status, description) in UPLOAD_RESPONSES {
+                        responses
+                            .entry((*status).into())
+                            .or_insert_with(|| problem(description).into());
+                    }
                 }
                 if method == HttpMethod::Post
                     && crate::limits::LIMITED_ROUTES.contains(&path.as_str())

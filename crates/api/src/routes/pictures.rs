@@ -37,9 +37,6 @@ use crate::{
     responses(
         (status = 200, description = "The account with `profile_picture_url` and `profile_picture_thumbnail_url` set.", body = UserResponse),
         (status = 403, description = "Operation not permitted (`forbidden`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB), or other parts than `file` over 64 KiB together (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a Content-Type other than `multipart/form-data` (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive within `UPLOAD_BODY_TIMEOUT_SECONDS` (`body_timeout`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`user_id` is not a UUID, no part named `file`, an empty, undecodable or truncated image, or more than `MAX_PICTURE_PIXELS` (default 40 megapixels) (`validation_error`, `invalid_image`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -71,9 +68,6 @@ pub async fn upload_for_user(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account with `profile_picture_url` and `profile_picture_thumbnail_url` set.", body = UserResponse),
-        (status = 413, description = "Larger than `MAX_PICTURE_BYTES` (default 5 MiB), or other parts than `file` over 64 KiB together (`payload_too_large`), detected while streaming.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not an accepted image format: Unsupported image format (`unsupported_image_format`); or a Content-Type other than `multipart/form-data` (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive within `UPLOAD_BODY_TIMEOUT_SECONDS` (`body_timeout`).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No part named `file`, an empty, undecodable or truncated image, or more than `MAX_PICTURE_PIXELS` (default 40 megapixels) (`validation_error`, `invalid_image`).", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -89,12 +89,7 @@ impl UserService {
         {
             return Err(Error::NicknameTaken);
         }
-        let password_hash = self
-            .ports
-            .hasher
-            .hash(reg.password.secret().clone())
-            .await
-            .map_err(Error::Internal)?;
+        let password_hash = self.hash_password(&reg.password).await?;
         let (token, pending) = self.new_token(self.settings.verification_ttl);
         let now = self.ports.clock.now();
         let id = UserId::new();

@@ -22,12 +22,7 @@ impl UserService {
             Some(n) => n,
             None => self.free_nickname().await?,
         };
-        let password_hash = self
-            .ports
-            .hasher
-            .hash(reg.password.secret().clone())
-            .await
-            .map_err(Error::Internal)?;
+        let password_hash = self.hash_password(&reg.password).await?;
         let now = self.ports.clock.now();
         let user = self
             .ports
@@ -59,12 +54,7 @@ impl UserService {
     /// # Errors
     /// `UserNotFound`, `LastAdmin`.
     pub async fn set_role_by_email(&self, email: &Email, role: Role) -> Result<User, Error> {
-        let target = self
-            .ports
-            .users
-            .find_by_email(email)
-            .await?
-            .ok_or(Error::UserNotFound)?;
+        let target = self.account_by_email(email).await?;
         if target.role == role {
             return Ok(target);
         }
@@ -95,16 +85,20 @@ impl UserService {
     /// # Errors
     /// `UserNotFound`.
     pub async fn unlock_by_email(&self, email: &Email) -> Result<User, Error> {
-        let target = self
-            .ports
-            .users
-            .find_by_email(email)
-            .await?
-            .ok_or(Error::UserNotFound)?;
+        let target = self.account_by_email(email).await?;
         Ok(self
             .ports
             .users
             .unlock(target.id, unlock_audit(None, target.id))
             .await?)
+    }
+
+    /// The account with this email; `UserNotFound` without one.
+    async fn account_by_email(&self, email: &Email) -> Result<User, Error> {
+        self.ports
+            .users
+            .find_by_email(email)
+            .await?
+            .ok_or(Error::UserNotFound)
     }
 }

@@ -20,7 +20,7 @@ use chrono::TimeDelta;
 
 use crate::{
     error::Error,
-    model::{Email, Nickname, Password, Profile, ProfilePatch, RawToken, Role, User},
+    model::{Email, Nickname, Password, PasswordHash, Profile, ProfilePatch, RawToken, Role, User},
     ports::{
         AuditLog, Clock, Mail, MailKind, ObjectStore, PasswordHasher, PendingToken,
         PictureProcessor, RepoError, StoreError, TokenIssuer, UserRepository,
@@ -95,6 +95,15 @@ impl UserService {
     #[must_use]
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The hash of a new password (off the executor, as the hasher port promises).
+    async fn hash_password(&self, password: &Password) -> Result<PasswordHash, Error> {
+        self.ports
+            .hasher
+            .hash(password.secret().clone())
+            .await
+            .map_err(Error::Internal)
     }
 
     /// A token that works until `ttl` from now: the raw form for the link, the pending form

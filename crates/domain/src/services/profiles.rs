@@ -175,12 +175,7 @@ impl UserService {
             )
             .into());
         }
-        let hash = self
-            .ports
-            .hasher
-            .hash(new.secret().clone())
-            .await
-            .map_err(Error::Internal)?;
+        let hash = self.hash_password(&new).await?;
         // A security notice: if this was not the owner, the owner learns it at once.
         let notice = mail_to(me, MailKind::PasswordChanged);
         self.ports
