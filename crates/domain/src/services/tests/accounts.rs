@@ -110,7 +110,7 @@ async fn register_with_a_taken_email_answers_email_exists_without_hashing() {
 
     let result = service.register(registration()).await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
 }
 
@@ -127,7 +127,7 @@ async fn register_with_a_taken_nickname_answers_nickname_taken_without_hashing()
         .register(registration_with_nickname("Grace_H"))
         .await;
 
-    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+    assert_err!(result, Error::NicknameTaken);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
 }
 
@@ -153,19 +153,12 @@ async fn register_keeps_a_given_free_nickname() {
 #[tokio::test]
 async fn register_losing_the_email_race_at_insert_answers_email_exists() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    given.users.expect_nickname_taken().returning(|_| Ok(false));
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    given
-        .users
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(RepoError::EmailTaken));
+    given.an_insert_that_fails_with(|| RepoError::EmailTaken);
     let service = given.service();
 
     let result = service.register(registration()).await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
 }
 
 #[tokio::test]
@@ -174,13 +167,13 @@ async fn register_reports_an_unreachable_repository_as_unavailable() {
     given
         .users
         .expect_find_by_email()
-        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+        .returning(|_| Err(unavailable()));
     given.hasher.expect_hash().never();
     let service = given.service();
 
     let result = service.register(registration()).await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,21 +265,14 @@ async fn register_draws_a_new_nickname_when_the_insert_finds_the_generated_one_t
 #[tokio::test]
 async fn register_with_a_given_nickname_taken_at_insert_answers_409_without_retrying() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    given.users.expect_nickname_taken().returning(|_| Ok(false));
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    given
-        .users
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(RepoError::NicknameTaken));
+    given.an_insert_that_fails_with(|| RepoError::NicknameTaken);
     let service = given.service();
 
     let result = service
         .register(registration_with_nickname("Grace_H"))
         .await;
 
-    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+    assert_err!(result, Error::NicknameTaken);
 }
 
 #[tokio::test]
@@ -301,7 +287,7 @@ async fn free_nickname_gives_up_with_an_internal_error_after_ten_taken_tries() {
 
     let result = service.free_nickname().await;
 
-    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+    assert_err!(result, Error::Internal(_));
 }
 
 #[tokio::test]
@@ -319,7 +305,7 @@ async fn register_fails_internally_when_no_generated_nickname_is_free() {
 
     let result = service.register(registration()).await;
 
-    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+    assert_err!(result, Error::Internal(_));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,10 +337,7 @@ async fn verify_email_hands_the_repository_the_hash_of_the_link_token_and_the_cu
             assert!(user.email_verified);
             assert_eq!(repo.get(account.id), Some(user));
         } else {
-            assert!(
-                matches!(result, Err(Error::InvalidVerificationToken)),
-                "{result:?}"
-            );
+            assert_err!(result, Error::InvalidVerificationToken);
         }
     }
     assert_eq!(repo.verification_token(account.id), None, "used up");
@@ -379,10 +362,7 @@ async fn verify_email_with_a_token_the_repository_rejects_answers_invalid_verifi
     ] {
         let result = service.verify_email(id, raw).await;
 
-        assert!(
-            matches!(result, Err(Error::InvalidVerificationToken)),
-            "{result:?}"
-        );
+        assert_err!(result, Error::InvalidVerificationToken);
     }
     assert_eq!(repo.get(account.id), Some(account), "nothing changed");
 }

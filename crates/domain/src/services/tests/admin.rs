@@ -37,10 +37,7 @@ async fn non_staff_may_not_read_an_account_and_the_repository_is_not_asked() {
 
         let result = service.get_user(actor(role), UserId::new()).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -53,10 +50,7 @@ async fn non_staff_may_not_list_accounts() {
 
         let result = service.list_users(actor(role), page_of(0, 10)).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -72,10 +66,7 @@ async fn non_staff_may_not_update_an_account() {
             .update_user(actor(role), UserId::new(), a_nickname_change())
             .await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -89,10 +80,7 @@ async fn non_staff_may_not_delete_an_account() {
 
         let result = service.delete_user(actor(role), UserId::new()).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -107,10 +95,7 @@ async fn non_staff_may_not_create_an_account() {
 
         let result = service.create_user(actor(role), registration(), None).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -128,18 +113,9 @@ async fn a_manager_may_not_read_update_or_delete_staff_accounts() {
             .await;
         let deleted = service.delete_user(manager, target.id).await;
 
-        assert!(
-            matches!(read, Err(Error::Forbidden)),
-            "{target_role}: {read:?}"
-        );
-        assert!(
-            matches!(updated, Err(Error::Forbidden)),
-            "{target_role}: {updated:?}"
-        );
-        assert!(
-            matches!(deleted, Err(Error::Forbidden)),
-            "{target_role}: {deleted:?}"
-        );
+        assert_err!(read, Error::Forbidden, target_role);
+        assert_err!(updated, Error::Forbidden, target_role);
+        assert_err!(deleted, Error::Forbidden, target_role);
         assert_eq!(
             repo.users(),
             [target],
@@ -182,7 +158,7 @@ async fn a_manager_may_not_change_a_role() {
         )
         .await;
 
-    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_err!(result, Error::Forbidden);
     assert_eq!(repo.users(), [target], "not updated");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -205,7 +181,7 @@ async fn a_manager_may_send_the_current_role_unchanged_along_with_an_edit() {
     let after = repo.get(target.id).expect("stored");
     assert_eq!(after.role, Role::Authenticated);
     assert_eq!(after.nickname, nickname("renamed"));
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
     assert!(
         repo.audit_events()
             .iter()
@@ -265,7 +241,7 @@ async fn demoting_the_last_admin_answers_last_admin() {
         )
         .await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.users(), [target], "still ADMIN");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -278,7 +254,7 @@ async fn deleting_the_last_admin_answers_last_admin() {
 
     let result = service.delete_user(actor(Role::Admin), target.id).await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.users(), [target], "not deleted");
     assert!(repo.audit_events().is_empty());
 }
@@ -310,9 +286,9 @@ async fn acting_on_an_unknown_account_answers_user_not_found() {
         .await;
     let deleted = service.delete_user(admin, unknown).await;
 
-    assert!(matches!(read, Err(Error::UserNotFound)), "{read:?}");
-    assert!(matches!(updated, Err(Error::UserNotFound)), "{updated:?}");
-    assert!(matches!(deleted, Err(Error::UserNotFound)), "{deleted:?}");
+    assert_err!(read, Error::UserNotFound);
+    assert_err!(updated, Error::UserNotFound);
+    assert_err!(deleted, Error::UserNotFound);
     assert_eq!(repo.users(), [other], "nothing changed");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -330,10 +306,7 @@ async fn a_manager_may_not_create_staff_accounts() {
             .create_user(actor(Role::Manager), registration(), Some(role))
             .await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -396,7 +369,7 @@ async fn creating_an_account_with_a_taken_email_answers_email_exists() {
         .create_user(actor(Role::Admin), registration(), None)
         .await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
     assert!(repo.mails().is_empty());
 }

@@ -363,10 +363,7 @@ async fn only_an_admin_reads_the_audit_log() {
             .list_audit_events(actor(role), an_audit_query(10))
             .await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -423,15 +420,12 @@ async fn the_audit_log_takes_page_sizes_from_1_to_100() {
 #[tokio::test]
 async fn the_audit_log_reports_an_unreachable_store_as_unavailable() {
     let mut given = Given::new();
-    given
-        .audit
-        .expect_list()
-        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+    given.audit.expect_list().returning(|_| Err(unavailable()));
     let service = given.service();
 
     let result = service
         .list_audit_events(actor(Role::Admin), an_audit_query(10))
         .await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }

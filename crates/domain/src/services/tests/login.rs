@@ -20,8 +20,8 @@ fn one_failure_from_the_lock(mut account: User) -> User {
 fn assert_untouched(repo: &InMemoryRepository, accounts: &[User]) {
     assert_eq!(repo.users(), accounts, "the accounts are unchanged");
     assert_eq!(repo.token_counts(), Default::default(), "no token");
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(repo);
+    assert_no_audit(repo);
 }
 
 #[tokio::test]
@@ -41,10 +41,7 @@ async fn login_with_an_unknown_email_checks_a_dummy_hash_and_answers_invalid_cre
         .login("nobody@example.com", password("Secur3*Pass"))
         .await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     // No failure was counted against anyone.
     assert_untouched(&repo, &[other]);
 }
@@ -64,10 +61,7 @@ async fn login_with_a_malformed_email_answers_like_an_unknown_one() {
 
     let result = service.login("not an email", password("Secur3*Pass")).await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
 }
 
 #[tokio::test]
@@ -82,7 +76,7 @@ async fn login_to_a_locked_account_answers_account_locked_without_checking_the_p
         .login("ada@example.com", password("Secur3*Pass"))
         .await;
 
-    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    assert_err!(result, Error::AccountLocked);
     // Neither a failure nor a login was recorded.
     assert_untouched(&repo, &[account]);
 }
@@ -103,10 +97,7 @@ async fn login_with_a_wrong_password_counts_the_failure_and_answers_invalid_cred
 
     let result = service.login("ada@example.com", password("wrong")).await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     let after = repo.get(account.id).expect("stored");
     assert_eq!(after.failed_login_attempts, 1);
     assert!(!after.is_locked);
@@ -167,10 +158,7 @@ async fn the_failed_login_that_locks_the_account_still_answers_401() {
 
     let result = service.login("ada@example.com", password("wrong")).await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     let after = repo.get(account.id).expect("stored");
     assert!(after.is_locked);
     assert_eq!(after.failed_login_attempts, 5);
@@ -212,7 +200,7 @@ async fn a_wrong_password_for_an_account_locked_meanwhile_answers_account_locked
 
     let result = service.login("ada@example.com", password("wrong")).await;
 
-    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    assert_err!(result, Error::AccountLocked);
 }
 
 #[tokio::test]
@@ -228,10 +216,7 @@ async fn the_right_password_with_an_unverified_email_answers_invalid_credentials
         .login("ada@example.com", password("Secur3*Pass"))
         .await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     // Neither a failure nor a login was recorded.
     assert_untouched(&repo, &[account]);
 }
@@ -291,7 +276,7 @@ async fn login_to_an_account_locked_between_check_and_record_answers_account_loc
         .login("ada@example.com", password("Secur3*Pass"))
         .await;
 
-    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    assert_err!(result, Error::AccountLocked);
 }
 
 #[tokio::test]
@@ -359,7 +344,7 @@ async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password(
             ..account
         }
     );
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
     assert!(repo.audit_events().is_empty());
 }
 
@@ -467,10 +452,7 @@ async fn a_refused_login_never_rehashes() {
             .login("ada@example.com", password("Secur3*Pass"))
             .await;
 
-        assert!(
-            matches!(result, Err(Error::InvalidCredentials)),
-            "{result:?}"
-        );
+        assert_err!(result, Error::InvalidCredentials);
         assert_eq!(
             repo.get(account.id).expect("stored").password_hash,
             account.password_hash,
@@ -498,7 +480,7 @@ async fn authenticate_refuses_an_invalid_or_expired_token_without_loading_a_user
 
         let result = service.authenticate("bad.token").await;
 
-        assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+        assert_err!(result, Error::Unauthenticated);
     }
 }
 
@@ -512,7 +494,7 @@ async fn authenticate_refuses_the_token_of_a_deleted_user() {
 
     let result = service.authenticate("good.token").await;
 
-    assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+    assert_err!(result, Error::Unauthenticated);
 }
 
 #[tokio::test]
@@ -526,7 +508,7 @@ async fn authenticate_refuses_the_token_of_a_locked_user() {
 
     let result = service.authenticate("good.token").await;
 
-    assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+    assert_err!(result, Error::Unauthenticated);
 }
 
 #[tokio::test]
@@ -602,7 +584,7 @@ async fn reading_oneself_through_a_token_needs_staff_and_returns_oneself() {
         if readable {
             assert_eq!(read.ok(), Some(caller), "{role}");
         } else {
-            assert!(matches!(read, Err(Error::Forbidden)), "{role}: {read:?}");
+            assert_err!(read, Error::Forbidden, role);
         }
     }
 }
@@ -657,5 +639,5 @@ async fn reading_through_a_bad_token_asks_no_repository() {
 
     let read = service.get_user_for("forged", target.id).await;
 
-    assert!(matches!(read, Err(Error::Unauthenticated)), "{read:?}");
+    assert_err!(read, Error::Unauthenticated);
 }

@@ -10,6 +10,18 @@
 //! that reach a mock are caught with a [`Spy`] where the assertion reads better after the act
 //! than inside a `withf`.
 
+/// Asserts that `$result` is `Err` matching `$error`, showing the result (and `$context`) if not.
+macro_rules! assert_err {
+    ($result:expr, $error:pat) => {{
+        let result = &$result;
+        assert!(matches!(result, Err($error)), "{result:?}");
+    }};
+    ($result:expr, $error:pat, $context:expr) => {{
+        let result = &$result;
+        assert!(matches!(result, Err($error)), "{}: {result:?}", $context);
+    }};
+}
+
 mod accounts;
 mod admin;
 mod command_line;
@@ -435,6 +447,18 @@ impl Given {
         self.an_issued_token();
     }
 
+    /// The email and any nickname are free and the password hashes, but the one insert fails
+    /// with `error`: a race lost between the checks and the insert.
+    fn an_insert_that_fails_with(&mut self, error: fn() -> RepoError) {
+        self.users.expect_find_by_email().returning(|_| Ok(None));
+        self.users.expect_nickname_taken().returning(|_| Ok(false));
+        self.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+        self.users
+            .expect_insert()
+            .times(1)
+            .returning(move |_| Err(error()));
+    }
+
     /// One access token is issued, `signed.jwt.token`.
     fn an_issued_token(&mut self) {
         self.tokens.expect_issue().times(1).returning(|_, _| {
@@ -493,6 +517,46 @@ fn token_until(raw: &str, expires_at: DateTime<Utc>) -> PendingToken {
         hash: RawToken::from_client(raw).hash(),
         expires_at,
     }
+}
+
+/// What a repository that cannot be reached answers.
+fn unavailable() -> RepoError {
+    RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))
+}
+
+/// Asserts that no email was queued in `repo`.
+fn assert_no_mail(repo: &InMemoryRepository) {
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+}
+
+/// Asserts that `repo`'s audit log is empty.
+fn assert_no_audit(repo: &InMemoryRepository) {
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+}
+
+/// `actor` makes `changes` to the account `target` through a service over `repo`.
+async fn update_in(
+    repo: &InMemoryRepository,
+    actor: Actor,
+    target: UserId,
+    changes: AdminChanges,
+) -> Result<User, Error> {
+    Given::new()
+        .service_over(repo)
+        .update_user(actor, target, changes)
+        .await
+}
+
+/// Stores `target` alone in memory and has `actor` make `changes` to it: the repository
+/// and the answer.
+async fn update_alone(
+    target: &User,
+    actor: Actor,
+    changes: AdminChanges,
+) -> (InMemoryRepository, Result<User, Error>) {
+    let repo = stored_in_memory(&[target]);
+    let answer = update_in(&repo, actor, target.id, changes).await;
+    (repo, answer)
 }
 
 /// Catches the values a mock receives, for assertions after the act.

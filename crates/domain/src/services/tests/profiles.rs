@@ -48,8 +48,8 @@ fn secret(raw: &str) -> SecretString {
 /// was stored.
 fn assert_untouched(repo: &InMemoryRepository, account: &User) {
     assert_eq!(repo.users(), std::slice::from_ref(account), "unchanged");
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(repo);
+    assert_no_audit(repo);
 }
 
 /// `before` as stored after `set_professional` changed its status at [`now`], the time of the
@@ -214,7 +214,7 @@ async fn suggestions_report_an_unreachable_repository_as_unavailable() {
 
     let result = service.suggest_nicknames(5).await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }
 
 // -- nickname_available and profile -----------------------------------------------------------
@@ -261,7 +261,7 @@ async fn the_profile_of_an_unknown_nickname_is_user_not_found() {
 
     let result = service.profile(&nickname("nobody_here")).await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
 }
 
 // -- pro_upgrade_status and upgrade_to_pro ----------------------------------------------------
@@ -296,10 +296,7 @@ async fn upgrading_an_account_that_is_pro_already_answers_already_professional_u
 
     let result = service.upgrade_to_pro(&me).await;
 
-    assert!(
-        matches!(result, Err(Error::AlreadyProfessional)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::AlreadyProfessional);
     assert_untouched(&repo, &me);
 }
 
@@ -368,10 +365,7 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
 
     let result = service.upgrade_to_pro(&me).await;
 
-    assert!(
-        matches!(result, Err(Error::AlreadyProfessional)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::AlreadyProfessional);
     assert_untouched(&repo, &upgraded_meanwhile);
 }
 
@@ -407,7 +401,7 @@ async fn a_manager_may_not_set_the_pro_status_of_an_admin() {
         .set_professional_status(actor(Role::Manager), target.id, true)
         .await;
 
-    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_err!(result, Error::Forbidden);
     assert_untouched(&repo, &target);
 }
 
@@ -421,7 +415,7 @@ async fn setting_the_pro_status_of_an_unknown_account_answers_user_not_found() {
         .set_professional_status(actor(Role::Admin), UserId::new(), true)
         .await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_untouched(&repo, &other);
 }
 
@@ -541,16 +535,13 @@ async fn a_wrong_current_password_answers_incorrect_password_and_changes_nothing
         )
         .await;
 
-    assert!(
-        matches!(result, Err(Error::IncorrectPassword)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::IncorrectPassword);
     // Counted like a wrong password at login; the hash is untouched.
     let after = repo.get(me.id).expect("stored");
     assert_eq!(after.failed_login_attempts, 1);
     assert!(!after.is_locked);
     assert_eq!(after.password_hash, me.password_hash);
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
 }
 
 #[tokio::test]
@@ -616,10 +607,7 @@ async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_de
 
     let result = service.delete_me(&me, secret("Wr0ng*Pass")).await;
 
-    assert!(
-        matches!(result, Err(Error::IncorrectPassword)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::IncorrectPassword);
     let after = repo.get(me.id).expect("not deleted");
     // The guess that reaches the limit locks, with the unlock email, as at login.
     assert!(after.is_locked);
@@ -694,7 +682,7 @@ async fn the_last_admin_deleting_itself_answers_last_admin() {
 
     let result = service.delete_me(&me, secret("Curr3nt*Pass")).await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_untouched(&repo, &me);
 }
 

@@ -19,10 +19,7 @@ async fn a_manager_may_not_change_a_role_even_to_the_same_one() {
             .change_role(actor(Role::Manager), target.id, role)
             .await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -38,10 +35,7 @@ async fn non_staff_may_not_change_a_role() {
             .change_role(actor(role), UserId::new(), Role::Admin)
             .await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -93,8 +87,8 @@ async fn an_admin_setting_the_role_an_account_has_mails_and_records_nothing() {
 
     assert_eq!(user.role, Role::Manager);
     assert_eq!(repo.get(target.id).expect("stored").role, Role::Manager);
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(&repo);
+    assert_no_audit(&repo);
 }
 
 #[tokio::test]
@@ -108,7 +102,7 @@ async fn changing_the_role_of_the_last_admin_answers_last_admin() {
         .await;
 
     // 409 at the API.
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.get(target.id), Some(target), "still ADMIN");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -123,7 +117,7 @@ async fn changing_the_role_of_an_unknown_account_answers_user_not_found() {
         .change_role(actor(Role::Admin), UserId::new(), Role::Manager)
         .await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_eq!(repo.users(), [other], "nothing changed");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -142,10 +136,7 @@ async fn non_staff_may_not_unlock_an_account() {
 
         let result = service.unlock_user(actor(role), UserId::new()).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -158,10 +149,7 @@ async fn a_manager_may_not_unlock_a_staff_account() {
 
         let result = service.unlock_user(actor(Role::Manager), target.id).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
         assert_eq!(repo.get(target.id), Some(target), "{role}: still locked");
         assert!(repo.audit_events().is_empty());
     }
@@ -175,7 +163,7 @@ async fn unlocking_an_unknown_account_answers_user_not_found() {
 
     let result = service.unlock_user(actor(Role::Admin), UserId::new()).await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_eq!(repo.users(), [other], "nothing changed");
 }
 
