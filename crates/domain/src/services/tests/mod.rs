@@ -39,7 +39,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use mockall::predicate::eq;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AdminChanges, Ports, ProfileChanges, Registration, Settings, UserService};
+use super::{
+    AdminChanges, LoginSuccess, Ports, ProfileChanges, Registration, Settings, UserService,
+};
 use crate::{
     authz::Actor,
     error::Error,
