@@ -30,73 +30,49 @@ fn a_mixed_population() -> Vec<User> {
 
 #[tokio::test]
 async fn non_staff_may_not_read_an_account_and_the_repository_is_not_asked() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        let service = given.service();
-
-        let result = service.get_user(actor(role), UserId::new()).await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.get_user(actor(role), UserId::new()).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_list_accounts() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_list().never();
-        let service = given.service();
-
-        let result = service.list_users(actor(role), page_of(0, 10)).await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.list_users(actor(role), page_of(0, 10)).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_update_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_update().never();
-        let service = given.service();
-
-        let result = service
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service
             .update_user(actor(role), UserId::new(), a_nickname_change())
-            .await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_delete_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_delete().never();
-        let service = given.service();
-
-        let result = service.delete_user(actor(role), UserId::new()).await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.delete_user(actor(role), UserId::new()).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_create_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_email().never();
-        given.users.expect_insert().never();
-        given.hasher.expect_hash().never();
-        let service = given.service();
-
-        let result = service.create_user(actor(role), registration(), None).await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.create_user(actor(role), registration(), None).await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -295,19 +271,13 @@ async fn acting_on_an_unknown_account_answers_user_not_found() {
 
 #[tokio::test]
 async fn a_manager_may_not_create_staff_accounts() {
-    for role in [Role::Manager, Role::Admin] {
-        let mut given = Given::new();
-        given.users.expect_find_by_email().never();
-        given.hasher.expect_hash().never();
-        given.users.expect_insert().never();
-        let service = given.service();
-
-        let result = service
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&[Role::Manager, Role::Admin], async |service, role| {
+        service
             .create_user(actor(Role::Manager), registration(), Some(role))
-            .await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -561,6 +561,18 @@ async fn update_alone(
     (repo, answer)
 }
 
+/// Asserts that each of `roles` is refused with `Forbidden` by `act`, run as that role on a
+/// service whose mocked ports have no expectations: any load or write would fail the test.
+async fn assert_forbidden_untouched<T: std::fmt::Debug>(
+    roles: &[Role],
+    act: impl AsyncFn(UserService, Role) -> Result<T, Error>,
+) {
+    for &role in roles {
+        let result = act(Given::new().service(), role).await;
+        assert_err!(result, Error::Forbidden, role);
+    }
+}
+
 /// Catches the values a mock receives, for assertions after the act.
 struct Spy<T>(Arc<Mutex<Vec<T>>>);
 

@@ -373,22 +373,16 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
 
 #[tokio::test]
 async fn non_staff_may_not_set_the_pro_status_and_nothing_is_loaded() {
-    for role in [Role::Anonymous, Role::Authenticated] {
-        // The mock proves that nothing is loaded or written.
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_set_professional().never();
-        let service = given.service();
-
-        let result = service
-            .set_professional_status(actor(role), UserId::new(), true)
-            .await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role:?}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(
+        &[Role::Anonymous, Role::Authenticated],
+        async |service, role| {
+            service
+                .set_professional_status(actor(role), UserId::new(), true)
+                .await
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -9,34 +9,27 @@ use super::*;
 #[tokio::test]
 async fn a_manager_may_not_change_a_role_even_to_the_same_one() {
     let target = user(Role::Authenticated);
-    for role in [Role::Authenticated, Role::Anonymous, Role::Admin] {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_update().never();
-        let service = given.service();
-
-        let result = service
-            .change_role(actor(Role::Manager), target.id, role)
-            .await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(
+        &[Role::Authenticated, Role::Anonymous, Role::Admin],
+        async |service, role| {
+            service
+                .change_role(actor(Role::Manager), target.id, role)
+                .await
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_change_a_role() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_update().never();
-        let service = given.service();
-
-        let result = service
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service
             .change_role(actor(role), UserId::new(), Role::Admin)
-            .await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -128,16 +121,11 @@ async fn changing_the_role_of_an_unknown_account_answers_user_not_found() {
 
 #[tokio::test]
 async fn non_staff_may_not_unlock_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_unlock().never();
-        let service = given.service();
-
-        let result = service.unlock_user(actor(role), UserId::new()).await;
-
-        assert_err!(result, Error::Forbidden, role);
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.unlock_user(actor(role), UserId::new()).await
+    })
+    .await;
 }
 
 #[tokio::test]
