@@ -61,6 +61,30 @@ fn professional_as_stored(before: &User, is_professional: bool, updated_at: Date
     }
 }
 
+/// Stores `stored` alone and has `me`, as loaded, upgrade to PRO: the repository and the
+/// answer.
+async fn upgrade_over(stored: &User, me: &User) -> (InMemoryRepository, Result<User, Error>) {
+    let repo = stored_in_memory(&[stored]);
+    let answer = Given::new().service_over(&repo).upgrade_to_pro(me).await;
+    (repo, answer)
+}
+
+/// Stores `stored` alone and has an actor of role `by` set the PRO status of the account `id`
+/// to `status`: the repository and the answer.
+async fn set_pro_over(
+    stored: &User,
+    by: Role,
+    id: UserId,
+    status: bool,
+) -> (InMemoryRepository, Result<User, Error>) {
+    let repo = stored_in_memory(&[stored]);
+    let answer = Given::new()
+        .service_over(&repo)
+        .set_professional_status(actor(by), id, status)
+        .await;
+    (repo, answer)
+}
+
 // -- suggest_nicknames ---------------------------------------------------------------------
 
 // The candidates are drawn at random, so an honest repository cannot be made to hold some of
@@ -291,10 +315,7 @@ async fn upgrading_an_account_that_is_pro_already_answers_already_professional_u
     let mut me = pro_ready();
     me.is_professional = true;
     me.professional_status_updated_at = Some(now() - TimeDelta::days(1));
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service.upgrade_to_pro(&me).await;
+    let (repo, result) = upgrade_over(&me, &me).await;
 
     assert_err!(result, Error::AlreadyProfessional);
     assert_untouched(&repo, &me);
@@ -303,10 +324,7 @@ async fn upgrading_an_account_that_is_pro_already_answers_already_professional_u
 #[tokio::test]
 async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missing() {
     let me = unverified(user(Role::Anonymous));
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service.upgrade_to_pro(&me).await;
+    let (repo, result) = upgrade_over(&me, &me).await;
 
     match result {
         Err(Error::NotEligibleForPro(missing)) => assert_eq!(
@@ -326,10 +344,7 @@ async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missi
 #[tokio::test]
 async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is_missing() {
     let me = locked(pro_ready());
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service.upgrade_to_pro(&me).await;
+    let (repo, result) = upgrade_over(&me, &me).await;
 
     assert!(
         matches!(&result, Err(Error::NotEligibleForPro(missing)) if missing.is_empty()),
@@ -341,10 +356,8 @@ async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is
 #[tokio::test]
 async fn an_eligible_upgrade_sets_pro_at_the_current_time_and_queues_a_mail_to_the_user() {
     let me = pro_ready();
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service.upgrade_to_pro(&me).await.expect("upgraded");
+    let (repo, answer) = upgrade_over(&me, &me).await;
+    let user = answer.expect("upgraded");
 
     assert_eq!(user, professional_as_stored(&me, true, user.updated_at));
     assert!(user.is_professional);
@@ -360,10 +373,7 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
     // upgraded the stored one.
     let me = pro_ready();
     let upgraded_meanwhile = professional(&me, true);
-    let repo = stored_in_memory(&[&upgraded_meanwhile]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service.upgrade_to_pro(&me).await;
+    let (repo, result) = upgrade_over(&upgraded_meanwhile, &me).await;
 
     assert_err!(result, Error::AlreadyProfessional);
     assert_untouched(&repo, &upgraded_meanwhile);
@@ -388,12 +398,7 @@ async fn non_staff_may_not_set_the_pro_status_and_nothing_is_loaded() {
 #[tokio::test]
 async fn a_manager_may_not_set_the_pro_status_of_an_admin() {
     let target = user(Role::Admin);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service
-        .set_professional_status(actor(Role::Manager), target.id, true)
-        .await;
+    let (repo, result) = set_pro_over(&target, Role::Manager, target.id, true).await;
 
     assert_err!(result, Error::Forbidden);
     assert_untouched(&repo, &target);
@@ -402,12 +407,7 @@ async fn a_manager_may_not_set_the_pro_status_of_an_admin() {
 #[tokio::test]
 async fn setting_the_pro_status_of_an_unknown_account_answers_user_not_found() {
     let other = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&other]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service
-        .set_professional_status(actor(Role::Admin), UserId::new(), true)
-        .await;
+    let (repo, result) = set_pro_over(&other, Role::Admin, UserId::new(), true).await;
 
     assert_err!(result, Error::UserNotFound);
     assert_untouched(&repo, &other);
@@ -418,13 +418,8 @@ async fn staff_grant_pro_to_an_incomplete_profile_and_a_mail_to_the_user_is_queu
     // Unverified, no bio, picture or links: far from eligible on its own.
     let target = unverified(user(Role::Anonymous));
     assert!(!crate::model::ProUpgrade::assess(&target).eligible);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service
-        .set_professional_status(actor(Role::Manager), target.id, true)
-        .await
-        .expect("granted");
+    let (repo, answer) = set_pro_over(&target, Role::Manager, target.id, true).await;
+    let user = answer.expect("granted");
 
     assert_eq!(user, professional_as_stored(&target, true, user.updated_at));
     assert_eq!(repo.get(target.id), Some(user));
@@ -436,13 +431,8 @@ async fn staff_revoking_pro_queues_a_mail_telling_the_user_that_it_is_gone() {
     let mut target = pro_ready();
     target.is_professional = true;
     target.professional_status_updated_at = Some(now() - TimeDelta::days(3));
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service
-        .set_professional_status(actor(Role::Admin), target.id, false)
-        .await
-        .expect("revoked");
+    let (repo, answer) = set_pro_over(&target, Role::Admin, target.id, false).await;
+    let user = answer.expect("revoked");
 
     assert!(!user.is_professional);
     assert_eq!(
@@ -458,12 +448,7 @@ async fn setting_the_pro_status_an_account_has_already_returns_it_unwritten_and_
     let mut pro = user(Role::Authenticated);
     pro.is_professional = true;
     for (target, status) in [(user(Role::Authenticated), false), (pro, true)] {
-        let repo = stored_in_memory(&[&target]);
-        let service = Given::new().service_over(&repo);
-
-        let result = service
-            .set_professional_status(actor(Role::Admin), target.id, status)
-            .await;
+        let (repo, result) = set_pro_over(&target, Role::Admin, target.id, status).await;
 
         assert_eq!(result.expect("answered"), target);
         assert_untouched(&repo, &target);
