@@ -569,6 +569,28 @@ async fn the_right_current_password_stores_the_hash_of_the_new_one() {
     assert_eq!(notice.kind, MailKind::PasswordChanged);
 }
 
+/// A [`Given`] whose hasher answers that the password is `correct` and whose object store
+/// must delete nothing.
+fn given_a_password_deleting_no_object(correct: bool) -> Given {
+    let mut given = Given::new();
+    given.a_password_that_is(correct);
+    given.store.expect_delete().never();
+    given
+}
+
+/// `me` deletes itself with `password` through a service over `repo` and `given`'s ports.
+async fn delete_me_over(
+    repo: &InMemoryRepository,
+    given: Given,
+    me: &User,
+    password: &str,
+) -> Result<(), Error> {
+    given
+        .service_over(repo)
+        .delete_me(me, secret(password))
+        .await
+}
+
 // -- delete_me ---------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -579,12 +601,9 @@ async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_de
         ..user(Role::Authenticated)
     };
     let repo = stored_in_memory(&[&me]);
-    let mut given = Given::new();
-    given.a_password_that_is(false);
-    given.store.expect_delete().never();
-    let service = given.service_over(&repo);
+    let given = given_a_password_deleting_no_object(false);
 
-    let result = service.delete_me(&me, secret("Wr0ng*Pass")).await;
+    let result = delete_me_over(&repo, given, &me, "Wr0ng*Pass").await;
 
     assert_err!(result, Error::IncorrectPassword);
     let after = repo.get(me.id).expect("not deleted");
@@ -616,10 +635,8 @@ async fn deleting_myself_removes_the_account_and_its_picture_objects() {
         spy.record(key.to_string());
         Ok(())
     });
-    let service = given.service_over(&repo);
 
-    service
-        .delete_me(&me, secret("Curr3nt*Pass"))
+    delete_me_over(&repo, given, &me, "Curr3nt*Pass")
         .await
         .expect("deleted");
 
@@ -634,13 +651,9 @@ async fn deleting_myself_removes_the_account_and_its_picture_objects() {
 async fn deleting_myself_without_a_picture_touches_no_object() {
     let me = user(Role::Authenticated);
     let repo = stored_in_memory(&[&me]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
-    given.store.expect_delete().never();
-    let service = given.service_over(&repo);
+    let given = given_a_password_deleting_no_object(true);
 
-    service
-        .delete_me(&me, secret("Curr3nt*Pass"))
+    delete_me_over(&repo, given, &me, "Curr3nt*Pass")
         .await
         .expect("deleted");
 
@@ -654,12 +667,9 @@ async fn the_last_admin_deleting_itself_answers_last_admin() {
         ..user(Role::Admin)
     };
     let repo = stored_in_memory(&[&me]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
-    given.store.expect_delete().never();
-    let service = given.service_over(&repo);
+    let given = given_a_password_deleting_no_object(true);
 
-    let result = service.delete_me(&me, secret("Curr3nt*Pass")).await;
+    let result = delete_me_over(&repo, given, &me, "Curr3nt*Pass").await;
 
     assert_err!(result, Error::LastAdmin);
     assert_untouched(&repo, &me);
@@ -722,10 +732,8 @@ async fn deleting_myself_records_who_i_was_with_myself_as_the_actor() {
     let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(true);
-    let service = given.service_over(&repo);
 
-    service
-        .delete_me(&me, secret("Curr3nt*Pass"))
+    delete_me_over(&repo, given, &me, "Curr3nt*Pass")
         .await
         .expect("deleted");
 
