@@ -455,6 +455,19 @@ async fn setting_the_pro_status_an_account_has_already_returns_it_unwritten_and_
     }
 }
 
+impl Given {
+    /// The next call in `seq` is one load of `account` by its id, which finds it as it is.
+    fn the_next_load_in(&mut self, seq: &mut mockall::Sequence, account: &User) {
+        let found = account.clone();
+        self.users
+            .expect_find_by_id()
+            .with(eq(account.id))
+            .times(1)
+            .in_sequence(seq)
+            .returning(move |_| Ok(Some(found.clone())));
+    }
+}
+
 #[tokio::test]
 async fn a_status_change_that_another_request_made_first_answers_with_the_stored_account() {
     // A race between the load and the update that an honest repository cannot be made to
@@ -463,28 +476,14 @@ async fn a_status_change_that_another_request_made_first_answers_with_the_stored
     let now_pro = professional(&target, true);
     let mut given = Given::new();
     let mut seq = mockall::Sequence::new();
-    let before = target.clone();
-    given
-        .users
-        .expect_find_by_id()
-        .with(eq(target.id))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(move |_| Ok(Some(before.clone())));
+    given.the_next_load_in(&mut seq, &target);
     given
         .users
         .expect_set_professional()
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _, _, _| Ok(None));
-    let after = now_pro.clone();
-    given
-        .users
-        .expect_find_by_id()
-        .with(eq(target.id))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(move |_| Ok(Some(after.clone())));
+    given.the_next_load_in(&mut seq, &now_pro);
     let service = given.service();
 
     let user = service
