@@ -421,29 +421,15 @@ async fn the_export_pages_on_after_the_last_email_until_a_short_page() {
         });
     let service = service(accounts);
     let mut cursor = ExportCursor::default();
-    assert_eq!(
-        service
-            .export_page(&mut cursor)
-            .await
-            .expect("a page")
-            .len(),
-        EXPORT_PAGE as usize
-    );
-    assert_eq!(
-        service
-            .export_page(&mut cursor)
-            .await
-            .expect("a page")
-            .len(),
-        1
-    );
-    assert!(
-        service
-            .export_page(&mut cursor)
-            .await
-            .expect("done")
-            .is_empty()
-    );
+    // A full page, the short one, then nothing: the export is done.
+    for (step, expected_len) in [
+        ("a full page", EXPORT_PAGE as usize),
+        ("a short page", 1),
+        ("done", 0),
+    ] {
+        let page = service.export_page(&mut cursor).await.expect(step);
+        assert_eq!(page.len(), expected_len, "{step}");
+    }
     assert_eq!(
         *asked.lock().expect("the spy"),
         [None, Some("u0999@example.com".to_owned())]

@@ -6,14 +6,32 @@ use super::*;
 // Registration
 // ---------------------------------------------------------------------------------------------
 
+/// A [`Given`] whose hasher hashes every password to [`fresh_hash`].
+fn given_hashing() -> Given {
+    let mut given = Given::new();
+    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    given
+}
+
+/// [`registration`] through a service over `repo` and `given`'s other ports, which succeeds.
+async fn registered_in(repo: &InMemoryRepository, given: Given) -> User {
+    given
+        .service_over(repo)
+        .register(registration())
+        .await
+        .expect("registered")
+}
+
+/// `registration` through a service over `given`'s mocked ports: the answer.
+async fn register_mocked(given: Given, registration: Registration) -> Result<User, Error> {
+    given.service().register(registration).await
+}
+
 #[tokio::test]
 async fn register_makes_the_first_account_a_verified_admin_when_the_repository_promotes_it() {
     let repo = InMemoryRepository::new();
-    let mut given = Given::new();
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    let service = given.service_over(&repo);
 
-    let user = service.register(registration()).await.expect("registered");
+    let user = registered_in(&repo, given_hashing()).await;
 
     assert_eq!(user.role, Role::Admin);
     assert!(user.email_verified);
@@ -29,11 +47,8 @@ async fn register_inserts_an_anonymous_unverified_account_that_may_be_promoted_i
     // Another account exists, so this one is not promoted (that it may be, when it is the
     // first, is the test above).
     let repo = stored_in_memory(&[&user(Role::Admin)]);
-    let mut given = Given::new();
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    let service = given.service_over(&repo);
 
-    let user = service.register(registration()).await.expect("registered");
+    let user = registered_in(&repo, given_hashing()).await;
 
     let new = repo.get(user.id).expect("stored");
     assert_eq!(new.role, Role::Anonymous);
@@ -47,12 +62,10 @@ async fn register_inserts_an_anonymous_unverified_account_that_may_be_promoted_i
 #[tokio::test]
 async fn register_does_not_ask_for_promotion_when_first_user_is_admin_is_off() {
     let repo = InMemoryRepository::new();
-    let mut given = Given::new();
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    let mut given = given_hashing();
     given.settings.first_user_is_admin = false;
-    let service = given.service_over(&repo);
 
-    let user = service.register(registration()).await.expect("registered");
+    let user = registered_in(&repo, given).await;
 
     let stored = repo.get(user.id).expect("stored");
     assert_eq!(
@@ -66,12 +79,10 @@ async fn register_does_not_ask_for_promotion_when_first_user_is_admin_is_off() {
 #[tokio::test]
 async fn register_stores_a_verification_token_that_expires_after_the_configured_ttl() {
     let repo = stored_in_memory(&[&user(Role::Admin)]);
-    let mut given = Given::new();
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+    let mut given = given_hashing();
     given.settings.verification_ttl = TimeDelta::hours(6);
-    let service = given.service_over(&repo);
 
-    let user = service.register(registration()).await.expect("registered");
+    let user = registered_in(&repo, given).await;
 
     let token = repo
         .verification_token(user.id)
@@ -82,11 +93,8 @@ async fn register_stores_a_verification_token_that_expires_after_the_configured_
 #[tokio::test]
 async fn register_hands_the_insert_a_verification_link_whose_token_hash_is_stored() {
     let repo = stored_in_memory(&[&user(Role::Admin)]);
-    let mut given = Given::new();
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    let service = given.service_over(&repo);
 
-    let user = service.register(registration()).await.expect("registered");
+    let user = registered_in(&repo, given_hashing()).await;
 
     let stored_token = repo
         .verification_token(user.id)
@@ -110,7 +118,7 @@ async fn register_with_a_taken_email_answers_email_exists_without_hashing() {
 
     let result = service.register(registration()).await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
 }
 
@@ -127,16 +135,14 @@ async fn register_with_a_taken_nickname_answers_nickname_taken_without_hashing()
         .register(registration_with_nickname("Grace_H"))
         .await;
 
-    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+    assert_err!(result, Error::NicknameTaken);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
 }
 
 #[tokio::test]
 async fn register_keeps_a_given_free_nickname() {
     let repo = stored_in_memory(&[&user(Role::Admin)]);
-    let mut given = Given::new();
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    let service = given.service_over(&repo);
+    let service = given_hashing().service_over(&repo);
 
     let user = service
         .register(registration_with_nickname("Grace_H"))
@@ -153,19 +159,11 @@ async fn register_keeps_a_given_free_nickname() {
 #[tokio::test]
 async fn register_losing_the_email_race_at_insert_answers_email_exists() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    given.users.expect_nickname_taken().returning(|_| Ok(false));
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    given
-        .users
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(RepoError::EmailTaken));
-    let service = given.service();
+    given.an_insert_that_fails_with(|| RepoError::EmailTaken);
 
-    let result = service.register(registration()).await;
+    let result = register_mocked(given, registration()).await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
 }
 
 #[tokio::test]
@@ -174,13 +172,12 @@ async fn register_reports_an_unreachable_repository_as_unavailable() {
     given
         .users
         .expect_find_by_email()
-        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+        .returning(|_| Err(unavailable()));
     given.hasher.expect_hash().never();
-    let service = given.service();
 
-    let result = service.register(registration()).await;
+    let result = register_mocked(given, registration()).await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,20 +188,32 @@ async fn register_reports_an_unreachable_repository_as_unavailable() {
 // cannot be made to hold the candidates in advance, and a name taken between the check and the
 // insert is a race it cannot be made to lose.
 
+impl Given {
+    /// The email is free, and exactly `times` generated nicknames are checked, the `n`th
+    /// (from 1) taken when `taken(n)`: the candidates checked, in order.
+    fn generated_nicknames_checked(
+        &mut self,
+        times: usize,
+        taken: fn(usize) -> bool,
+    ) -> Spy<Nickname> {
+        self.users.expect_find_by_email().returning(|_| Ok(None));
+        let candidates = Spy::default();
+        let spy = candidates.clone();
+        self.users
+            .expect_nickname_taken()
+            .times(times)
+            .returning(move |candidate| {
+                spy.record(candidate.clone());
+                Ok(taken(spy.all().len()))
+            });
+        candidates
+    }
+}
+
 #[tokio::test]
 async fn register_skips_generated_nicknames_that_are_taken_and_uses_the_third() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    let candidates = Spy::default();
-    let spy = candidates.clone();
-    given
-        .users
-        .expect_nickname_taken()
-        .times(3)
-        .returning(move |candidate| {
-            spy.record(candidate.clone());
-            Ok(spy.all().len() <= 2)
-        });
+    let candidates = given.generated_nicknames_checked(3, |n| n <= 2);
     given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
     let inserted = Spy::default();
     let spy = inserted.clone();
@@ -213,9 +222,10 @@ async fn register_skips_generated_nicknames_that_are_taken_and_uses_the_third() 
         spy.record(new);
         Ok(user)
     });
-    let service = given.service();
 
-    service.register(registration()).await.expect("registered");
+    register_mocked(given, registration())
+        .await
+        .expect("registered");
 
     let candidates = candidates.all();
     assert_eq!(inserted.only().nickname, candidates[2]);
@@ -224,16 +234,7 @@ async fn register_skips_generated_nicknames_that_are_taken_and_uses_the_third() 
 #[tokio::test]
 async fn register_draws_a_new_nickname_when_the_insert_finds_the_generated_one_taken() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    let candidates = Spy::default();
-    let spy = candidates.clone();
-    given
-        .users
-        .expect_nickname_taken()
-        .returning(move |candidate| {
-            spy.record(candidate.clone());
-            Ok(false)
-        });
+    let candidates = given.generated_nicknames_checked(2, |_| false);
     given
         .hasher
         .expect_hash()
@@ -257,9 +258,10 @@ async fn register_draws_a_new_nickname_when_the_insert_finds_the_generated_one_t
             Ok(stored(&new))
         }
     });
-    let service = given.service();
 
-    let user = service.register(registration()).await.expect("registered");
+    let user = register_mocked(given, registration())
+        .await
+        .expect("registered");
 
     // Each insert used a freshly checked candidate, and the account got the second one.
     assert_eq!(attempts.all(), candidates.all());
@@ -272,21 +274,11 @@ async fn register_draws_a_new_nickname_when_the_insert_finds_the_generated_one_t
 #[tokio::test]
 async fn register_with_a_given_nickname_taken_at_insert_answers_409_without_retrying() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    given.users.expect_nickname_taken().returning(|_| Ok(false));
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    given
-        .users
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(RepoError::NicknameTaken));
-    let service = given.service();
+    given.an_insert_that_fails_with(|| RepoError::NicknameTaken);
 
-    let result = service
-        .register(registration_with_nickname("Grace_H"))
-        .await;
+    let result = register_mocked(given, registration_with_nickname("Grace_H")).await;
 
-    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+    assert_err!(result, Error::NicknameTaken);
 }
 
 #[tokio::test]
@@ -301,25 +293,19 @@ async fn free_nickname_gives_up_with_an_internal_error_after_ten_taken_tries() {
 
     let result = service.free_nickname().await;
 
-    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+    assert_err!(result, Error::Internal(_));
 }
 
 #[tokio::test]
 async fn register_fails_internally_when_no_generated_nickname_is_free() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    given
-        .users
-        .expect_nickname_taken()
-        .times(10)
-        .returning(|_| Ok(true));
+    given.generated_nicknames_checked(10, |_| true);
     given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
     given.users.expect_insert().never();
-    let service = given.service();
 
-    let result = service.register(registration()).await;
+    let result = register_mocked(given, registration()).await;
 
-    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+    assert_err!(result, Error::Internal(_));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,10 +337,7 @@ async fn verify_email_hands_the_repository_the_hash_of_the_link_token_and_the_cu
             assert!(user.email_verified);
             assert_eq!(repo.get(account.id), Some(user));
         } else {
-            assert!(
-                matches!(result, Err(Error::InvalidVerificationToken)),
-                "{result:?}"
-            );
+            assert_err!(result, Error::InvalidVerificationToken);
         }
     }
     assert_eq!(repo.verification_token(account.id), None, "used up");
@@ -379,10 +362,7 @@ async fn verify_email_with_a_token_the_repository_rejects_answers_invalid_verifi
     ] {
         let result = service.verify_email(id, raw).await;
 
-        assert!(
-            matches!(result, Err(Error::InvalidVerificationToken)),
-            "{result:?}"
-        );
+        assert_err!(result, Error::InvalidVerificationToken);
     }
     assert_eq!(repo.get(account.id), Some(account), "nothing changed");
 }

@@ -30,88 +30,49 @@ fn a_mixed_population() -> Vec<User> {
 
 #[tokio::test]
 async fn non_staff_may_not_read_an_account_and_the_repository_is_not_asked() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        let service = given.service();
-
-        let result = service.get_user(actor(role), UserId::new()).await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.get_user(actor(role), UserId::new()).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_list_accounts() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_list().never();
-        let service = given.service();
-
-        let result = service.list_users(actor(role), page_of(0, 10)).await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.list_users(actor(role), page_of(0, 10)).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_update_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_update().never();
-        let service = given.service();
-
-        let result = service
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service
             .update_user(actor(role), UserId::new(), a_nickname_change())
-            .await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_delete_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_delete().never();
-        let service = given.service();
-
-        let result = service.delete_user(actor(role), UserId::new()).await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.delete_user(actor(role), UserId::new()).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_create_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_email().never();
-        given.users.expect_insert().never();
-        given.hasher.expect_hash().never();
-        let service = given.service();
-
-        let result = service.create_user(actor(role), registration(), None).await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.create_user(actor(role), registration(), None).await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -128,18 +89,9 @@ async fn a_manager_may_not_read_update_or_delete_staff_accounts() {
             .await;
         let deleted = service.delete_user(manager, target.id).await;
 
-        assert!(
-            matches!(read, Err(Error::Forbidden)),
-            "{target_role}: {read:?}"
-        );
-        assert!(
-            matches!(updated, Err(Error::Forbidden)),
-            "{target_role}: {updated:?}"
-        );
-        assert!(
-            matches!(deleted, Err(Error::Forbidden)),
-            "{target_role}: {deleted:?}"
-        );
+        assert_err!(read, Error::Forbidden, target_role);
+        assert_err!(updated, Error::Forbidden, target_role);
+        assert_err!(deleted, Error::Forbidden, target_role);
         assert_eq!(
             repo.users(),
             [target],
@@ -182,7 +134,7 @@ async fn a_manager_may_not_change_a_role() {
         )
         .await;
 
-    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_err!(result, Error::Forbidden);
     assert_eq!(repo.users(), [target], "not updated");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -205,7 +157,7 @@ async fn a_manager_may_send_the_current_role_unchanged_along_with_an_edit() {
     let after = repo.get(target.id).expect("stored");
     assert_eq!(after.role, Role::Authenticated);
     assert_eq!(after.nickname, nickname("renamed"));
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
     assert!(
         repo.audit_events()
             .iter()
@@ -265,7 +217,7 @@ async fn demoting_the_last_admin_answers_last_admin() {
         )
         .await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.users(), [target], "still ADMIN");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -278,7 +230,7 @@ async fn deleting_the_last_admin_answers_last_admin() {
 
     let result = service.delete_user(actor(Role::Admin), target.id).await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.users(), [target], "not deleted");
     assert!(repo.audit_events().is_empty());
 }
@@ -310,31 +262,22 @@ async fn acting_on_an_unknown_account_answers_user_not_found() {
         .await;
     let deleted = service.delete_user(admin, unknown).await;
 
-    assert!(matches!(read, Err(Error::UserNotFound)), "{read:?}");
-    assert!(matches!(updated, Err(Error::UserNotFound)), "{updated:?}");
-    assert!(matches!(deleted, Err(Error::UserNotFound)), "{deleted:?}");
+    assert_err!(read, Error::UserNotFound);
+    assert_err!(updated, Error::UserNotFound);
+    assert_err!(deleted, Error::UserNotFound);
     assert_eq!(repo.users(), [other], "nothing changed");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn a_manager_may_not_create_staff_accounts() {
-    for role in [Role::Manager, Role::Admin] {
-        let mut given = Given::new();
-        given.users.expect_find_by_email().never();
-        given.hasher.expect_hash().never();
-        given.users.expect_insert().never();
-        let service = given.service();
-
-        let result = service
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&[Role::Manager, Role::Admin], async |service, role| {
+        service
             .create_user(actor(Role::Manager), registration(), Some(role))
-            .await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -396,7 +339,7 @@ async fn creating_an_account_with_a_taken_email_answers_email_exists() {
         .create_user(actor(Role::Admin), registration(), None)
         .await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
     assert!(repo.mails().is_empty());
 }

@@ -72,26 +72,19 @@ async fn create_admin_with_a_taken_email_answers_email_exists_and_inserts_nothin
 
     let result = service.create_admin(registration()).await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
     assert_eq!(repo.users(), [taken], "nothing was inserted");
 }
 
 #[tokio::test]
 async fn create_admin_losing_the_email_race_at_insert_answers_email_exists() {
     let mut given = Given::new();
-    given.users.expect_find_by_email().returning(|_| Ok(None));
-    given.users.expect_nickname_taken().returning(|_| Ok(false));
-    given.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
-    given
-        .users
-        .expect_insert()
-        .times(1)
-        .returning(|_| Err(RepoError::EmailTaken));
+    given.an_insert_that_fails_with(|| RepoError::EmailTaken);
     let service = given.service();
 
     let result = service.create_admin(registration()).await;
 
-    assert!(matches!(result, Err(Error::EmailExists)), "{result:?}");
+    assert_err!(result, Error::EmailExists);
 }
 
 #[tokio::test]
@@ -104,7 +97,7 @@ async fn set_role_for_an_unknown_email_answers_user_not_found() {
         .set_role_by_email(&email("nobody@example.com"), Role::Admin)
         .await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_eq!(repo.users(), [account], "nothing changed");
 }
 
@@ -172,7 +165,7 @@ async fn set_role_demoting_the_last_admin_answers_last_admin() {
         .set_role_by_email(&account.email, Role::Authenticated)
         .await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.get(account.id), Some(account), "still ADMIN");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -203,6 +196,6 @@ async fn unlock_by_email_for_an_unknown_email_answers_user_not_found() {
 
     let result = service.unlock_by_email(&email("nobody@example.com")).await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_eq!(repo.get(account.id), Some(account), "still locked");
 }

@@ -311,20 +311,6 @@ async fn an_audit_log_for(
     };
     let other = user_called(Role::Authenticated, "someone_else");
     let repo = stored_in_memory(&[&target, &other]);
-    let append = |event: AuditEvent| {
-        let repo = repo.clone();
-        async move {
-            repo.update(
-                event.target,
-                UserChanges {
-                    audit: vec![event],
-                    ..UserChanges::default()
-                },
-            )
-            .await
-            .expect("appended");
-        }
-    };
     let admin = Some(UserId::new());
     let asked: Vec<AuditEvent> = (0..count)
         .map(|i| {
@@ -336,18 +322,24 @@ async fn an_audit_log_for(
             role_changed_event(admin, target.id, before, after)
         })
         .collect();
-    append(unlocked_event(admin, target.id)).await;
-    append(role_changed_event(
-        admin,
-        other.id,
-        Role::Authenticated,
-        Role::Manager,
-    ))
-    .await;
-    for event in &asked {
-        append(event.clone()).await;
+    let around_before = [
+        unlocked_event(admin, target.id),
+        role_changed_event(admin, other.id, Role::Authenticated, Role::Manager),
+    ];
+    let around_after = [unlocked_event(admin, target.id)];
+    // Each event in a transaction of its own: an update of its target.
+    for event in around_before
+        .into_iter()
+        .chain(asked.iter().cloned())
+        .chain(around_after)
+    {
+        let target = event.target;
+        let changes = UserChanges {
+            audit: vec![event],
+            ..UserChanges::default()
+        };
+        repo.update(target, changes).await.expect("appended");
     }
-    append(unlocked_event(admin, target.id)).await;
     (repo, asked)
 }
 
@@ -363,10 +355,7 @@ async fn only_an_admin_reads_the_audit_log() {
             .list_audit_events(actor(role), an_audit_query(10))
             .await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 
@@ -423,15 +412,12 @@ async fn the_audit_log_takes_page_sizes_from_1_to_100() {
 #[tokio::test]
 async fn the_audit_log_reports_an_unreachable_store_as_unavailable() {
     let mut given = Given::new();
-    given
-        .audit
-        .expect_list()
-        .returning(|_| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+    given.audit.expect_list().returning(|_| Err(unavailable()));
     let service = given.service();
 
     let result = service
         .list_audit_events(actor(Role::Admin), an_audit_query(10))
         .await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }

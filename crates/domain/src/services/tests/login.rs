@@ -10,6 +10,36 @@ fn password(raw: &str) -> SecretString {
     SecretString::from(raw)
 }
 
+/// Ada logs in to `service` with the password `with`.
+async fn ada_logs_in(service: &UserService, with: &str) -> Result<LoginSuccess, Error> {
+    service.login("ada@example.com", password(with)).await
+}
+
+/// `account` stored alone in memory, and a [`Given`] whose hasher answers that the password
+/// is `correct`.
+fn stored_checking_password(account: &User, correct: bool) -> (InMemoryRepository, Given) {
+    let repo = stored_in_memory(&[account]);
+    let mut given = Given::new();
+    given.a_password_that_is(correct);
+    (repo, given)
+}
+
+/// Ada's account, stored alone one failure from the lock, fails to log in once: the
+/// repository after it, and the answer.
+async fn a_locking_failure() -> (User, InMemoryRepository, Result<LoginSuccess, Error>) {
+    let account = one_failure_from_the_lock(user(Role::Authenticated));
+    let (repo, given) = stored_checking_password(&account, false);
+    let answer = ada_logs_in(&given.service_over(&repo), "wrong").await;
+    (account, repo, answer)
+}
+
+/// A service over `repo`, whose every token verifies to `id`, authenticates `good.token`.
+async fn authenticate_as(repo: &InMemoryRepository, id: UserId) -> Result<User, Error> {
+    let mut given = Given::new();
+    given.tokens.expect_verify().returning(move |_| Ok(id));
+    given.service_over(repo).authenticate("good.token").await
+}
+
 /// `account` one failed login short of the lockout (the settings allow 5).
 fn one_failure_from_the_lock(mut account: User) -> User {
     account.failed_login_attempts = 4;
@@ -20,8 +50,8 @@ fn one_failure_from_the_lock(mut account: User) -> User {
 fn assert_untouched(repo: &InMemoryRepository, accounts: &[User]) {
     assert_eq!(repo.users(), accounts, "the accounts are unchanged");
     assert_eq!(repo.token_counts(), Default::default(), "no token");
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(repo);
+    assert_no_audit(repo);
 }
 
 #[tokio::test]
@@ -41,10 +71,7 @@ async fn login_with_an_unknown_email_checks_a_dummy_hash_and_answers_invalid_cre
         .login("nobody@example.com", password("Secur3*Pass"))
         .await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     // No failure was counted against anyone.
     assert_untouched(&repo, &[other]);
 }
@@ -64,10 +91,7 @@ async fn login_with_a_malformed_email_answers_like_an_unknown_one() {
 
     let result = service.login("not an email", password("Secur3*Pass")).await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
 }
 
 #[tokio::test]
@@ -78,11 +102,9 @@ async fn login_to_a_locked_account_answers_account_locked_without_checking_the_p
     given.hasher.expect_verify().never();
     let service = given.service_over(&repo);
 
-    let result = service
-        .login("ada@example.com", password("Secur3*Pass"))
-        .await;
+    let result = ada_logs_in(&service, "Secur3*Pass").await;
 
-    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    assert_err!(result, Error::AccountLocked);
     // Neither a failure nor a login was recorded.
     assert_untouched(&repo, &[account]);
 }
@@ -101,12 +123,9 @@ async fn login_with_a_wrong_password_counts_the_failure_and_answers_invalid_cred
         .returning(|_, _| Ok(false));
     let service = given.service_over(&repo);
 
-    let result = service.login("ada@example.com", password("wrong")).await;
+    let result = ada_logs_in(&service, "wrong").await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     let after = repo.get(account.id).expect("stored");
     assert_eq!(after.failed_login_attempts, 1);
     assert!(!after.is_locked);
@@ -135,10 +154,7 @@ async fn every_failed_login_hands_over_an_unlock_link_for_the_repository_to_stor
         );
         let service = given.service();
 
-        service
-            .login("ada@example.com", password("wrong"))
-            .await
-            .expect_err("refused");
+        ada_logs_in(&service, "wrong").await.expect_err("refused");
 
         let notice = notices.only();
         assert_eq!(
@@ -159,18 +175,9 @@ async fn every_failed_login_hands_over_an_unlock_link_for_the_repository_to_stor
 
 #[tokio::test]
 async fn the_failed_login_that_locks_the_account_still_answers_401() {
-    let account = one_failure_from_the_lock(user(Role::Authenticated));
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(false);
-    let service = given.service_over(&repo);
+    let (account, repo, result) = a_locking_failure().await;
 
-    let result = service.login("ada@example.com", password("wrong")).await;
-
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     let after = repo.get(account.id).expect("stored");
     assert!(after.is_locked);
     assert_eq!(after.failed_login_attempts, 5);
@@ -179,16 +186,8 @@ async fn the_failed_login_that_locks_the_account_still_answers_401() {
 
 #[tokio::test]
 async fn the_failed_login_that_locks_the_account_stores_the_unlock_link_it_mails() {
-    let account = one_failure_from_the_lock(user(Role::Authenticated));
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(false);
-    let service = given.service_over(&repo);
-
-    service
-        .login("ada@example.com", password("wrong"))
-        .await
-        .expect_err("refused");
+    let (account, repo, result) = a_locking_failure().await;
+    result.expect_err("refused");
 
     let stored = repo.unlock_token(account.id).expect("an unlock token");
     assert_eq!(stored.expires_at, now() + TimeDelta::hours(30));
@@ -210,28 +209,21 @@ async fn a_wrong_password_for_an_account_locked_meanwhile_answers_account_locked
     given.a_failed_login_of(&account, FailedLogin::AlreadyLocked);
     let service = given.service();
 
-    let result = service.login("ada@example.com", password("wrong")).await;
+    let result = ada_logs_in(&service, "wrong").await;
 
-    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    assert_err!(result, Error::AccountLocked);
 }
 
 #[tokio::test]
 async fn the_right_password_with_an_unverified_email_answers_invalid_credentials_uncounted() {
     let account = unverified(user(Role::Anonymous));
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
+    let (repo, mut given) = stored_checking_password(&account, true);
     given.tokens.expect_issue().never();
     let service = given.service_over(&repo);
 
-    let result = service
-        .login("ada@example.com", password("Secur3*Pass"))
-        .await;
+    let result = ada_logs_in(&service, "Secur3*Pass").await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidCredentials)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidCredentials);
     // Neither a failure nor a login was recorded.
     assert_untouched(&repo, &[account]);
 }
@@ -243,9 +235,7 @@ async fn login_records_the_login_at_the_current_time_and_returns_the_issued_toke
         failed_login_attempts: 3,
         ..user(Role::Authenticated)
     };
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
+    let (repo, mut given) = stored_checking_password(&account, true);
     let recorded = User {
         last_login_at: Some(now()),
         failed_login_attempts: 0,
@@ -265,8 +255,7 @@ async fn login_records_the_login_at_the_current_time_and_returns_the_issued_toke
         });
     let service = given.service_over(&repo);
 
-    let success = service
-        .login("ada@example.com", password("Secur3*Pass"))
+    let success = ada_logs_in(&service, "Secur3*Pass")
         .await
         .expect("logged in");
 
@@ -287,26 +276,16 @@ async fn login_to_an_account_locked_between_check_and_record_answers_account_loc
     given.tokens.expect_issue().never();
     let service = given.service();
 
-    let result = service
-        .login("ada@example.com", password("Secur3*Pass"))
-        .await;
+    let result = ada_logs_in(&service, "Secur3*Pass").await;
 
-    assert!(matches!(result, Err(Error::AccountLocked)), "{result:?}");
+    assert_err!(result, Error::AccountLocked);
 }
 
 #[tokio::test]
 async fn the_lock_notice_of_a_failed_login_carries_a_locked_event_by_no_one() {
     // The lockout is the system's doing: the event has no actor.
-    let account = one_failure_from_the_lock(user(Role::Authenticated));
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(false);
-    let service = given.service_over(&repo);
-
-    service
-        .login("ada@example.com", password("wrong"))
-        .await
-        .expect_err("refused");
+    let (account, repo, result) = a_locking_failure().await;
+    result.expect_err("refused");
 
     assert_eq!(
         repo.audit_events(),
@@ -322,9 +301,7 @@ async fn the_lock_notice_of_a_failed_login_carries_a_locked_event_by_no_one() {
 #[tokio::test]
 async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password() {
     let account = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
+    let (repo, mut given) = stored_checking_password(&account, true);
     given.an_issued_token();
     let stored_hash = account.password_hash.clone();
     given
@@ -341,8 +318,7 @@ async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password(
     });
     let service = given.service_over(&repo);
 
-    let success = service
-        .login("ada@example.com", password("Secur3*Pass"))
+    let success = ada_logs_in(&service, "Secur3*Pass")
         .await
         .expect("logged in");
 
@@ -359,16 +335,14 @@ async fn a_login_with_an_outdated_hash_stores_a_fresh_hash_of_the_same_password(
             ..account
         }
     );
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
     assert!(repo.audit_events().is_empty());
 }
 
 #[tokio::test]
 async fn a_login_with_a_current_hash_hashes_nothing() {
     let account = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
+    let (repo, mut given) = stored_checking_password(&account, true);
     given.an_issued_token();
     given
         .hasher
@@ -378,9 +352,7 @@ async fn a_login_with_a_current_hash_hashes_nothing() {
     given.hasher.expect_hash().never();
     let service = given.service_over(&repo);
 
-    let result = service
-        .login("ada@example.com", password("Secur3*Pass"))
-        .await;
+    let result = ada_logs_in(&service, "Secur3*Pass").await;
 
     assert!(result.is_ok(), "{result:?}");
     // Only the login was recorded: the hash, and the time of the last change, are as they were.
@@ -397,9 +369,7 @@ async fn a_login_with_a_current_hash_hashes_nothing() {
 async fn a_failing_hash_still_logs_the_user_in_and_keeps_the_old_hash() {
     // The old hash still works, so the re-hash is simply tried again at the next login.
     let account = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
+    let (repo, mut given) = stored_checking_password(&account, true);
     given.an_issued_token();
     given.hasher.expect_needs_rehash().return_const(true);
     given
@@ -409,8 +379,7 @@ async fn a_failing_hash_still_logs_the_user_in_and_keeps_the_old_hash() {
         .returning(|_| Err(anyhow::anyhow!("hasher pool gone")));
     let service = given.service_over(&repo);
 
-    let success = service
-        .login("ada@example.com", password("Secur3*Pass"))
+    let success = ada_logs_in(&service, "Secur3*Pass")
         .await
         .expect("logged in");
 
@@ -442,8 +411,7 @@ async fn failing_to_store_the_new_hash_still_logs_the_user_in() {
         .returning(|_, _, _| Err(RepoError::Unavailable(anyhow::anyhow!("db down"))));
     let service = given.service();
 
-    let success = service
-        .login("ada@example.com", password("Secur3*Pass"))
+    let success = ada_logs_in(&service, "Secur3*Pass")
         .await
         .expect("logged in");
 
@@ -457,20 +425,13 @@ async fn a_refused_login_never_rehashes() {
         (user(Role::Authenticated), false),
         (unverified(user(Role::Anonymous)), true),
     ] {
-        let repo = stored_in_memory(&[&account]);
-        let mut given = Given::new();
-        given.a_password_that_is(correct);
+        let (repo, mut given) = stored_checking_password(&account, correct);
         given.hasher.expect_hash().never();
         let service = given.service_over(&repo);
 
-        let result = service
-            .login("ada@example.com", password("Secur3*Pass"))
-            .await;
+        let result = ada_logs_in(&service, "Secur3*Pass").await;
 
-        assert!(
-            matches!(result, Err(Error::InvalidCredentials)),
-            "{result:?}"
-        );
+        assert_err!(result, Error::InvalidCredentials);
         assert_eq!(
             repo.get(account.id).expect("stored").password_hash,
             account.password_hash,
@@ -498,35 +459,27 @@ async fn authenticate_refuses_an_invalid_or_expired_token_without_loading_a_user
 
         let result = service.authenticate("bad.token").await;
 
-        assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+        assert_err!(result, Error::Unauthenticated);
     }
 }
 
 #[tokio::test]
 async fn authenticate_refuses_the_token_of_a_deleted_user() {
     let repo = stored_in_memory(&[&user(Role::Admin)]);
-    let mut given = Given::new();
-    let id = UserId::new();
-    given.tokens.expect_verify().returning(move |_| Ok(id));
-    let service = given.service_over(&repo);
 
-    let result = service.authenticate("good.token").await;
+    let result = authenticate_as(&repo, UserId::new()).await;
 
-    assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+    assert_err!(result, Error::Unauthenticated);
 }
 
 #[tokio::test]
 async fn authenticate_refuses_the_token_of_a_locked_user() {
     let account = locked(user(Role::Authenticated));
     let repo = stored_in_memory(&[&account]);
-    let mut given = Given::new();
-    let id = account.id;
-    given.tokens.expect_verify().returning(move |_| Ok(id));
-    let service = given.service_over(&repo);
 
-    let result = service.authenticate("good.token").await;
+    let result = authenticate_as(&repo, account.id).await;
 
-    assert!(matches!(result, Err(Error::Unauthenticated)), "{result:?}");
+    assert_err!(result, Error::Unauthenticated);
 }
 
 #[tokio::test]
@@ -602,7 +555,7 @@ async fn reading_oneself_through_a_token_needs_staff_and_returns_oneself() {
         if readable {
             assert_eq!(read.ok(), Some(caller), "{role}");
         } else {
-            assert!(matches!(read, Err(Error::Forbidden)), "{role}: {read:?}");
+            assert_err!(read, Error::Forbidden, role);
         }
     }
 }
@@ -657,5 +610,5 @@ async fn reading_through_a_bad_token_asks_no_repository() {
 
     let read = service.get_user_for("forged", target.id).await;
 
-    assert!(matches!(read, Err(Error::Unauthenticated)), "{read:?}");
+    assert_err!(read, Error::Unauthenticated);
 }

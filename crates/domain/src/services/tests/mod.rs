@@ -10,6 +10,18 @@
 //! that reach a mock are caught with a [`Spy`] where the assertion reads better after the act
 //! than inside a `withf`.
 
+/// Asserts that `$result` is `Err` matching `$error`, showing the result (and `$context`) if not.
+macro_rules! assert_err {
+    ($result:expr, $error:pat) => {{
+        let result = &$result;
+        assert!(matches!(result, Err($error)), "{result:?}");
+    }};
+    ($result:expr, $error:pat, $context:expr) => {{
+        let result = &$result;
+        assert!(matches!(result, Err($error)), "{}: {result:?}", $context);
+    }};
+}
+
 mod accounts;
 mod admin;
 mod command_line;
@@ -27,7 +39,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use mockall::predicate::eq;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AdminChanges, Ports, ProfileChanges, Registration, Settings, UserService};
+use super::{
+    AdminChanges, LoginSuccess, Ports, ProfileChanges, Registration, Settings, UserService,
+};
 use crate::{
     authz::Actor,
     error::Error,
@@ -435,6 +449,18 @@ impl Given {
         self.an_issued_token();
     }
 
+    /// The email and any nickname are free and the password hashes, but the one insert fails
+    /// with `error`: a race lost between the checks and the insert.
+    fn an_insert_that_fails_with(&mut self, error: fn() -> RepoError) {
+        self.users.expect_find_by_email().returning(|_| Ok(None));
+        self.users.expect_nickname_taken().returning(|_| Ok(false));
+        self.hasher.expect_hash().returning(|_| Ok(fresh_hash()));
+        self.users
+            .expect_insert()
+            .times(1)
+            .returning(move |_| Err(error()));
+    }
+
     /// One access token is issued, `signed.jwt.token`.
     fn an_issued_token(&mut self) {
         self.tokens.expect_issue().times(1).returning(|_, _| {
@@ -492,6 +518,58 @@ fn token_until(raw: &str, expires_at: DateTime<Utc>) -> PendingToken {
     PendingToken {
         hash: RawToken::from_client(raw).hash(),
         expires_at,
+    }
+}
+
+/// What a repository that cannot be reached answers.
+fn unavailable() -> RepoError {
+    RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))
+}
+
+/// Asserts that no email was queued in `repo`.
+fn assert_no_mail(repo: &InMemoryRepository) {
+    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+}
+
+/// Asserts that `repo`'s audit log is empty.
+fn assert_no_audit(repo: &InMemoryRepository) {
+    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+}
+
+/// `actor` makes `changes` to the account `target` through a service over `repo`.
+async fn update_in(
+    repo: &InMemoryRepository,
+    actor: Actor,
+    target: UserId,
+    changes: AdminChanges,
+) -> Result<User, Error> {
+    Given::new()
+        .service_over(repo)
+        .update_user(actor, target, changes)
+        .await
+}
+
+/// Stores `target` alone in memory and has `actor` make `changes` to it: the repository
+/// and the answer.
+async fn update_alone(
+    target: &User,
+    actor: Actor,
+    changes: AdminChanges,
+) -> (InMemoryRepository, Result<User, Error>) {
+    let repo = stored_in_memory(&[target]);
+    let answer = update_in(&repo, actor, target.id, changes).await;
+    (repo, answer)
+}
+
+/// Asserts that each of `roles` is refused with `Forbidden` by `act`, run as that role on a
+/// service whose mocked ports have no expectations: any load or write would fail the test.
+async fn assert_forbidden_untouched<T: std::fmt::Debug>(
+    roles: &[Role],
+    act: impl AsyncFn(UserService, Role) -> Result<T, Error>,
+) {
+    for &role in roles {
+        let result = act(Given::new().service(), role).await;
+        assert_err!(result, Error::Forbidden, role);
     }
 }
 

@@ -137,7 +137,7 @@ async fn a_failed_thumbnail_store_removes_the_main_object_and_keeps_the_old_pict
         .upload_picture(Actor::from(&me), me.id, Bytes::from_static(b"img"))
         .await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
     assert_eq!(deleted.all(), puts.all(), "the main object is removed");
     assert_eq!(repo.get(me.id), Some(me), "the old picture is kept");
     assert!(repo.audit_events().is_empty());
@@ -161,7 +161,7 @@ async fn a_failed_row_update_removes_both_new_objects() {
         .upload_picture(me, me.id, Bytes::from_static(b"img"))
         .await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }
 
 #[tokio::test]
@@ -220,7 +220,7 @@ async fn another_plain_user_may_not_change_my_picture_but_staff_may() {
             Bytes::from_static(b"img"),
         )
         .await;
-    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_err!(result, Error::Forbidden);
     assert_eq!(repo.get(target.id), Some(target.clone()), "unchanged");
 
     let mut given = Given::new();
@@ -415,7 +415,7 @@ async fn removing_ones_own_picture_records_no_audit_event() {
         .expect("removed");
 
     assert_eq!(repo.get(me.id).expect("stored").picture, None);
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_audit(&repo);
 }
 
 #[tokio::test]

@@ -48,8 +48,8 @@ fn secret(raw: &str) -> SecretString {
 /// was stored.
 fn assert_untouched(repo: &InMemoryRepository, account: &User) {
     assert_eq!(repo.users(), std::slice::from_ref(account), "unchanged");
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(repo);
+    assert_no_audit(repo);
 }
 
 /// `before` as stored after `set_professional` changed its status at [`now`], the time of the
@@ -59,6 +59,30 @@ fn professional_as_stored(before: &User, is_professional: bool, updated_at: Date
         updated_at,
         ..professional(before, is_professional)
     }
+}
+
+/// Stores `stored` alone and has `me`, as loaded, upgrade to PRO: the repository and the
+/// answer.
+async fn upgrade_over(stored: &User, me: &User) -> (InMemoryRepository, Result<User, Error>) {
+    let repo = stored_in_memory(&[stored]);
+    let answer = Given::new().service_over(&repo).upgrade_to_pro(me).await;
+    (repo, answer)
+}
+
+/// Stores `stored` alone and has an actor of role `by` set the PRO status of the account `id`
+/// to `status`: the repository and the answer.
+async fn set_pro_over(
+    stored: &User,
+    by: Role,
+    id: UserId,
+    status: bool,
+) -> (InMemoryRepository, Result<User, Error>) {
+    let repo = stored_in_memory(&[stored]);
+    let answer = Given::new()
+        .service_over(&repo)
+        .set_professional_status(actor(by), id, status)
+        .await;
+    (repo, answer)
 }
 
 // -- suggest_nicknames ---------------------------------------------------------------------
@@ -214,7 +238,7 @@ async fn suggestions_report_an_unreachable_repository_as_unavailable() {
 
     let result = service.suggest_nicknames(5).await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }
 
 // -- nickname_available and profile -----------------------------------------------------------
@@ -261,7 +285,7 @@ async fn the_profile_of_an_unknown_nickname_is_user_not_found() {
 
     let result = service.profile(&nickname("nobody_here")).await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
 }
 
 // -- pro_upgrade_status and upgrade_to_pro ----------------------------------------------------
@@ -291,25 +315,16 @@ async fn upgrading_an_account_that_is_pro_already_answers_already_professional_u
     let mut me = pro_ready();
     me.is_professional = true;
     me.professional_status_updated_at = Some(now() - TimeDelta::days(1));
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
+    let (repo, result) = upgrade_over(&me, &me).await;
 
-    let result = service.upgrade_to_pro(&me).await;
-
-    assert!(
-        matches!(result, Err(Error::AlreadyProfessional)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::AlreadyProfessional);
     assert_untouched(&repo, &me);
 }
 
 #[tokio::test]
 async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missing() {
     let me = unverified(user(Role::Anonymous));
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service.upgrade_to_pro(&me).await;
+    let (repo, result) = upgrade_over(&me, &me).await;
 
     match result {
         Err(Error::NotEligibleForPro(missing)) => assert_eq!(
@@ -329,10 +344,7 @@ async fn upgrading_an_incomplete_profile_answers_not_eligible_with_what_is_missi
 #[tokio::test]
 async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is_missing() {
     let me = locked(pro_ready());
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let result = service.upgrade_to_pro(&me).await;
+    let (repo, result) = upgrade_over(&me, &me).await;
 
     assert!(
         matches!(&result, Err(Error::NotEligibleForPro(missing)) if missing.is_empty()),
@@ -344,10 +356,8 @@ async fn a_locked_account_with_a_complete_profile_is_not_eligible_and_nothing_is
 #[tokio::test]
 async fn an_eligible_upgrade_sets_pro_at_the_current_time_and_queues_a_mail_to_the_user() {
     let me = pro_ready();
-    let repo = stored_in_memory(&[&me]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service.upgrade_to_pro(&me).await.expect("upgraded");
+    let (repo, answer) = upgrade_over(&me, &me).await;
+    let user = answer.expect("upgraded");
 
     assert_eq!(user, professional_as_stored(&me, true, user.updated_at));
     assert!(user.is_professional);
@@ -363,15 +373,9 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
     // upgraded the stored one.
     let me = pro_ready();
     let upgraded_meanwhile = professional(&me, true);
-    let repo = stored_in_memory(&[&upgraded_meanwhile]);
-    let service = Given::new().service_over(&repo);
+    let (repo, result) = upgrade_over(&upgraded_meanwhile, &me).await;
 
-    let result = service.upgrade_to_pro(&me).await;
-
-    assert!(
-        matches!(result, Err(Error::AlreadyProfessional)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::AlreadyProfessional);
     assert_untouched(&repo, &upgraded_meanwhile);
 }
 
@@ -379,49 +383,33 @@ async fn an_upgrade_that_loses_the_race_to_another_answers_already_professional(
 
 #[tokio::test]
 async fn non_staff_may_not_set_the_pro_status_and_nothing_is_loaded() {
-    for role in [Role::Anonymous, Role::Authenticated] {
-        // The mock proves that nothing is loaded or written.
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_set_professional().never();
-        let service = given.service();
-
-        let result = service
-            .set_professional_status(actor(role), UserId::new(), true)
-            .await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role:?}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(
+        &[Role::Anonymous, Role::Authenticated],
+        async |service, role| {
+            service
+                .set_professional_status(actor(role), UserId::new(), true)
+                .await
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_manager_may_not_set_the_pro_status_of_an_admin() {
     let target = user(Role::Admin);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
+    let (repo, result) = set_pro_over(&target, Role::Manager, target.id, true).await;
 
-    let result = service
-        .set_professional_status(actor(Role::Manager), target.id, true)
-        .await;
-
-    assert!(matches!(result, Err(Error::Forbidden)), "{result:?}");
+    assert_err!(result, Error::Forbidden);
     assert_untouched(&repo, &target);
 }
 
 #[tokio::test]
 async fn setting_the_pro_status_of_an_unknown_account_answers_user_not_found() {
     let other = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&other]);
-    let service = Given::new().service_over(&repo);
+    let (repo, result) = set_pro_over(&other, Role::Admin, UserId::new(), true).await;
 
-    let result = service
-        .set_professional_status(actor(Role::Admin), UserId::new(), true)
-        .await;
-
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_untouched(&repo, &other);
 }
 
@@ -430,13 +418,8 @@ async fn staff_grant_pro_to_an_incomplete_profile_and_a_mail_to_the_user_is_queu
     // Unverified, no bio, picture or links: far from eligible on its own.
     let target = unverified(user(Role::Anonymous));
     assert!(!crate::model::ProUpgrade::assess(&target).eligible);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service
-        .set_professional_status(actor(Role::Manager), target.id, true)
-        .await
-        .expect("granted");
+    let (repo, answer) = set_pro_over(&target, Role::Manager, target.id, true).await;
+    let user = answer.expect("granted");
 
     assert_eq!(user, professional_as_stored(&target, true, user.updated_at));
     assert_eq!(repo.get(target.id), Some(user));
@@ -448,13 +431,8 @@ async fn staff_revoking_pro_queues_a_mail_telling_the_user_that_it_is_gone() {
     let mut target = pro_ready();
     target.is_professional = true;
     target.professional_status_updated_at = Some(now() - TimeDelta::days(3));
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service
-        .set_professional_status(actor(Role::Admin), target.id, false)
-        .await
-        .expect("revoked");
+    let (repo, answer) = set_pro_over(&target, Role::Admin, target.id, false).await;
+    let user = answer.expect("revoked");
 
     assert!(!user.is_professional);
     assert_eq!(
@@ -470,15 +448,23 @@ async fn setting_the_pro_status_an_account_has_already_returns_it_unwritten_and_
     let mut pro = user(Role::Authenticated);
     pro.is_professional = true;
     for (target, status) in [(user(Role::Authenticated), false), (pro, true)] {
-        let repo = stored_in_memory(&[&target]);
-        let service = Given::new().service_over(&repo);
-
-        let result = service
-            .set_professional_status(actor(Role::Admin), target.id, status)
-            .await;
+        let (repo, result) = set_pro_over(&target, Role::Admin, target.id, status).await;
 
         assert_eq!(result.expect("answered"), target);
         assert_untouched(&repo, &target);
+    }
+}
+
+impl Given {
+    /// The next call in `seq` is one load of `account` by its id, which finds it as it is.
+    fn the_next_load_in(&mut self, seq: &mut mockall::Sequence, account: &User) {
+        let found = account.clone();
+        self.users
+            .expect_find_by_id()
+            .with(eq(account.id))
+            .times(1)
+            .in_sequence(seq)
+            .returning(move |_| Ok(Some(found.clone())));
     }
 }
 
@@ -490,28 +476,14 @@ async fn a_status_change_that_another_request_made_first_answers_with_the_stored
     let now_pro = professional(&target, true);
     let mut given = Given::new();
     let mut seq = mockall::Sequence::new();
-    let before = target.clone();
-    given
-        .users
-        .expect_find_by_id()
-        .with(eq(target.id))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(move |_| Ok(Some(before.clone())));
+    given.the_next_load_in(&mut seq, &target);
     given
         .users
         .expect_set_professional()
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _, _, _| Ok(None));
-    let after = now_pro.clone();
-    given
-        .users
-        .expect_find_by_id()
-        .with(eq(target.id))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(move |_| Ok(Some(after.clone())));
+    given.the_next_load_in(&mut seq, &now_pro);
     let service = given.service();
 
     let user = service
@@ -541,16 +513,13 @@ async fn a_wrong_current_password_answers_incorrect_password_and_changes_nothing
         )
         .await;
 
-    assert!(
-        matches!(result, Err(Error::IncorrectPassword)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::IncorrectPassword);
     // Counted like a wrong password at login; the hash is untouched.
     let after = repo.get(me.id).expect("stored");
     assert_eq!(after.failed_login_attempts, 1);
     assert!(!after.is_locked);
     assert_eq!(after.password_hash, me.password_hash);
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
 }
 
 #[tokio::test]
@@ -599,6 +568,28 @@ async fn the_right_current_password_stores_the_hash_of_the_new_one() {
     assert_eq!(notice.kind, MailKind::PasswordChanged);
 }
 
+/// A [`Given`] whose hasher answers that the password is `correct` and whose object store
+/// must delete nothing.
+fn given_a_password_deleting_no_object(correct: bool) -> Given {
+    let mut given = Given::new();
+    given.a_password_that_is(correct);
+    given.store.expect_delete().never();
+    given
+}
+
+/// `me` deletes itself with `password` through a service over `repo` and `given`'s ports.
+async fn delete_me_over(
+    repo: &InMemoryRepository,
+    given: Given,
+    me: &User,
+    password: &str,
+) -> Result<(), Error> {
+    given
+        .service_over(repo)
+        .delete_me(me, secret(password))
+        .await
+}
+
 // -- delete_me ---------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -609,17 +600,11 @@ async fn deleting_myself_with_a_wrong_password_answers_incorrect_password_and_de
         ..user(Role::Authenticated)
     };
     let repo = stored_in_memory(&[&me]);
-    let mut given = Given::new();
-    given.a_password_that_is(false);
-    given.store.expect_delete().never();
-    let service = given.service_over(&repo);
+    let given = given_a_password_deleting_no_object(false);
 
-    let result = service.delete_me(&me, secret("Wr0ng*Pass")).await;
+    let result = delete_me_over(&repo, given, &me, "Wr0ng*Pass").await;
 
-    assert!(
-        matches!(result, Err(Error::IncorrectPassword)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::IncorrectPassword);
     let after = repo.get(me.id).expect("not deleted");
     // The guess that reaches the limit locks, with the unlock email, as at login.
     assert!(after.is_locked);
@@ -649,10 +634,8 @@ async fn deleting_myself_removes_the_account_and_its_picture_objects() {
         spy.record(key.to_string());
         Ok(())
     });
-    let service = given.service_over(&repo);
 
-    service
-        .delete_me(&me, secret("Curr3nt*Pass"))
+    delete_me_over(&repo, given, &me, "Curr3nt*Pass")
         .await
         .expect("deleted");
 
@@ -667,13 +650,9 @@ async fn deleting_myself_removes_the_account_and_its_picture_objects() {
 async fn deleting_myself_without_a_picture_touches_no_object() {
     let me = user(Role::Authenticated);
     let repo = stored_in_memory(&[&me]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
-    given.store.expect_delete().never();
-    let service = given.service_over(&repo);
+    let given = given_a_password_deleting_no_object(true);
 
-    service
-        .delete_me(&me, secret("Curr3nt*Pass"))
+    delete_me_over(&repo, given, &me, "Curr3nt*Pass")
         .await
         .expect("deleted");
 
@@ -687,14 +666,11 @@ async fn the_last_admin_deleting_itself_answers_last_admin() {
         ..user(Role::Admin)
     };
     let repo = stored_in_memory(&[&me]);
-    let mut given = Given::new();
-    given.a_password_that_is(true);
-    given.store.expect_delete().never();
-    let service = given.service_over(&repo);
+    let given = given_a_password_deleting_no_object(true);
 
-    let result = service.delete_me(&me, secret("Curr3nt*Pass")).await;
+    let result = delete_me_over(&repo, given, &me, "Curr3nt*Pass").await;
 
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_untouched(&repo, &me);
 }
 
@@ -755,10 +731,8 @@ async fn deleting_myself_records_who_i_was_with_myself_as_the_actor() {
     let repo = stored_in_memory(&[&me]);
     let mut given = Given::new();
     given.a_password_that_is(true);
-    let service = given.service_over(&repo);
 
-    service
-        .delete_me(&me, secret("Curr3nt*Pass"))
+    delete_me_over(&repo, given, &me, "Curr3nt*Pass")
         .await
         .expect("deleted");
 

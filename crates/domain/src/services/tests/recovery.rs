@@ -54,14 +54,14 @@ async fn a_reset_request_reports_an_unreachable_repository_as_unavailable() {
     given
         .users
         .expect_create_password_reset()
-        .returning(|_, _, _| Err(RepoError::Unavailable(anyhow::anyhow!("pool exhausted"))));
+        .returning(|_, _, _| Err(unavailable()));
     let service = given.service();
 
     let result = service
         .request_password_reset(&email("ada@example.com"))
         .await;
 
-    assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+    assert_err!(result, Error::Unavailable(_));
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn confirming_a_reset_stores_the_hash_of_the_new_password_with_the_token_h
     let ended = service
         .confirm_password_reset("ended-at-now", new_password())
         .await;
-    assert!(matches!(ended, Err(Error::InvalidResetToken)), "{ended:?}");
+    assert_err!(ended, Error::InvalidResetToken);
     service
         .confirm_password_reset("r3set-t0ken", new_password())
         .await
@@ -131,10 +131,7 @@ async fn a_reset_token_the_repository_rejects_answers_invalid_reset_token() {
         .confirm_password_reset("used-or-expired", new_password())
         .await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidResetToken)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidResetToken);
     assert_eq!(repo.get(account.id), Some(account), "nothing changed");
 }
 
@@ -160,7 +157,7 @@ async fn a_reset_whose_password_cannot_be_hashed_fails_internally_and_uses_no_to
         .confirm_password_reset("r3set-t0ken", new_password())
         .await;
 
-    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+    assert_err!(result, Error::Internal(_));
     assert_eq!(repo.reset_tokens(account.id).len(), 1, "the token is kept");
     assert_eq!(repo.get(account.id), Some(account), "nothing changed");
 }
@@ -206,9 +203,6 @@ async fn an_unlock_token_the_repository_rejects_answers_invalid_unlock_token() {
 
     let result = service.unlock_with_token("used-or-expired").await;
 
-    assert!(
-        matches!(result, Err(Error::InvalidUnlockToken)),
-        "{result:?}"
-    );
+    assert_err!(result, Error::InvalidUnlockToken);
     assert!(repo.get(account.id).expect("stored").is_locked);
 }

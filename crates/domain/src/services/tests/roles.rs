@@ -9,40 +9,27 @@ use super::*;
 #[tokio::test]
 async fn a_manager_may_not_change_a_role_even_to_the_same_one() {
     let target = user(Role::Authenticated);
-    for role in [Role::Authenticated, Role::Anonymous, Role::Admin] {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_update().never();
-        let service = given.service();
-
-        let result = service
-            .change_role(actor(Role::Manager), target.id, role)
-            .await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(
+        &[Role::Authenticated, Role::Anonymous, Role::Admin],
+        async |service, role| {
+            service
+                .change_role(actor(Role::Manager), target.id, role)
+                .await
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn non_staff_may_not_change_a_role() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_update().never();
-        let service = given.service();
-
-        let result = service
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service
             .change_role(actor(role), UserId::new(), Role::Admin)
-            .await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -93,8 +80,8 @@ async fn an_admin_setting_the_role_an_account_has_mails_and_records_nothing() {
 
     assert_eq!(user.role, Role::Manager);
     assert_eq!(repo.get(target.id).expect("stored").role, Role::Manager);
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(&repo);
+    assert_no_audit(&repo);
 }
 
 #[tokio::test]
@@ -108,7 +95,7 @@ async fn changing_the_role_of_the_last_admin_answers_last_admin() {
         .await;
 
     // 409 at the API.
-    assert!(matches!(result, Err(Error::LastAdmin)), "{result:?}");
+    assert_err!(result, Error::LastAdmin);
     assert_eq!(repo.get(target.id), Some(target), "still ADMIN");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -123,7 +110,7 @@ async fn changing_the_role_of_an_unknown_account_answers_user_not_found() {
         .change_role(actor(Role::Admin), UserId::new(), Role::Manager)
         .await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_eq!(repo.users(), [other], "nothing changed");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
@@ -134,19 +121,11 @@ async fn changing_the_role_of_an_unknown_account_answers_user_not_found() {
 
 #[tokio::test]
 async fn non_staff_may_not_unlock_an_account() {
-    for role in NON_STAFF {
-        let mut given = Given::new();
-        given.users.expect_find_by_id().never();
-        given.users.expect_unlock().never();
-        let service = given.service();
-
-        let result = service.unlock_user(actor(role), UserId::new()).await;
-
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
-    }
+    // The mocks expect no call: nothing is loaded or written.
+    assert_forbidden_untouched(&NON_STAFF, async |service, role| {
+        service.unlock_user(actor(role), UserId::new()).await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -158,10 +137,7 @@ async fn a_manager_may_not_unlock_a_staff_account() {
 
         let result = service.unlock_user(actor(Role::Manager), target.id).await;
 
-        assert!(
-            matches!(result, Err(Error::Forbidden)),
-            "{role}: {result:?}"
-        );
+        assert_err!(result, Error::Forbidden, role);
         assert_eq!(repo.get(target.id), Some(target), "{role}: still locked");
         assert!(repo.audit_events().is_empty());
     }
@@ -175,7 +151,7 @@ async fn unlocking_an_unknown_account_answers_user_not_found() {
 
     let result = service.unlock_user(actor(Role::Admin), UserId::new()).await;
 
-    assert!(matches!(result, Err(Error::UserNotFound)), "{result:?}");
+    assert_err!(result, Error::UserNotFound);
     assert_eq!(repo.users(), [other], "nothing changed");
 }
 

@@ -13,20 +13,16 @@ fn an_email_change(to: &str) -> AdminChanges {
     }
 }
 
+/// The change of the email to `ada@newmail.example`.
+fn to_new_address() -> AdminChanges {
+    an_email_change("ada@newmail.example")
+}
+
 #[tokio::test]
 async fn changing_the_email_unverifies_it_and_stores_a_new_token_in_the_same_update() {
     let target = user(Role::Anonymous);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            actor(Role::Admin),
-            target.id,
-            an_email_change("ada@newmail.example"),
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(&target, actor(Role::Admin), to_new_address()).await;
+    answer.expect("updated");
 
     let after = repo.get(target.id).expect("stored");
     assert_eq!(after.email, email("ada@newmail.example"));
@@ -40,17 +36,8 @@ async fn changing_the_email_unverifies_it_and_stores_a_new_token_in_the_same_upd
 #[tokio::test]
 async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the_update() {
     let target = user(Role::Anonymous);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            actor(Role::Manager),
-            target.id,
-            an_email_change("ada@newmail.example"),
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(&target, actor(Role::Manager), to_new_address()).await;
+    answer.expect("updated");
 
     let stored_token = repo
         .verification_token(target.id)
@@ -77,20 +64,16 @@ async fn changing_the_email_queues_a_verification_link_to_the_new_address_in_the
 #[tokio::test]
 async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
     let target = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            actor(Role::Admin),
-            target.id,
-            AdminChanges {
-                role: Some(Role::Manager),
-                ..an_email_change("ada@newmail.example")
-            },
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(
+        &target,
+        actor(Role::Admin),
+        AdminChanges {
+            role: Some(Role::Manager),
+            ..to_new_address()
+        },
+    )
+    .await;
+    answer.expect("updated");
 
     assert_eq!(repo.get(target.id).expect("stored").role, Role::Manager);
     let stored_token = repo
@@ -120,17 +103,8 @@ async fn changing_the_email_and_the_role_queues_the_link_and_the_role_change() {
 #[tokio::test]
 async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
     let target = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    let user = service
-        .update_user(
-            actor(Role::Manager),
-            target.id,
-            an_email_change("ada@newmail.example"),
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(&target, actor(Role::Manager), to_new_address()).await;
+    let user = answer.expect("updated");
 
     assert_eq!(repo.get(target.id), Some(user.clone()));
     assert_eq!(user.role, Role::Anonymous);
@@ -140,17 +114,8 @@ async fn an_authenticated_account_whose_email_changes_drops_to_anonymous() {
 #[tokio::test]
 async fn a_staff_account_whose_email_changes_keeps_its_role() {
     let target = user(Role::Manager);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            actor(Role::Admin),
-            target.id,
-            an_email_change("ada@newmail.example"),
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(&target, actor(Role::Admin), to_new_address()).await;
+    answer.expect("updated");
 
     let after = repo.get(target.id).expect("stored");
     assert_eq!(after.role, Role::Manager);
@@ -174,24 +139,20 @@ async fn a_staff_account_whose_email_changes_keeps_its_role() {
 #[tokio::test]
 async fn the_same_email_in_other_casing_is_not_a_change_of_address() {
     let target = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            actor(Role::Admin),
-            target.id,
-            an_email_change("Ada@Example.COM"),
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(
+        &target,
+        actor(Role::Admin),
+        an_email_change("Ada@Example.COM"),
+    )
+    .await;
+    answer.expect("updated");
 
     let after = repo.get(target.id).expect("stored");
     assert_eq!(after.email.as_str(), "Ada@Example.COM");
     assert!(after.email_verified, "still verified");
     assert_eq!(repo.verification_token(target.id), None);
     assert_eq!(after.role, Role::Authenticated);
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_mail(&repo);
 }
 
 #[tokio::test]
@@ -202,18 +163,17 @@ async fn changing_the_email_to_another_accounts_answers_email_taken() {
         ..user_called(Role::Authenticated, "grace_h")
     };
     let repo = stored_in_memory(&[&target, &other]);
-    let service = Given::new().service_over(&repo);
 
-    let result = service
-        .update_user(
-            actor(Role::Admin),
-            target.id,
-            an_email_change("grace@example.com"),
-        )
-        .await;
+    let result = update_in(
+        &repo,
+        actor(Role::Admin),
+        target.id,
+        an_email_change("grace@example.com"),
+    )
+    .await;
 
     // 409, unlike the 400 "Email already exists" of registration.
-    assert!(matches!(result, Err(Error::EmailTaken)), "{result:?}");
+    assert_err!(result, Error::EmailTaken);
     assert_eq!(repo.users(), [target, other], "nothing changed");
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
     assert_eq!(repo.token_counts(), Default::default());
@@ -231,7 +191,7 @@ async fn an_update_without_changes_is_a_validation_error_and_loads_nothing() {
         .update_user(actor(Role::Admin), UserId::new(), AdminChanges::default())
         .await;
 
-    assert!(matches!(result, Err(Error::Validation(_))), "{result:?}");
+    assert_err!(result, Error::Validation(_));
 }
 
 #[tokio::test]
@@ -245,7 +205,7 @@ async fn update_me_without_changes_is_a_validation_error() {
         .update_me(&user(Role::Authenticated), ProfileChanges::default())
         .await;
 
-    assert!(matches!(result, Err(Error::Validation(_))), "{result:?}");
+    assert_err!(result, Error::Validation(_));
 }
 
 #[tokio::test]
@@ -280,8 +240,8 @@ async fn update_me_changes_only_the_profile_of_the_signed_in_account() {
     assert_eq!(after, expected, "only the nickname and the bio changed");
     assert_eq!(repo.get(other.id), Some(other), "no other account changed");
     assert_eq!(repo.token_counts(), Default::default());
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
+    assert_no_mail(&repo);
+    assert_no_audit(&repo);
 }
 
 #[tokio::test]
@@ -301,7 +261,7 @@ async fn update_me_to_a_taken_nickname_answers_nickname_taken() {
         )
         .await;
 
-    assert!(matches!(result, Err(Error::NicknameTaken)), "{result:?}");
+    assert_err!(result, Error::NicknameTaken);
     assert_eq!(repo.users(), [me, other], "nothing changed");
 }
 
@@ -325,40 +285,36 @@ async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_cha
     // ANONYMOUS, so that the new email brings no implicit role change along.
     let target = user(Role::Anonymous);
     let manager = actor(Role::Manager);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            manager,
-            target.id,
-            AdminChanges {
-                email: Some(email("ada@newmail.example")),
-                role: None,
-                profile: ProfileChanges {
-                    nickname: Some(nickname("countess")),
-                    profile: ProfilePatch {
-                        // The value it has: sent again, not a change.
-                        first_name: Patch::Set(
-                            Name::parse("Ada").expect("a valid name").expect("a name"),
-                        ),
-                        // Cleared.
-                        last_name: Patch::Clear,
-                        // Set where there was none.
-                        bio: Patch::Set(
-                            crate::model::Bio::parse("Poet of science.")
-                                .expect("a valid bio")
-                                .expect("a bio"),
-                        ),
-                        // Empty before and after.
-                        linkedin_profile_url: Patch::Clear,
-                        github_profile_url: Patch::Keep,
-                    },
+    let (repo, answer) = update_alone(
+        &target,
+        manager,
+        AdminChanges {
+            email: Some(email("ada@newmail.example")),
+            role: None,
+            profile: ProfileChanges {
+                nickname: Some(nickname("countess")),
+                profile: ProfilePatch {
+                    // The value it has: sent again, not a change.
+                    first_name: Patch::Set(
+                        Name::parse("Ada").expect("a valid name").expect("a name"),
+                    ),
+                    // Cleared.
+                    last_name: Patch::Clear,
+                    // Set where there was none.
+                    bio: Patch::Set(
+                        crate::model::Bio::parse("Poet of science.")
+                            .expect("a valid bio")
+                            .expect("a bio"),
+                    ),
+                    // Empty before and after.
+                    linkedin_profile_url: Patch::Clear,
+                    github_profile_url: Patch::Keep,
                 },
             },
-        )
-        .await
-        .expect("updated");
+        },
+    )
+    .await;
+    answer.expect("updated");
 
     let audit = repo.audit_events();
     assert_eq!(audit.len(), 1, "{audit:?}");
@@ -385,53 +341,45 @@ async fn an_edit_records_one_user_updated_event_with_exactly_the_fields_that_cha
 #[tokio::test]
 async fn an_edit_that_changes_nothing_records_no_user_updated_event() {
     let target = user(Role::Authenticated);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            actor(Role::Manager),
-            target.id,
-            AdminChanges {
-                email: Some(target.email.clone()),
-                role: Some(target.role),
-                profile: ProfileChanges {
-                    nickname: Some(target.nickname.clone()),
-                    profile: ProfilePatch {
-                        first_name: Patch::Set(target.profile.first_name.clone().expect("a name")),
-                        last_name: Patch::Set(target.profile.last_name.clone().expect("a name")),
-                        bio: Patch::Clear,
-                        linkedin_profile_url: Patch::Clear,
-                        github_profile_url: Patch::Clear,
-                    },
+    let (repo, answer) = update_alone(
+        &target,
+        actor(Role::Manager),
+        AdminChanges {
+            email: Some(target.email.clone()),
+            role: Some(target.role),
+            profile: ProfileChanges {
+                nickname: Some(target.nickname.clone()),
+                profile: ProfilePatch {
+                    first_name: Patch::Set(target.profile.first_name.clone().expect("a name")),
+                    last_name: Patch::Set(target.profile.last_name.clone().expect("a name")),
+                    bio: Patch::Clear,
+                    linkedin_profile_url: Patch::Clear,
+                    github_profile_url: Patch::Clear,
                 },
             },
-        )
-        .await
-        .expect("updated");
+        },
+    )
+    .await;
+    answer.expect("updated");
 
-    assert!(repo.audit_events().is_empty(), "{:?}", repo.audit_events());
-    assert!(repo.mails().is_empty(), "{:?}", repo.mails());
+    assert_no_audit(&repo);
+    assert_no_mail(&repo);
 }
 
 #[tokio::test]
 async fn a_role_change_with_an_edit_records_the_role_apart_from_the_other_fields() {
     let target = user(Role::Authenticated);
     let admin = actor(Role::Admin);
-    let repo = stored_in_memory(&[&target]);
-    let service = Given::new().service_over(&repo);
-
-    service
-        .update_user(
-            admin,
-            target.id,
-            AdminChanges {
-                role: Some(Role::Manager),
-                ..a_nickname_change()
-            },
-        )
-        .await
-        .expect("updated");
+    let (repo, answer) = update_alone(
+        &target,
+        admin,
+        AdminChanges {
+            role: Some(Role::Manager),
+            ..a_nickname_change()
+        },
+    )
+    .await;
+    answer.expect("updated");
 
     let audit = repo.audit_events();
     let role_events: Vec<&AuditEvent> = audit
