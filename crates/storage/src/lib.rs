@@ -18,7 +18,7 @@ mod test_support;
 pub use directory::DirectoryObjectStore;
 pub use s3::{DEFAULT_REQUEST_TIMEOUT, S3ObjectStore, S3Settings};
 #[cfg(feature = "test-support")]
-pub use test_support::{MOTO_INSTALL, S3Implementation, S3S_FS_INSTALL, TestS3Server};
+pub use test_support::{MOTO_INSTALL, S3Implementation, S3S_FS_INSTALL, TestS3Server, listed_keys};
 
 /// The ETag of an object whose key names its bytes: `"<key>"`.
 ///

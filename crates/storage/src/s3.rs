@@ -753,13 +753,7 @@ mod against_s3s_fs {
             keys.push(key.to_string());
         }
 
-        let mut listed: Vec<String> = store
-            .list()
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|info| info.key)
-            .collect();
+        let mut listed = crate::listed_keys(&store).await;
 
         keys.sort();
         listed.sort();

@@ -333,3 +333,14 @@ fn random_string(len: usize) -> String {
         .map(char::from)
         .collect()
 }
+
+/// The keys `store` lists, in its order; panics when listing fails.
+pub async fn listed_keys(store: &dyn um_domain::ports::ObjectStore) -> Vec<String> {
+    store
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|info| info.key)
+        .collect()
+}

@@ -85,13 +85,7 @@ async fn foreign_files_are_listed_but_directories_are_not() {
     fs::write(store.root().join("notes.txt"), b"x").expect("write");
     fs::create_dir(store.root().join("sub")).expect("mkdir");
 
-    let listed: Vec<String> = store
-        .list()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|info| info.key)
-        .collect();
+    let listed = um_storage::listed_keys(&store).await;
 
     assert_eq!(listed, vec!["notes.txt".to_owned()]);
 }

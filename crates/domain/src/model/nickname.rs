@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn word_lists_are_large_and_clean() {
         assert!(ADJECTIVES.len() >= 250 && ANIMALS.len() >= 250);
-        for w in ADJECTIVES.iter().chain(ANIMALS) {
+        for w in ADJECTIVES.iter().chain(ANIMALS.iter()) {
             assert!(w.chars().all(|c| c.is_ascii_lowercase()), "{w}");
         }
         let longest = ADJECTIVES.iter().map(|w| w.len()).max().unwrap_or(0)

@@ -1,68 +1,18 @@
-//! Word lists for generated nicknames (`adjective_animal_number`).
-//! With a number from 0 to 9999 they give over 600 million distinct nicknames.
+//! Word lists for generated nicknames (`adjective_animal_number`), one word a line in
+//! `words/adjectives.txt` and `words/animals.txt`, built into the binary. With a number from 0 to
+//! 9999 they give over 600 million distinct nicknames.
 
-#[rustfmt::skip]
-pub(crate) const ADJECTIVES: &[&str] = &[
-    "able", "active", "adept", "agile", "airy", "alert", "amber", "ample", "ancient", "arctic",
-    "ardent", "artful", "astute", "atomic", "autumn", "avid", "azure", "balmy", "bashful", "bold",
-    "brave", "breezy", "bright", "brisk", "bronze", "bubbly", "busy", "calm", "candid", "capable",
-    "careful", "caring", "cheerful", "chilly", "civil", "classic", "clean", "clever", "cloudy",
-    "coastal", "cobalt", "cosmic", "cozy", "crafty", "crimson", "crisp", "curious", "dainty",
-    "dapper", "daring", "dashing", "dazzling", "deft", "devoted", "dewy", "diligent", "direct",
-    "distant", "dizzy", "dreamy", "drowsy", "dusky", "dusty", "eager", "early", "earnest", "easy",
-    "eclectic", "elegant", "eloquent", "emerald", "epic", "equal", "exact", "fabled", "fair",
-    "faithful", "famous", "fancy", "fearless", "feisty", "fervent", "festive", "fiery", "fine",
-    "firm", "fleet", "flying", "fond", "frank", "free", "fresh", "friendly", "frosty", "frugal",
-    "funny", "fuzzy", "gallant", "gentle", "genuine", "giant", "gifted", "gilded", "glad",
-    "gleaming", "glossy", "golden", "graceful", "grand", "grateful", "green", "gusty", "handy",
-    "happy", "hardy", "hasty", "hazel", "hearty", "helpful", "heroic", "hidden", "honest",
-    "hopeful", "humble", "icy", "ideal", "immense", "indigo", "jade", "jaunty", "jolly", "jovial",
-    "joyful", "keen", "kind", "lavish", "lawful", "leafy", "lemon", "level", "light", "lilac",
-    "limber", "lively", "loyal", "lucid", "lucky", "lunar", "lush", "magic", "majestic", "mellow",
-    "merry", "mighty", "mild", "minty", "misty", "modern", "modest", "mossy", "mystic", "narrow",
-    "neat", "nimble", "noble", "nocturnal", "novel", "oaken", "olive", "opal", "orange", "orderly",
-    "patient", "peaceful", "pearl", "perky", "pink", "placid", "plucky", "polar", "polite",
-    "proud", "prudent", "quick", "quiet", "quirky", "radiant", "rapid", "rare", "ready", "regal",
-    "rosy", "royal", "ruby", "rugged", "rustic", "sandy", "sapphire", "savvy", "scarlet", "serene",
-    "sharp", "shiny", "silent", "silken", "silver", "simple", "sincere", "sleek", "smart",
-    "smooth", "snowy", "snug", "solar", "solid", "sonic", "spry", "stable", "starry", "steady",
-    "stellar", "stormy", "sturdy", "sunny", "super", "supreme", "swift", "tactful", "tall",
-    "tender", "thrifty", "tidy", "timely", "tiny", "tranquil", "trusty", "tropical", "upbeat",
-    "urban", "valiant", "velvet", "verdant", "vivid", "violet", "warm", "wary", "whimsy", "wild",
-    "windy", "winged", "wintry", "wise", "witty", "woolly", "worthy", "young", "zany", "zealous",
-    "zesty",
-];
+use std::sync::LazyLock;
 
-#[rustfmt::skip]
-pub(crate) const ANIMALS: &[&str] = &[
-    "aardvark", "albatross", "alligator", "alpaca", "anaconda", "anchovy", "anteater", "antelope",
-    "armadillo", "axolotl", "baboon", "badger", "barracuda", "basilisk", "bat", "beagle", "bear",
-    "beaver", "bee", "beetle", "bison", "bluebird", "boar", "bobcat", "bonobo", "buffalo",
-    "bulldog", "bumblebee", "butterfly", "buzzard", "camel", "canary", "capybara", "caracal",
-    "cardinal", "caribou", "carp", "cassowary", "cat", "caterpillar", "catfish", "chameleon",
-    "cheetah", "chickadee", "chicken", "chimpanzee", "chinchilla", "chipmunk", "cicada", "clam",
-    "cobra", "cockatoo", "condor", "coral", "cormorant", "cougar", "coyote", "crab", "crane",
-    "crayfish", "cricket", "crocodile", "crow", "cuckoo", "curlew", "deer", "dingo", "dolphin",
-    "donkey", "dormouse", "dove", "dragonfly", "duck", "dugong", "eagle", "earwig", "echidna",
-    "eel", "egret", "eland", "elephant", "elk", "emu", "ermine", "falcon", "ferret", "finch",
-    "firefly", "flamingo", "flounder", "fox", "frog", "gazelle", "gecko", "gerbil", "gibbon",
-    "giraffe", "gnu", "goat", "goldfish", "goose", "gopher", "gorilla", "grasshopper", "grouse",
-    "guppy", "gull", "hamster", "hare", "harrier", "hawk", "hedgehog", "heron", "herring", "hippo",
-    "hornet", "horse", "hummingbird", "husky", "hyena", "ibex", "ibis", "iguana", "impala",
-    "jackal", "jaguar", "jay", "jellyfish", "kangaroo", "kestrel", "kingfisher", "kiwi", "koala",
-    "koi", "kookaburra", "krill", "ladybug", "lamb", "lark", "lemming", "lemur", "leopard",
-    "limpet", "lion", "lizard", "llama", "lobster", "locust", "loon", "lynx", "macaw", "magpie",
-    "mallard", "manatee", "mandrill", "mantis", "marlin", "marmot", "marten", "meerkat", "mink",
-    "mole", "mongoose", "monkey", "moose", "moth", "mouse", "mule", "muskrat", "narwhal", "newt",
-    "nightingale", "ocelot", "octopus", "okapi", "opossum", "orca", "oriole", "osprey", "ostrich",
-    "otter", "owl", "ox", "oyster", "panda", "panther", "parrot", "partridge", "peacock",
-    "pelican", "penguin", "pheasant", "pigeon", "pike", "platypus", "plover", "pony", "porcupine",
-    "porpoise", "possum", "puffin", "puma", "python", "quail", "quokka", "rabbit", "raccoon",
-    "ram", "raven", "reindeer", "rhino", "robin", "salamander", "salmon", "sandpiper", "sardine",
-    "scorpion", "seahorse", "seal", "shark", "sheep", "shrew", "shrimp", "skunk", "sloth", "snail",
-    "snake", "sparrow", "spider", "squid", "squirrel", "starling", "stingray", "stoat", "stork",
-    "swallow", "swan", "swift", "tapir", "tarsier", "termite", "tern", "tiger", "toad", "tortoise",
-    "toucan", "trout", "tuna", "turkey", "turtle", "viper", "vole", "vulture", "wallaby", "walrus",
-    "warbler", "wasp", "weasel", "whale", "wildcat", "wolf", "wolverine", "wombat", "woodpecker",
-    "wren", "yak", "zebra",
-];
+pub(crate) static ADJECTIVES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| lines(include_str!("words/adjectives.txt")));
+
+pub(crate) static ANIMALS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| lines(include_str!("words/animals.txt")));
+
+fn lines(text: &'static str) -> Vec<&'static str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect()
+}

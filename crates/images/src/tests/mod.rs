@@ -54,27 +54,18 @@ fn jpeg(image: &RgbImage) -> Vec<u8> {
 }
 
 fn png_rgb(image: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    PngEncoder::new(&mut out)
-        .write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
+    png(image.as_raw(), image.dimensions(), ExtendedColorType::Rgb8)
 }
 
 fn png_rgba(image: &RgbaImage) -> Vec<u8> {
+    png(image.as_raw(), image.dimensions(), ExtendedColorType::Rgba8)
+}
+
+/// A PNG of raw pixels of `color`.
+fn png(raw: &[u8], (width, height): (u32, u32), color: ExtendedColorType) -> Vec<u8> {
     let mut out = Vec::new();
     PngEncoder::new(&mut out)
-        .write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            ExtendedColorType::Rgba8,
-        )
+        .write_image(raw, width, height, color)
         .unwrap();
     out
 }
