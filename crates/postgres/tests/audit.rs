@@ -7,12 +7,13 @@ mod common;
 use diesel::{QueryDsl as _, sql_query};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
-    model::{AuditChange, AuditEvent, AuditKind, Nickname, Role, User, UserId},
-    ports::{AuditLog, AuditQuery, RepoError, UserChanges, UserRepository},
+    model::{AuditKind, Nickname, Role, User},
+    ports::{RepoError, UserChanges, UserRepository},
 };
 use um_postgres::schema::audit_events;
 
-use common::{Fixture, fixture_with_pool_size, insert_with_role};
+use common::{Fixture, fixture_with_pool_size};
+use um_domain::test_support::contract::{event, insert_with_role, logged_events, record};
 
 /// The shared fixture over a pool of up to 8 connections.
 async fn fixture() -> Fixture {
@@ -21,41 +22,6 @@ async fn fixture() -> Fixture {
 
 async fn user(f: &Fixture, email_raw: &str, nickname: &str) -> User {
     insert_with_role(&f.repo, email_raw, nickname, Role::Authenticated).await
-}
-
-fn event(
-    actor: Option<UserId>,
-    target: UserId,
-    kind: AuditKind,
-    changes: &[(&str, Option<&str>, Option<&str>)],
-) -> AuditEvent {
-    AuditEvent {
-        actor,
-        target,
-        kind,
-        changes: changes
-            .iter()
-            .map(|(field, before, after)| {
-                AuditChange::new(field, before.map(str::to_owned), after.map(str::to_owned))
-            })
-            .collect(),
-    }
-}
-
-/// Every stored event, oldest first.
-async fn events(f: &Fixture) -> Vec<AuditEvent> {
-    let mut records = f
-        .log
-        .list(AuditQuery {
-            skip: 0,
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("listing the audit log")
-        .items;
-    records.reverse();
-    records.into_iter().map(|r| r.event).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,32 +56,18 @@ async fn an_event_that_cannot_be_stored_undoes_the_change_it_records() {
         Some(ada.nickname),
         "the update was rolled back with its event"
     );
-    assert!(events(&f).await.is_empty());
+    assert!(logged_events(&f.log).await.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
 // Listing
-
-/// Appends `event` through an update of its target, in a transaction of its own.
-async fn record(f: &Fixture, event: AuditEvent) {
-    f.repo
-        .update(
-            event.target,
-            UserChanges {
-                audit: vec![event],
-                ..UserChanges::default()
-            },
-        )
-        .await
-        .expect("update");
-}
 
 #[tokio::test]
 async fn details_are_stored_as_an_object_of_before_and_after() {
     let f = fixture().await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
     record(
-        &f,
+        &f.repo,
         event(
             None,
             ada.id,
@@ -146,7 +98,7 @@ async fn details_are_stored_as_an_object_of_before_and_after() {
 async fn the_log_is_append_only() {
     let f = fixture().await;
     let ada = user(&f, "ada@example.com", "ada_l").await;
-    record(&f, event(None, ada.id, AuditKind::Locked, &[])).await;
+    record(&f.repo, event(None, ada.id, AuditKind::Locked, &[])).await;
     let mut conn = f.pool.get().await.expect("a connection");
     for statement in [
         "UPDATE audit_events SET kind = 'unlocked'",
@@ -164,7 +116,11 @@ async fn the_log_is_append_only() {
         );
     }
     drop(conn);
-    assert_eq!(events(&f).await.len(), 1, "the event is still there");
+    assert_eq!(
+        logged_events(&f.log).await.len(),
+        1,
+        "the event is still there"
+    );
     let refused_kind = sql_query(
         "INSERT INTO audit_events (target_user_id, kind, details) \
          VALUES (gen_random_uuid(), 'renamed', '{}')",

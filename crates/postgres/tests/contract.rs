@@ -16,7 +16,8 @@ use um_domain::{
 };
 use um_postgres::schema;
 
-use common::{Fixture, fixture, now};
+use common::{Fixture, fixture};
+use um_domain::test_support::contract::now;
 
 #[async_trait]
 impl Harness for Fixture {

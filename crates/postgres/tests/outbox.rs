@@ -17,9 +17,9 @@ use um_domain::{
 };
 use um_postgres::{PgOutbox, Pool, schema::outbox};
 
-use common::{
-    Fixture, fixture, insert_with_role, locked_event, mail, new_user, now, pending, pro_event,
-    pro_mail, unlock_rows,
+use common::{Fixture, fixture, unlock_rows};
+use um_domain::test_support::contract::{
+    insert_with_role, locked_event, mail, new_user, now, pending, pro_mail, set_pro,
 };
 
 const LEASE: TimeDelta = TimeDelta::minutes(5);
@@ -234,16 +234,7 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
     assert!(locking.is_err(), "record_failed_login: {locking:?}");
     assert_eq!(unlock_rows(&f.pool).await, 0, "no unlock token was stored");
 
-    let pro = f
-        .repo
-        .set_professional(
-            user.id,
-            true,
-            now(),
-            pro_mail(true),
-            pro_event(user.id, true),
-        )
-        .await;
+    let pro = set_pro(&f.repo, user.id, true, now()).await;
     assert!(pro.is_err(), "set_professional");
 
     let replaced = f

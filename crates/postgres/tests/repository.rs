@@ -12,7 +12,8 @@ use um_domain::{
 };
 use um_postgres::{PgUserRepository, connect, schema};
 
-use common::{fixture, new_user};
+use common::fixture;
+use um_domain::test_support::contract::new_user;
 
 #[tokio::test]
 async fn a_row_that_does_not_parse_is_an_error_not_a_panic() {

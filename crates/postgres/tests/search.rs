@@ -12,7 +12,8 @@ use um_domain::{
 };
 use um_postgres::schema::users;
 
-use common::{Fixture, email, fixture_with_pool_size, nickname};
+use common::{Fixture, fixture_with_pool_size};
+use um_domain::test_support::contract::{email, nickname};
 
 /// The shared fixture over a pool of up to 4 connections.
 async fn fixture() -> Fixture {

@@ -94,6 +94,35 @@ impl InMemoryRepository {
         self.state().find(id).cloned()
     }
 
+    /// Stores a token of the account `id` with `store`, and queues `mail`, which carries it.
+    fn store_token(
+        &self,
+        id: UserId,
+        mail: Mail,
+        store: impl FnOnce(&mut State),
+    ) -> Result<(), RepoError> {
+        let mut state = self.state();
+        state.existing(id)?;
+        store(&mut state);
+        state.mails.push(mail);
+        Ok(())
+    }
+
+    /// The first stored account that `wanted` accepts, if any.
+    fn find_user(&self, wanted: impl Fn(&User) -> bool) -> Option<User> {
+        self.state().users.iter().find(|u| wanted(u)).cloned()
+    }
+
+    /// The stored accounts that `wanted` accepts, in insertion order.
+    fn users_where(&self, wanted: impl Fn(&User) -> bool) -> Vec<User> {
+        self.state()
+            .users
+            .iter()
+            .filter(|u| wanted(u))
+            .cloned()
+            .collect()
+    }
+
     /// Every stored account, in insertion order.
     #[must_use]
     pub fn users(&self) -> Vec<User> {
@@ -351,23 +380,12 @@ impl UserRepository for InMemoryRepository {
     }
 
     async fn find_both(&self, first: UserId, second: UserId) -> Result<Vec<User>, RepoError> {
-        Ok(self
-            .state()
-            .users
-            .iter()
-            .filter(|u| u.id == first || u.id == second)
-            .cloned()
-            .collect())
+        Ok(self.users_where(|u| u.id == first || u.id == second))
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         let wanted = email.normalized();
-        Ok(self
-            .state()
-            .users
-            .iter()
-            .find(|u| u.email.normalized() == wanted)
-            .cloned())
+        Ok(self.find_user(|u| u.email.normalized() == wanted))
     }
 
     async fn nickname_taken(&self, nickname: &Nickname) -> Result<bool, RepoError> {
@@ -518,12 +536,7 @@ impl UserRepository for InMemoryRepository {
 
     async fn find_by_nickname(&self, nickname: &Nickname) -> Result<Option<User>, RepoError> {
         let wanted = nickname.normalized();
-        Ok(self
-            .state()
-            .users
-            .iter()
-            .find(|u| u.nickname.normalized() == wanted)
-            .cloned())
+        Ok(self.find_user(|u| u.nickname.normalized() == wanted))
     }
 
     async fn taken_nicknames(&self, candidates: Vec<String>) -> Result<HashSet<String>, RepoError> {
@@ -599,13 +612,7 @@ impl UserRepository for InMemoryRepository {
     }
 
     async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError> {
-        let mut users: Vec<User> = self
-            .state()
-            .users
-            .iter()
-            .filter(|u| matches(&query.filter, u))
-            .cloned()
-            .collect();
+        let mut users = self.users_where(|u| matches(&query.filter, u));
         sort(&mut users, query.sort);
         Ok(page(users, query.skip, query.limit))
     }
@@ -658,11 +665,9 @@ impl UserRepository for InMemoryRepository {
         token: PendingToken,
         mail: Mail,
     ) -> Result<(), RepoError> {
-        let mut state = self.state();
-        state.existing(id)?;
-        state.verification.insert(id, token);
-        state.mails.push(mail);
-        Ok(())
+        self.store_token(id, mail, |state| {
+            state.verification.insert(id, token);
+        })
     }
 
     async fn create_password_reset(
@@ -671,11 +676,7 @@ impl UserRepository for InMemoryRepository {
         token: PendingToken,
         mail: Mail,
     ) -> Result<(), RepoError> {
-        let mut state = self.state();
-        state.existing(id)?;
-        state.reset.push((id, token));
-        state.mails.push(mail);
-        Ok(())
+        self.store_token(id, mail, |state| state.reset.push((id, token)))
     }
 
     async fn reset_password(

@@ -283,16 +283,3 @@ pub async fn the_events_of_one_transaction_share_their_time_and_keep_their_order
         "newest first: the later of the transaction first"
     );
 }
-
-/// Appends `event` through an update of its target, in a transaction of its own.
-async fn record(repo: &dyn UserRepository, event: AuditEvent) {
-    repo.update(
-        event.target,
-        UserChanges {
-            audit: vec![event],
-            ..UserChanges::default()
-        },
-    )
-    .await
-    .expect("update");
-}

@@ -13,18 +13,10 @@ pub async fn failed_logins_count_up_and_the_one_reaching_the_limit_locks(h: &dyn
     let (user, _) = insert(&*repo, "ada@example.com", "ada_l").await;
 
     let outcomes = [
-        repo.record_failed_login(user.id, 3, lock_notice(user.id))
-            .await
-            .expect("first"),
-        repo.record_failed_login(user.id, 3, lock_notice(user.id))
-            .await
-            .expect("second"),
-        repo.record_failed_login(user.id, 3, lock_notice(user.id))
-            .await
-            .expect("third"),
-        repo.record_failed_login(user.id, 3, lock_notice(user.id))
-            .await
-            .expect("fourth"),
+        fail_login(&*repo, user.id, 3, lock_notice(user.id)).await,
+        fail_login(&*repo, user.id, 3, lock_notice(user.id)).await,
+        fail_login(&*repo, user.id, 3, lock_notice(user.id)).await,
+        fail_login(&*repo, user.id, 3, lock_notice(user.id)).await,
     ];
 
     assert_eq!(
@@ -111,12 +103,8 @@ pub async fn parallel_failed_logins_never_count_past_the_lock(h: &dyn Harness) {
 pub async fn a_successful_login_resets_the_counter_and_records_the_time(h: &dyn Harness) {
     let repo = h.repo();
     let (user, _) = insert(&*repo, "ada@example.com", "ada_l").await;
-    repo.record_failed_login(user.id, 3, lock_notice(user.id))
-        .await
-        .expect("failure");
-    repo.record_failed_login(user.id, 3, lock_notice(user.id))
-        .await
-        .expect("failure");
+    fail_login(&*repo, user.id, 3, lock_notice(user.id)).await;
+    fail_login(&*repo, user.id, 3, lock_notice(user.id)).await;
     let at = now();
 
     let logged_in = repo
@@ -133,9 +121,7 @@ pub async fn a_successful_login_resets_the_counter_and_records_the_time(h: &dyn 
 pub async fn a_locked_or_unknown_account_does_not_log_in(h: &dyn Harness) {
     let repo = h.repo();
     let (user, _) = insert(&*repo, "ada@example.com", "ada_l").await;
-    repo.record_failed_login(user.id, 1, lock_notice(user.id))
-        .await
-        .expect("locking failure");
+    fail_login(&*repo, user.id, 1, lock_notice(user.id)).await;
 
     assert!(
         repo.record_login(user.id, now())
@@ -174,10 +160,7 @@ pub async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_
     };
 
     for attempt in 1..=2 {
-        let outcome = repo
-            .record_failed_login(user.id, 3, notice(&RawToken::generate()))
-            .await
-            .expect("record_failed_login");
+        let outcome = fail_login(&*repo, user.id, 3, notice(&RawToken::generate())).await;
         assert_eq!(
             outcome,
             FailedLogin::Counted {
@@ -191,10 +174,7 @@ pub async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_
 
     let token = RawToken::generate();
     let locking = notice(&token);
-    let outcome = repo
-        .record_failed_login(user.id, 3, locking.clone())
-        .await
-        .expect("record_failed_login");
+    let outcome = fail_login(&*repo, user.id, 3, locking.clone()).await;
     assert_eq!(
         outcome,
         FailedLogin::Counted {
@@ -205,10 +185,7 @@ pub async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_
     assert_eq!(h.take_mails().await, vec![locking.mail]);
     assert_eq!(h.tokens().await.unlock, 1);
 
-    let outcome = repo
-        .record_failed_login(user.id, 3, notice(&RawToken::generate()))
-        .await
-        .expect("record_failed_login");
+    let outcome = fail_login(&*repo, user.id, 3, notice(&RawToken::generate())).await;
     assert_eq!(outcome, FailedLogin::AlreadyLocked);
     let unknown = repo
         .record_failed_login(UserId::new(), 3, notice(&RawToken::generate()))
@@ -220,10 +197,7 @@ pub async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_
         "a locked account gets no more"
     );
     assert!(
-        repo.unlock_with_token(token.hash(), now())
-            .await
-            .expect("query")
-            .is_some(),
+        unlock_with(&*repo, &token).await.is_some(),
         "the token of the locking call is the one stored"
     );
 }
@@ -232,15 +206,10 @@ pub async fn only_the_failed_login_that_locks_appends_locked(h: &dyn Harness) {
     let repo = h.repo();
     let ada = verified(&*repo, "ada@example.com", "ada_l").await;
     for _ in 0..2 {
-        repo.record_failed_login(ada.id, 3, lock_notice(ada.id))
-            .await
-            .expect("record_failed_login");
+        fail_login(&*repo, ada.id, 3, lock_notice(ada.id)).await;
         assert!(audit_events(h).await.is_empty(), "no lock, no event");
     }
-    let outcome = repo
-        .record_failed_login(ada.id, 3, lock_notice(ada.id))
-        .await
-        .expect("record_failed_login");
+    let outcome = fail_login(&*repo, ada.id, 3, lock_notice(ada.id)).await;
     assert_eq!(
         outcome,
         FailedLogin::Counted {
@@ -248,10 +217,7 @@ pub async fn only_the_failed_login_that_locks_appends_locked(h: &dyn Harness) {
             locked: true
         }
     );
-    let outcome = repo
-        .record_failed_login(ada.id, 3, lock_notice(ada.id))
-        .await
-        .expect("record_failed_login");
+    let outcome = fail_login(&*repo, ada.id, 3, lock_notice(ada.id)).await;
     assert_eq!(outcome, FailedLogin::AlreadyLocked);
     assert_eq!(audit_events(h).await, vec![locked_event(ada.id)]);
 }
@@ -290,9 +256,7 @@ pub async fn unlock_clears_a_lock_kills_the_token_and_appends_its_event(h: &dyn 
 pub async fn unlocking_an_unlocked_account_clears_the_counter_and_appends_nothing(h: &dyn Harness) {
     let repo = h.repo();
     let ada = verified(&*repo, "ada@example.com", "ada_l").await;
-    repo.record_failed_login(ada.id, 3, lock_notice(ada.id))
-        .await
-        .expect("record_failed_login");
+    fail_login(&*repo, ada.id, 3, lock_notice(ada.id)).await;
     let staff = event(
         None,
         ada.id,

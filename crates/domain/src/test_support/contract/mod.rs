@@ -32,7 +32,7 @@ use crate::{
     },
     ports::{
         AuditLog, AuditQuery, FailedLogin, LockNotice, Mail, MailKind, NewUser, PendingToken,
-        UserChanges, UserRepository,
+        RepoError, UserChanges, UserRepository,
     },
 };
 
@@ -81,8 +81,12 @@ impl Harness for super::InMemoryRepository {
 
 /// Every appended event, oldest first, as the audit log lists them (changes sorted by field).
 pub async fn audit_events(h: &dyn Harness) -> Vec<AuditEvent> {
-    let mut records = h
-        .audit_log()
+    logged_events(&*h.audit_log()).await
+}
+
+/// Every event `log` holds, oldest first, as it lists them (changes sorted by field).
+pub async fn logged_events(log: &dyn AuditLog) -> Vec<AuditEvent> {
+    let mut records = log
         .list(AuditQuery {
             skip: 0,
             limit: 1000,
@@ -174,6 +178,19 @@ pub fn event(
             })
             .collect(),
     }
+}
+
+/// Appends `event` through an update of its target, in a transaction of its own.
+pub async fn record(repo: &dyn UserRepository, event: AuditEvent) {
+    repo.update(
+        event.target,
+        UserChanges {
+            audit: vec![event],
+            ..UserChanges::default()
+        },
+    )
+    .await
+    .expect("update");
 }
 
 /// The `locked` event of the login lockout (by the system).
@@ -329,13 +346,67 @@ pub async fn request_reset(
     token
 }
 
+/// Sets the PRO status of `id` to `is_professional` at `at`, with the mail and the audit event
+/// of that change.
+pub async fn set_pro(
+    repo: &dyn UserRepository,
+    id: UserId,
+    is_professional: bool,
+    at: DateTime<Utc>,
+) -> Result<Option<User>, RepoError> {
+    repo.set_professional(
+        id,
+        is_professional,
+        at,
+        pro_mail(is_professional),
+        pro_event(id, is_professional),
+    )
+    .await
+}
+
+/// Resets the password with `token` to the hash labelled `label`: the account, or `None` when
+/// the token does not reset.
+pub async fn reset_with(repo: &dyn UserRepository, token: &RawToken, label: &str) -> Option<User> {
+    repo.reset_password(
+        token.hash(),
+        hash_of(label),
+        now(),
+        MailKind::PasswordChanged,
+    )
+    .await
+    .expect("query")
+}
+
+/// Verifies the email of `id` with `token`: the account, or `None` when the token does not verify.
+pub async fn verify_with(repo: &dyn UserRepository, id: UserId, token: &RawToken) -> Option<User> {
+    repo.verify_email(id, token.hash(), now())
+        .await
+        .expect("query")
+}
+
+/// Unlocks with `token`: the account, or `None` when the token does not unlock.
+pub async fn unlock_with(repo: &dyn UserRepository, token: &RawToken) -> Option<User> {
+    repo.unlock_with_token(token.hash(), now())
+        .await
+        .expect("query")
+}
+
+/// Records a failed login of `id` under a lockout after `limit` failures.
+pub async fn fail_login(
+    repo: &dyn UserRepository,
+    id: UserId,
+    limit: u32,
+    notice: LockNotice,
+) -> FailedLogin {
+    repo.record_failed_login(id, limit, notice)
+        .await
+        .expect("record_failed_login")
+}
+
 /// Locks the account with one failure and returns the unlock token stored with the lock.
 pub async fn lock(repo: &dyn UserRepository, id: UserId) -> RawToken {
     let token = RawToken::generate();
-    let outcome = repo
-        .record_failed_login(id, 1, lock_notice_for(id, &token))
-        .await
-        .expect("record_failed_login");
+    let outcome = fail_login(repo, id, 1, lock_notice_for(id, &token)).await;
     assert!(
         matches!(outcome, FailedLogin::Counted { locked: true, .. }),
         "{outcome:?}"

@@ -151,14 +151,7 @@ pub async fn set_professional_changes_the_status_only_when_it_differs_and_stamps
     let (user, _) = insert(&*repo, "pro@example.com", "pro_user").await;
     let upgraded_at = now() - TimeDelta::hours(2);
 
-    let upgraded = repo
-        .set_professional(
-            user.id,
-            true,
-            upgraded_at,
-            pro_mail(true),
-            pro_event(user.id, true),
-        )
+    let upgraded = set_pro(&*repo, user.id, true, upgraded_at)
         .await
         .expect("query")
         .expect("false → true is a change");
@@ -167,16 +160,7 @@ pub async fn set_professional_changes_the_status_only_when_it_differs_and_stamps
     assert!(upgraded.updated_at > user.updated_at, "updated_at moves");
     assert_eq!(reload(&*repo, user.id).await, upgraded);
 
-    let again = repo
-        .set_professional(
-            user.id,
-            true,
-            now(),
-            pro_mail(true),
-            pro_event(user.id, true),
-        )
-        .await
-        .expect("query");
+    let again = set_pro(&*repo, user.id, true, now()).await.expect("query");
     assert!(again.is_none(), "true → true is no change: {again:?}");
     let stored = reload(&*repo, user.id).await;
     assert!(stored.is_professional);
@@ -187,14 +171,7 @@ pub async fn set_professional_changes_the_status_only_when_it_differs_and_stamps
     );
 
     let revoked_at = now() - TimeDelta::hours(1);
-    let revoked = repo
-        .set_professional(
-            user.id,
-            false,
-            revoked_at,
-            pro_mail(false),
-            pro_event(user.id, false),
-        )
+    let revoked = set_pro(&*repo, user.id, false, revoked_at)
         .await
         .expect("query")
         .expect("true → false is a change");
@@ -203,30 +180,17 @@ pub async fn set_professional_changes_the_status_only_when_it_differs_and_stamps
     assert_eq!(reload(&*repo, user.id).await, revoked);
 
     assert!(
-        repo.set_professional(
-            user.id,
-            false,
-            now(),
-            pro_mail(false),
-            pro_event(user.id, false)
-        )
-        .await
-        .expect("query")
-        .is_none(),
+        set_pro(&*repo, user.id, false, now())
+            .await
+            .expect("query")
+            .is_none(),
         "false → false is no change"
     );
 }
 
 pub async fn set_professional_of_an_unknown_account_is_none(h: &dyn Harness) {
     let repo = h.repo();
-    let result = repo
-        .set_professional(
-            UserId::new(),
-            true,
-            now(),
-            pro_mail(true),
-            pro_event(UserId::new(), true),
-        )
+    let result = set_pro(&*repo, UserId::new(), true, now())
         .await
         .expect("query");
     assert!(result.is_none(), "{result:?}");
@@ -244,20 +208,8 @@ pub async fn of_two_concurrent_upgrades_exactly_one_changes_the_status(h: &dyn H
         let (first_at, second_at) = (now() - TimeDelta::minutes(2), now() - TimeDelta::minutes(1));
 
         let (a, b) = tokio::join!(
-            repo.set_professional(
-                user.id,
-                true,
-                first_at,
-                pro_mail(true),
-                pro_event(user.id, true)
-            ),
-            repo.set_professional(
-                user.id,
-                true,
-                second_at,
-                pro_mail(true),
-                pro_event(user.id, true)
-            )
+            set_pro(&*repo, user.id, true, first_at),
+            set_pro(&*repo, user.id, true, second_at)
         );
 
         let (a, b) = (a.expect("a"), b.expect("b"));
@@ -276,16 +228,7 @@ pub async fn set_professional_queues_its_mail_only_when_the_status_changes(h: &d
     let repo = h.repo();
     let user = verified(&*repo, "ada@example.com", "ada_l").await;
 
-    let changed = repo
-        .set_professional(
-            user.id,
-            true,
-            now(),
-            pro_mail(true),
-            pro_event(user.id, true),
-        )
-        .await
-        .expect("query");
+    let changed = set_pro(&*repo, user.id, true, now()).await.expect("query");
     assert!(changed.is_some());
     assert_eq!(h.take_mails().await, vec![pro_mail(true)]);
 
@@ -293,10 +236,7 @@ pub async fn set_professional_queues_its_mail_only_when_the_status_changes(h: &d
         (user.id, "no change"),
         (UserId::new(), "an unknown account"),
     ] {
-        let result = repo
-            .set_professional(id, true, now(), pro_mail(true), pro_event(id, true))
-            .await
-            .expect("query");
+        let result = set_pro(&*repo, id, true, now()).await.expect("query");
         assert!(result.is_none(), "{case}");
         assert_eq!(h.take_mails().await.len(), 0, "{case} queues nothing");
     }

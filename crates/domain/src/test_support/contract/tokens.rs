@@ -15,10 +15,8 @@ pub async fn the_right_token_verifies_once(h: &dyn Harness) {
     let repo = h.repo();
     let (user, token) = insert(&*repo, "ada@example.com", "ada_l").await;
 
-    let verified = repo
-        .verify_email(user.id, token.hash(), now())
+    let verified = verify_with(&*repo, user.id, &token)
         .await
-        .expect("query")
         .expect("the right token verifies");
     assert!(verified.email_verified);
     assert_eq!(
@@ -30,10 +28,7 @@ pub async fn the_right_token_verifies_once(h: &dyn Harness) {
     assert_eq!(reload(&*repo, user.id).await, verified);
 
     assert!(
-        repo.verify_email(user.id, token.hash(), now())
-            .await
-            .expect("query")
-            .is_none(),
+        verify_with(&*repo, user.id, &token).await.is_none(),
         "a used token does not verify again"
     );
     assert_eq!(h.tokens().await.verification, 0, "the used token is gone");
@@ -88,10 +83,8 @@ pub async fn verifying_keeps_a_role_above_anonymous(h: &dyn Harness) {
     manager.role = Role::Manager;
     let manager = repo.insert(manager).await.expect("insert");
 
-    let verified = repo
-        .verify_email(manager.id, token.hash(), now())
+    let verified = verify_with(&*repo, manager.id, &token)
         .await
-        .expect("query")
         .expect("verifies");
     assert_eq!(verified.role, Role::Manager);
     assert!(verified.email_verified);
@@ -111,18 +104,8 @@ pub async fn replacing_the_token_invalidates_the_old_one(h: &dyn Harness) {
     .expect("replace");
 
     assert_eq!(h.tokens().await.verification, 1, "one token per account");
-    assert!(
-        repo.verify_email(user.id, old.hash(), now())
-            .await
-            .expect("query")
-            .is_none()
-    );
-    assert!(
-        repo.verify_email(user.id, fresh.hash(), now())
-            .await
-            .expect("query")
-            .is_some()
-    );
+    assert!(verify_with(&*repo, user.id, &old).await.is_none());
+    assert!(verify_with(&*repo, user.id, &fresh).await.is_some());
     assert!(matches!(
         repo.replace_verification_token(
             UserId::new(),
@@ -180,29 +163,14 @@ pub async fn a_reset_token_sets_the_password_once(h: &dyn Harness) {
     let (user, _) = insert(&*repo, "ada@example.com", "ada_l").await;
     let token = request_reset(&*repo, user.id, TimeDelta::hours(1)).await;
 
-    let reset = repo
-        .reset_password(
-            token.hash(),
-            hash_of("first"),
-            now(),
-            MailKind::PasswordChanged,
-        )
+    let reset = reset_with(&*repo, &token, "first")
         .await
-        .expect("query")
         .expect("the right token resets");
     assert_eq!(reset.password_hash, hash_of("first"));
     assert!(reset.updated_at > user.updated_at, "updated_at moves");
     assert_eq!(reload(&*repo, user.id).await, reset);
 
-    let again = repo
-        .reset_password(
-            token.hash(),
-            hash_of("second"),
-            now(),
-            MailKind::PasswordChanged,
-        )
-        .await
-        .expect("query");
+    let again = reset_with(&*repo, &token, "second").await;
     assert!(again.is_none(), "a used token does not reset again");
     assert_eq!(
         reload(&*repo, user.id).await.password_hash,
@@ -237,15 +205,7 @@ pub async fn an_expired_or_unknown_reset_token_changes_nothing(h: &dyn Harness) 
     }
     assert_eq!(reload(&*repo, user.id).await, user, "nothing changed");
     assert!(
-        repo.reset_password(
-            token.hash(),
-            hash_of("later"),
-            now(),
-            MailKind::PasswordChanged
-        )
-        .await
-        .expect("query")
-        .is_some(),
+        reset_with(&*repo, &token, "later").await.is_some(),
         "failed attempts use no token up"
     );
 }
@@ -260,48 +220,20 @@ pub async fn a_reset_clears_the_lock_and_kills_every_other_token_of_the_account(
     let unlock = lock(&*repo, user.id).await;
     assert_eq!(h.tokens().await.reset, 3, "earlier tokens stay valid");
 
-    let reset = repo
-        .reset_password(
-            second.hash(),
-            hash_of("new"),
-            now(),
-            MailKind::PasswordChanged,
-        )
+    let reset = reset_with(&*repo, &second, "new")
         .await
-        .expect("query")
         .expect("either token resets");
     assert!(!reset.is_locked, "the lock clears");
     assert_eq!(reset.failed_login_attempts, 0, "the counter clears");
 
     assert!(
-        repo.reset_password(
-            first.hash(),
-            hash_of("other"),
-            now(),
-            MailKind::PasswordChanged
-        )
-        .await
-        .expect("query")
-        .is_none(),
+        reset_with(&*repo, &first, "other").await.is_none(),
         "the other reset token died"
     );
     assert_eq!(h.tokens().await.unlock, 0, "the unlock token died");
+    assert!(unlock_with(&*repo, &unlock).await.is_none());
     assert!(
-        repo.unlock_with_token(unlock.hash(), now())
-            .await
-            .expect("query")
-            .is_none()
-    );
-    assert!(
-        repo.reset_password(
-            others.hash(),
-            hash_of("bobs"),
-            now(),
-            MailKind::PasswordChanged
-        )
-        .await
-        .expect("query")
-        .is_some(),
+        reset_with(&*repo, &others, "bobs").await.is_some(),
         "another account's token is untouched"
     );
 }
@@ -375,10 +307,8 @@ pub async fn the_unlock_token_unlocks_a_locked_account_once(h: &dyn Harness) {
         "locked"
     );
 
-    let unlocked = repo
-        .unlock_with_token(token.hash(), now())
+    let unlocked = unlock_with(&*repo, &token)
         .await
-        .expect("query")
         .expect("the right token unlocks");
     assert!(!unlocked.is_locked);
     assert_eq!(unlocked.failed_login_attempts, 0);
@@ -386,10 +316,7 @@ pub async fn the_unlock_token_unlocks_a_locked_account_once(h: &dyn Harness) {
     assert_eq!(h.tokens().await.unlock, 0, "the used token is gone");
 
     assert!(
-        repo.unlock_with_token(token.hash(), now())
-            .await
-            .expect("query")
-            .is_none(),
+        unlock_with(&*repo, &token).await.is_none(),
         "a used token does not unlock again"
     );
     assert!(
@@ -426,10 +353,7 @@ pub async fn an_unlock_token_does_nothing_when_expired_wrong_or_the_account_is_n
 
     h.lift_lock_keeping_tokens(user.id).await;
     let before = reload(&*repo, user.id).await;
-    let result = repo
-        .unlock_with_token(token.hash(), now())
-        .await
-        .expect("query");
+    let result = unlock_with(&*repo, &token).await;
     assert!(result.is_none(), "the account is not locked: {result:?}");
     assert_eq!(reload(&*repo, user.id).await, before, "nothing changed");
 }
@@ -443,18 +367,10 @@ pub async fn a_new_lock_replaces_the_earlier_unlock_token(h: &dyn Harness) {
 
     assert_eq!(h.tokens().await.unlock, 1, "one unlock token per account");
     assert!(
-        repo.unlock_with_token(earlier.hash(), now())
-            .await
-            .expect("query")
-            .is_none(),
+        unlock_with(&*repo, &earlier).await.is_none(),
         "the earlier lock's link is dead"
     );
-    assert!(
-        repo.unlock_with_token(later.hash(), now())
-            .await
-            .expect("query")
-            .is_some()
-    );
+    assert!(unlock_with(&*repo, &later).await.is_some());
 }
 
 pub async fn deleting_an_account_removes_its_reset_and_unlock_tokens(h: &dyn Harness) {
@@ -491,27 +407,11 @@ pub async fn a_password_change_ends_the_reset_and_unlock_tokens_of_the_account_o
 
     assert_eq!(h.tokens().await.unlock, 0, "the unlock link died");
     assert!(
-        repo.reset_password(
-            mailed.hash(),
-            hash_of("attacker"),
-            now(),
-            MailKind::PasswordChanged
-        )
-        .await
-        .expect("query")
-        .is_none(),
+        reset_with(&*repo, &mailed, "attacker").await.is_none(),
         "a reset link mailed before the change no longer works"
     );
     assert!(
-        repo.reset_password(
-            others.hash(),
-            hash_of("bobs"),
-            now(),
-            MailKind::PasswordChanged
-        )
-        .await
-        .expect("query")
-        .is_some(),
+        reset_with(&*repo, &others, "bobs").await.is_some(),
         "another account's token is untouched"
     );
 }

@@ -119,18 +119,8 @@ pub async fn an_update_with_a_verification_token_replaces_the_old_one(h: &dyn Ha
     .expect("update");
 
     assert_eq!(h.tokens().await.verification, 1);
-    assert!(
-        repo.verify_email(user.id, old.hash(), now())
-            .await
-            .expect("query")
-            .is_none()
-    );
-    assert!(
-        repo.verify_email(user.id, fresh.hash(), now())
-            .await
-            .expect("query")
-            .is_some()
-    );
+    assert!(verify_with(&*repo, user.id, &old).await.is_none());
+    assert!(verify_with(&*repo, user.id, &fresh).await.is_some());
 }
 
 pub async fn an_update_to_a_taken_email_or_nickname_is_refused(h: &dyn Harness) {
@@ -255,34 +245,13 @@ pub async fn one_of_two_admins_can_be_demoted_or_deleted(h: &dyn Harness) {
 pub async fn of_two_admins_demoted_concurrently_one_stays(h: &dyn Harness) {
     let repo = h.repo();
     for round in 0..5 {
-        let a = insert_with_role(
-            &*repo,
-            &format!("a{round}@example.com"),
-            &format!("adm_a{round}"),
-            Role::Admin,
-        )
-        .await;
-        let b = insert_with_role(
-            &*repo,
-            &format!("b{round}@example.com"),
-            &format!("adm_b{round}"),
-            Role::Admin,
-        )
-        .await;
-        // Leave exactly these two ADMINs.
-        leave_only_admins(&*repo, &[a.id, b.id]).await;
+        let (a, b) = two_last_admins(&*repo, round).await;
 
         let (ra, rb) = tokio::join!(
             repo.update(a.id, role_change(Role::Manager)),
             repo.delete(b.id, deletion(b.id))
         );
-        let outcomes = [ra.map(|_| ()), rb.map(|_| ())];
-        let ok = outcomes.iter().filter(|r| r.is_ok()).count();
-        let last = outcomes
-            .iter()
-            .filter(|r| matches!(r, Err(RepoError::LastAdmin)))
-            .count();
-        assert_eq!((ok, last), (1, 1), "round {round}: {outcomes:?}");
+        assert_one_done_one_last_admin(round, [ra.map(|_| ()), rb.map(|_| ())]);
     }
 }
 
@@ -301,10 +270,7 @@ pub async fn deleting_an_account_removes_its_token(h: &dyn Harness) {
         "the token went with the account"
     );
     assert!(
-        repo.verify_email(bob.id, bob_token.hash(), now())
-            .await
-            .expect("query")
-            .is_some(),
+        verify_with(&*repo, bob.id, &bob_token).await.is_some(),
         "the token left is the other account's"
     );
     assert!(
@@ -479,22 +445,7 @@ pub async fn of_two_concurrent_demotions_of_the_last_two_admins_one_is_refused_a
 ) {
     let repo = h.repo();
     for round in 0..5 {
-        let a = insert_with_role(
-            &*repo,
-            &format!("a{round}@example.com"),
-            &format!("adm_a{round}"),
-            Role::Admin,
-        )
-        .await;
-        let b = insert_with_role(
-            &*repo,
-            &format!("b{round}@example.com"),
-            &format!("adm_b{round}"),
-            Role::Admin,
-        )
-        .await;
-        // Leave exactly these two ADMINs.
-        leave_only_admins(&*repo, &[a.id, b.id]).await;
+        let (a, b) = two_last_admins(&*repo, round).await;
 
         let demotion = |who: &User, by: &User| UserChanges {
             role: Some(Role::Manager),
@@ -511,19 +462,44 @@ pub async fn of_two_concurrent_demotions_of_the_last_two_admins_one_is_refused_a
             repo.update(a.id, demotion(&a, &b)),
             repo.update(b.id, demotion(&b, &a))
         );
-        let outcomes = [ra.map(|_| ()), rb.map(|_| ())];
-        let ok = outcomes.iter().filter(|r| r.is_ok()).count();
-        let last = outcomes
-            .iter()
-            .filter(|r| matches!(r, Err(RepoError::LastAdmin)))
-            .count();
-        assert_eq!((ok, last), (1, 1), "round {round}: {outcomes:?}");
+        assert_one_done_one_last_admin(round, [ra.map(|_| ()), rb.map(|_| ())]);
         assert_eq!(
             audit_events(h).await.len(),
             before + 1,
             "round {round}: only the demotion that happened is recorded"
         );
     }
+}
+
+/// Inserts the two ADMINs of `round` and demotes every other ADMIN, leaving exactly these two.
+async fn two_last_admins(repo: &dyn UserRepository, round: u32) -> (User, User) {
+    let a = insert_with_role(
+        repo,
+        &format!("a{round}@example.com"),
+        &format!("adm_a{round}"),
+        Role::Admin,
+    )
+    .await;
+    let b = insert_with_role(
+        repo,
+        &format!("b{round}@example.com"),
+        &format!("adm_b{round}"),
+        Role::Admin,
+    )
+    .await;
+    leave_only_admins(repo, &[a.id, b.id]).await;
+    (a, b)
+}
+
+/// Of two concurrent changes that would each leave no ADMIN, exactly one was made and the other
+/// refused as [`RepoError::LastAdmin`].
+fn assert_one_done_one_last_admin(round: u32, outcomes: [Result<(), RepoError>; 2]) {
+    let ok = outcomes.iter().filter(|r| r.is_ok()).count();
+    let last = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(RepoError::LastAdmin)))
+        .count();
+    assert_eq!((ok, last), (1, 1), "round {round}: {outcomes:?}");
 }
 
 /// Demotes every ADMIN but `keep` to MANAGER, without audit events.
