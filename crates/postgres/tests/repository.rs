@@ -46,6 +46,31 @@ async fn a_row_that_does_not_parse_is_an_error_not_a_panic() {
     );
 }
 
+#[tokio::test]
+async fn an_account_stored_under_the_wider_url_rule_still_loads() {
+    let f = fixture().await;
+    let (user, _) = new_user("ada@example.com", "ada_l");
+    let user = f.repo.insert(user).await.expect("inserting an account");
+    let mut conn = f.pool.get().await.expect("a connection");
+    // What the service took before profile URLs were narrowed to the API document's pattern.
+    diesel::update(schema::users::table.find(user.id.0))
+        .set(schema::users::github_profile_url.eq("https://1.2.3.4/ada"))
+        .execute(&mut conn)
+        .await
+        .expect("storing an old URL");
+
+    let loaded = f
+        .repo
+        .find_by_id(user.id)
+        .await
+        .expect("the account loads")
+        .expect("it exists");
+    assert_eq!(
+        loaded.profile.github_profile_url.map(|u| u.to_string()),
+        Some("https://1.2.3.4/ada".to_owned())
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Availability
 

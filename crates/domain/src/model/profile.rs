@@ -141,6 +141,27 @@ impl ProfileUrl {
         }
         Ok(Some(Self(s.to_owned())))
     }
+
+    /// A URL as stored: the rule it met when it was taken (an absolute `http`/`https` URL with a
+    /// host, at most 255 characters), so that an account saved before the rule narrowed still
+    /// loads. New values go through [`ProfileUrl::parse`].
+    ///
+    /// # Errors
+    /// [`UrlError`] when it is not even that.
+    pub fn from_stored(raw: &str) -> Result<Option<Self>, UrlError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
+        let url = url::Url::parse(s).map_err(|_| UrlError::Invalid)?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(UrlError::Invalid);
+        }
+        Ok(Some(Self(s.to_owned())))
+    }
 }
 
 /// The URLs the API document states (its `pattern` of profile URLs), and only those: `http` or
@@ -323,6 +344,14 @@ pub enum ProfileFieldError {
     Url(#[from] UrlError),
 }
 
+/// Which rule a text meets: today's for what comes in, or the one it met when it was stored
+/// (profile URLs were once taken more widely: an IP address, an internationalised name).
+#[derive(Clone, Copy)]
+enum Rule {
+    Input,
+    Stored,
+}
+
 /// A field's value once parsed: set, or none (blank text is none).
 enum Parsed {
     Name(Option<Name>),
@@ -331,13 +360,14 @@ enum Parsed {
 }
 
 impl ProfileField {
-    fn parse(self, raw: &str) -> Result<Parsed, ProfileFieldError> {
+    fn parse(self, raw: &str, rule: Rule) -> Result<Parsed, ProfileFieldError> {
         Ok(match self {
             Self::FirstName | Self::LastName => Parsed::Name(Name::parse(raw)?),
             Self::Bio => Parsed::Bio(Bio::parse(raw)?),
-            Self::LinkedinProfileUrl | Self::GithubProfileUrl => {
-                Parsed::Url(ProfileUrl::parse(raw)?)
-            }
+            Self::LinkedinProfileUrl | Self::GithubProfileUrl => Parsed::Url(match rule {
+                Rule::Input => ProfileUrl::parse(raw)?,
+                Rule::Stored => ProfileUrl::from_stored(raw)?,
+            }),
         })
     }
 }
@@ -370,20 +400,24 @@ impl Profile {
         Ok(())
     }
 
-    /// A profile from `(field, text)` pairs, as stored or imported; fields not named stay
-    /// unset.
+    /// A profile from `(field, text)` pairs as stored, each checked with the rule it met when it
+    /// was stored (see [`ProfileUrl::from_stored`]); fields not named stay unset.
     ///
     /// # Errors
     /// The first field whose text breaks its rule, with the error.
     pub fn from_texts<'a>(
         texts: impl IntoIterator<Item = (ProfileField, Option<&'a str>)>,
     ) -> Result<Self, (ProfileField, ProfileFieldError)> {
-        let mut profile = Self::default();
+        let mut patch = ProfilePatch::default();
         for (field, raw) in texts {
             if let Some(raw) = raw {
-                profile.set(field, raw).map_err(|e| (field, e))?;
+                patch
+                    .set_with(field, Some(raw), Rule::Stored)
+                    .map_err(|e| (field, e))?;
             }
         }
+        let mut profile = Self::default();
+        patch.apply_to(&mut profile);
         Ok(profile)
     }
 }
@@ -451,7 +485,16 @@ impl ProfilePatch {
     /// # Errors
     /// The field's rule, when the text breaks it; the patch is then unchanged.
     pub fn set(&mut self, field: ProfileField, raw: Option<&str>) -> Result<(), ProfileFieldError> {
-        match field.parse(raw.unwrap_or(""))? {
+        self.set_with(field, raw, Rule::Input)
+    }
+
+    fn set_with(
+        &mut self,
+        field: ProfileField,
+        raw: Option<&str>,
+        rule: Rule,
+    ) -> Result<(), ProfileFieldError> {
+        match field.parse(raw.unwrap_or(""), rule)? {
             Parsed::Name(v) if field == ProfileField::FirstName => self.first_name = v.into(),
             Parsed::Name(v) => self.last_name = v.into(),
             Parsed::Bio(v) => self.bio = v.into(),
@@ -695,5 +738,36 @@ mod tests {
         ] {
             assert_eq!(ProfileUrl::parse(bad), Err(UrlError::Invalid), "{bad}");
         }
+    }
+
+    /// An account saved while the rule was wider still loads with its URL.
+    #[test]
+    fn stored_urls_load_under_the_rule_they_were_stored_with() {
+        let stored = Profile::from_texts([
+            (ProfileField::GithubProfileUrl, Some("https://1.2.3.4/ada")),
+            (
+                ProfileField::LinkedinProfileUrl,
+                Some("https://münchen.de/ada"),
+            ),
+        ])
+        .expect("loads");
+        assert_eq!(
+            stored.get(ProfileField::GithubProfileUrl),
+            Some("https://1.2.3.4/ada")
+        );
+        assert!(stored.get(ProfileField::LinkedinProfileUrl).is_some());
+        let mut input = Profile::default();
+        assert!(
+            input
+                .set(ProfileField::GithubProfileUrl, "https://1.2.3.4/ada")
+                .is_err()
+        );
+        assert_eq!(
+            Profile::from_texts([(ProfileField::GithubProfileUrl, Some("ftp://x.io"))]),
+            Err((
+                ProfileField::GithubProfileUrl,
+                ProfileFieldError::Url(UrlError::Invalid)
+            ))
+        );
     }
 }
