@@ -59,14 +59,16 @@ pub enum TextError {
     ControlCharacters,
 }
 
+/// The text as sent is what the API document's `maxLength` and `pattern` describe, so both rules
+/// apply to it whole, spaces around included; what is kept is the text trimmed.
 fn checked_text(raw: &str, max: usize, allow_newlines: bool) -> Result<Option<String>, TextError> {
-    let s = raw.trim();
-    if s.chars().count() > max {
+    if raw.chars().count() > max {
         return Err(TextError::TooLong(max));
     }
-    if s.chars().any(|c| is_forbidden_in_text(c, allow_newlines)) {
+    if raw.chars().any(|c| is_forbidden_in_text(c, allow_newlines)) {
         return Err(TextError::ControlCharacters);
     }
+    let s = raw.trim();
     Ok((!s.is_empty()).then(|| s.to_owned()))
 }
 
@@ -125,12 +127,12 @@ impl ProfileUrl {
     /// [`UrlError`] when it is not an absolute http(s) URL with a host, or too long.
     pub fn parse(raw: &str) -> Result<Option<Self>, UrlError> {
         // ASCII white space only, as the document's pattern says.
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
         let s = raw.trim_matches([' ', '\t', '\r', '\n']);
         if s.is_empty() {
             return Ok(None);
-        }
-        if s.chars().count() > Self::MAX_LEN {
-            return Err(UrlError::TooLong);
         }
         let url = url::Url::parse(s).map_err(|_| UrlError::Invalid)?;
         if !matches!(url.scheme(), "http" | "https")
@@ -678,6 +680,26 @@ mod tests {
         assert!(Bio::parse("Engines.\nNumbers 🚂").is_ok());
         assert!(!is_format_character('a') && !is_format_character('\u{200A}'));
         assert!(is_forbidden_in_text('\n', false) && !is_forbidden_in_text('\n', true));
+    }
+
+    /// The rules apply to the text as sent, as the API document's `maxLength` and `pattern` do:
+    /// spaces around count toward the length, and a control character around is refused, not
+    /// trimmed away.
+    #[test]
+    fn the_text_as_sent_meets_the_rules_and_the_trimmed_text_is_kept() {
+        assert_eq!(
+            Name::parse(&format!(" {} ", "x".repeat(99))),
+            Err(TextError::TooLong(100))
+        );
+        assert_eq!(Name::parse("Ada\n"), Err(TextError::ControlCharacters));
+        assert_eq!(
+            Name::parse(" Ada ").map(|n| n.map(|n| n.0)),
+            Ok(Some("Ada".into()))
+        );
+        assert_eq!(Bio::parse(&" ".repeat(501)), Err(TextError::TooLong(500)));
+        assert_eq!(ProfileUrl::parse(&" ".repeat(256)), Err(UrlError::TooLong));
+        let padded = format!("  https://example.com/{}", "a".repeat(234));
+        assert_eq!(ProfileUrl::parse(&padded), Err(UrlError::TooLong));
     }
 
     #[test]
