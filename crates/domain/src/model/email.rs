@@ -25,10 +25,12 @@ impl Email {
     /// # Errors
     /// [`EmailError`] naming the broken rule.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let s = raw.trim();
-        if s.chars().count() > Self::MAX_LEN {
+        // The text as sent meets the length, as the API document's `maxLength` says; ASCII white
+        // space around it is dropped (its `pattern` allows that and nothing else).
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(EmailError::TooLong);
         }
+        let s = raw.trim_matches([' ', '\t', '\r', '\n']);
         let (local, domain) = s.rsplit_once('@').ok_or(EmailError::Invalid)?;
         if !valid_local(local) || !valid_domain(domain) {
             return Err(EmailError::Invalid);
@@ -97,6 +99,26 @@ impl fmt::Debug for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the API document's pattern allows, and only that: ASCII white space around, the
+    /// length counted on the text as sent.
+    #[test]
+    fn the_text_as_sent_is_what_the_document_describes() {
+        assert_eq!(
+            Email::parse(" \tada@example.com\n").map(|e| e.to_string()),
+            Ok("ada@example.com".to_owned())
+        );
+        assert_eq!(
+            Email::parse("\u{a0}ada@example.com"),
+            Err(EmailError::Invalid)
+        );
+        let padded = format!("  {}@example.com", "a".repeat(60));
+        assert!(Email::parse(&padded).is_ok());
+        let long = format!("  {}@{}.com", "a".repeat(60), "b".repeat(190));
+        assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
+        assert!(Email::parse("ada@example.1x").is_ok());
+        assert_eq!(Email::parse("ada@example.123"), Err(EmailError::Invalid));
+    }
 
     #[test]
     fn accepts_ordinary_addresses_and_keeps_their_casing() {
