@@ -354,23 +354,12 @@ enum Rule {
     Stored,
 }
 
-/// A field's value once parsed: set, or none (blank text is none).
-enum Parsed {
-    Name(Option<Name>),
-    Bio(Option<Bio>),
-    Url(Option<ProfileUrl>),
-}
-
-impl ProfileField {
-    fn parse(self, raw: &str, rule: Rule) -> Result<Parsed, ProfileFieldError> {
-        Ok(match self {
-            Self::FirstName | Self::LastName => Parsed::Name(Name::parse(raw)?),
-            Self::Bio => Parsed::Bio(Bio::parse(raw)?),
-            Self::LinkedinProfileUrl | Self::GithubProfileUrl => Parsed::Url(match rule {
-                Rule::Input => ProfileUrl::parse(raw)?,
-                Rule::Stored => ProfileUrl::from_stored(raw)?,
-            }),
-        })
+impl Rule {
+    fn url(self, raw: &str) -> Result<Option<ProfileUrl>, UrlError> {
+        match self {
+            Self::Input => ProfileUrl::parse(raw),
+            Self::Stored => ProfileUrl::from_stored(raw),
+        }
     }
 }
 
@@ -496,14 +485,13 @@ impl ProfilePatch {
         raw: Option<&str>,
         rule: Rule,
     ) -> Result<(), ProfileFieldError> {
-        match field.parse(raw.unwrap_or(""), rule)? {
-            Parsed::Name(v) if field == ProfileField::FirstName => self.first_name = v.into(),
-            Parsed::Name(v) => self.last_name = v.into(),
-            Parsed::Bio(v) => self.bio = v.into(),
-            Parsed::Url(v) if field == ProfileField::LinkedinProfileUrl => {
-                self.linkedin_profile_url = v.into();
-            }
-            Parsed::Url(v) => self.github_profile_url = v.into(),
+        let raw = raw.unwrap_or("");
+        match field {
+            ProfileField::FirstName => self.first_name = Name::parse(raw)?.into(),
+            ProfileField::LastName => self.last_name = Name::parse(raw)?.into(),
+            ProfileField::Bio => self.bio = Bio::parse(raw)?.into(),
+            ProfileField::LinkedinProfileUrl => self.linkedin_profile_url = rule.url(raw)?.into(),
+            ProfileField::GithubProfileUrl => self.github_profile_url = rule.url(raw)?.into(),
         }
         Ok(())
     }

@@ -10,14 +10,6 @@ pub struct Readiness {
     pub object_store: Result<(), StoreError>,
 }
 
-impl Readiness {
-    /// True when every part answers.
-    #[must_use]
-    pub fn is_ready(&self) -> bool {
-        self.database.is_ok() && self.object_store.is_ok()
-    }
-}
-
 impl UserService {
     /// Asks the database and the object store at once.
     pub async fn readiness(&self) -> Readiness {
