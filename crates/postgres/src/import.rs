@@ -122,7 +122,7 @@ impl From<OriginalRow> for OriginalUser {
             id: UserId(row.id),
             email: row.email,
             nickname: row.nickname,
-            profile: profile_texts(&row.profile),
+            profile: row.profile.stored_texts(),
             has_profile_picture: row.has_profile_picture,
             role: row.role,
             is_professional: row.is_professional,
@@ -144,20 +144,12 @@ impl From<ExportedRow> for ExportedAccount {
             id: UserId(row.id),
             email: row.email,
             nickname: row.nickname,
-            profile: profile_texts(&row.profile),
+            profile: row.profile.stored_texts(),
             role: row.role,
             email_verified: row.email_verified,
             is_professional: row.is_professional,
         }
     }
-}
-
-/// The profile columns that hold a value, as stored.
-fn profile_texts(profile: &ProfileRow) -> Vec<(ProfileField, String)> {
-    ProfileField::ALL
-        .into_iter()
-        .filter_map(|field| profile.get(field).map(|text| (field, text.to_owned())))
-        .collect()
 }
 
 /// A failure to get a connection, saying so.

@@ -36,7 +36,6 @@ pub use outbox::PgOutbox;
 pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
 pub use rate::PgRateCounter;
 pub use repository::PgUserRepository;
-pub use rows::ProfileRow;
 pub use setup::{MIGRATIONS, create_database_if_missing, run_migrations};
 #[cfg(feature = "test-support")]
 pub use test_support::TestDatabase;

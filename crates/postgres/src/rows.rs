@@ -22,7 +22,7 @@ use crate::schema::users;
 /// The profile columns of a `users` row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
-pub struct ProfileRow {
+pub(crate) struct ProfileRow {
     first_name: Option<String>,
     last_name: Option<String>,
     bio: Option<String>,
@@ -33,7 +33,7 @@ pub struct ProfileRow {
 impl ProfileRow {
     /// The stored text of `field`.
     #[must_use]
-    pub fn get(&self, field: ProfileField) -> Option<&str> {
+    pub(crate) fn get(&self, field: ProfileField) -> Option<&str> {
         match field {
             ProfileField::FirstName => self.first_name.as_deref(),
             ProfileField::LastName => self.last_name.as_deref(),
@@ -45,6 +45,14 @@ impl ProfileRow {
 
     fn texts(&self) -> impl Iterator<Item = (ProfileField, Option<&str>)> {
         ProfileField::ALL.into_iter().map(|f| (f, self.get(f)))
+    }
+
+    /// The columns that hold a value, as stored, unparsed (for the export and the import of an
+    /// original, which judge them themselves).
+    pub(crate) fn stored_texts(&self) -> Vec<(ProfileField, String)> {
+        self.texts()
+            .filter_map(|(field, text)| text.map(|t| (field, t.to_owned())))
+            .collect()
     }
 }
 
