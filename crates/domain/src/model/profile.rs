@@ -126,22 +126,19 @@ impl ProfileUrl {
     /// # Errors
     /// [`UrlError`] when it is not an absolute http(s) URL with a host, or too long.
     pub fn parse(raw: &str) -> Result<Option<Self>, UrlError> {
-        // ASCII white space only, as the document's pattern says.
         if raw.chars().count() > Self::MAX_LEN {
             return Err(UrlError::TooLong);
         }
+        // ASCII white space only, as the document's pattern says.
         let s = raw.trim_matches([' ', '\t', '\r', '\n']);
         if s.is_empty() {
             return Ok(None);
         }
-        let url = url::Url::parse(s).map_err(|_| UrlError::Invalid)?;
-        if !matches!(url.scheme(), "http" | "https")
-            || url.host_str().is_none_or(str::is_empty)
-            || !is_plain_web_url(s)
-        {
+        if !is_plain_web_url(s) {
             return Err(UrlError::Invalid);
         }
-        Ok(Some(Self(s.to_owned())))
+        // The narrower rule, and what every stored URL meets as well.
+        Self::from_stored(s)
     }
 
     /// A URL as stored: the rule it met when it was taken (an absolute `http`/`https` URL with a
