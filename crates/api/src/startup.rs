@@ -16,8 +16,8 @@ use crate::config::{Config, StorageConfig};
 /// tools share.
 pub struct Services {
     pub users: UserService,
+    /// For the command line's look before an unlock.
     pub repo: Arc<dyn UserRepository>,
-    pub store: Arc<dyn ObjectStore>,
     /// Delivers the emails the use cases queue.
     pub outbox: OutboxDelivery,
     /// The rate-limit counters every instance shares.
@@ -136,7 +136,6 @@ impl Services {
         Ok(Self {
             users,
             repo,
-            store,
             outbox,
             rate_counter,
             housekeeping,
