@@ -291,18 +291,27 @@ impl S3ObjectStore {
         )
     }
 
+    /// One page of the listing. A server error (5xx) is asked again once after a moment: a
+    /// listing only reads, and a store busy with writes (s3s-fs renaming files under it, a MinIO
+    /// node restarting) answers the next one; the sweep that lists would otherwise fail whole.
     async fn list_page(
         &self,
         continuation_token: Option<String>,
     ) -> Result<ListBucketResult, Failure> {
-        let command = Command::ListObjectsV2 {
+        let command = || Command::ListObjectsV2 {
             prefix: String::new(),
             delimiter: None,
-            continuation_token,
+            continuation_token: continuation_token.clone(),
             start_after: None,
             max_keys: Some(self.list_page_size),
         };
-        let response = self.send("/", command).await?;
+        let response = match self.send("/", command()).await {
+            Err(Failure::Status { status, .. }) if status >= 500 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.send("/", command()).await?
+            }
+            other => other?,
+        };
         let body = self.read_body(response).await?;
         quick_xml::de::from_reader(body.as_ref())
             .context("unreadable ListObjectsV2 reply")
