@@ -304,7 +304,7 @@ async fn staff_unlock_a_locked_account() {
 async fn every_audited_action_leaves_an_event_and_only_admins_read_them() {
     let app = TestApp::spawn().await;
     let (admin_id, admin) = app.admin().await;
-    let (id, user) = app.verified_user("watched@example.com").await;
+    let (id, _) = app.verified_user("watched@example.com").await;
     let path = format!("/users/{id}");
 
     // Locked by failed logins (no actor), unlocked by the admin.
@@ -317,6 +317,8 @@ async fn every_audited_action_leaves_an_event_and_only_admins_read_them() {
             .await,
     )
     .await;
+    // The lock ended the user's sessions; it logs in anew.
+    let user = app.token("watched@example.com").await;
     // An admin edit, a role change, a PRO change, a picture change and removal by the admin.
     put_ok(&app, &path, &json!({"first_name": "Wanda"}), &admin).await;
     put_ok(
@@ -361,6 +363,12 @@ async fn every_audited_action_leaves_an_event_and_only_admins_read_them() {
     )
     .await;
     assert_eq!(
+        app.delete(&format!("{path}/sessions"), Some(&admin))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
         app.delete(&path, Some(&admin)).await.status(),
         StatusCode::NO_CONTENT
     );
@@ -383,6 +391,7 @@ async fn every_audited_action_leaves_an_event_and_only_admins_read_them() {
         kinds,
         [
             "user_deleted",
+            "sessions_revoked",
             "picture_deleted",
             "picture_changed",
             "pro_status_changed",

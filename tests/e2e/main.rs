@@ -12,4 +12,5 @@ mod operations;
 mod pictures;
 mod profiles;
 mod recovery;
+mod sessions;
 mod users;

@@ -17,6 +17,7 @@ fn is_public(path: &str) -> bool {
     [
         "/register",
         "/login",
+        "/token/refresh",
         "/verify-email/",
         "/password-reset",
         "/unlock",
@@ -113,11 +114,23 @@ async fn protected_operations_need_the_bearer_scheme_and_public_ones_nothing() {
     assert_eq!(scheme["scheme"], "bearer");
     assert_eq!(scheme["bearerFormat"], "JWT");
     assert!(doc.get("security").is_none(), "no global security");
+    // Swagger UI's "Authorize" logs in through the OAuth2 password flow of the login form.
+    let flow = &doc["components"]["securitySchemes"][openapi::PASSWORD_FLOW];
+    assert_eq!(flow["type"], "oauth2");
+    assert_eq!(flow["flows"]["password"]["tokenUrl"], "/login");
+    assert_eq!(flow["flows"]["password"]["refreshUrl"], "/token/refresh");
 
     for (method, path) in operations(&doc) {
         let operation = &doc["paths"][&path][method.to_lowercase()];
         let responses = operation["responses"].as_object().expect("responses");
-        if is_public(&path) {
+        if (method.as_str(), path.as_str()) == ("POST", "/logout") {
+            // A bearer token, or a refresh token in the body.
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{}, { openapi::BEARER: [] }, { openapi::PASSWORD_FLOW: [] }]),
+                "{method} {path}: a token is optional"
+            );
+        } else if is_public(&path) {
             assert!(
                 operation.get("security").is_none(),
                 "{method} {path} is public"
@@ -125,7 +138,7 @@ async fn protected_operations_need_the_bearer_scheme_and_public_ones_nothing() {
         } else {
             assert_eq!(
                 operation["security"],
-                serde_json::json!([{ openapi::BEARER: [] }]),
+                serde_json::json!([{ openapi::BEARER: [] }, { openapi::PASSWORD_FLOW: [] }]),
                 "{method} {path} needs a token"
             );
             assert!(responses.contains_key("401"), "{method} {path}: 401");
@@ -618,9 +631,28 @@ async fn schemathesis_finds_no_defect_in_the_running_service() {
     // Fuzzed logins would lock the ADMIN whose token the run uses after three failures.
     let app = TestApp::spawn_with(&[("MAX_LOGIN_ATTEMPTS", "100")]).await;
     let (_, token) = app.admin().await;
+    // The operations that end sessions get tokens of their own (see the script).
+    let logout_token = app.token("admin@example.com").await;
+    let (manager_id, _) = app.verified_user("manager@example.com").await;
+    let promoted = app
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/users/{manager_id}/role"),
+            &serde_json::json!({"role": "MANAGER"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(promoted.status(), reqwest::StatusCode::OK);
+    let manager_token = app.token("manager@example.com").await;
+    let (_, password_token) = app.verified_user("confirmer@example.com").await;
 
     let mut command = std::process::Command::new(repository().join("tests/schemathesis/run"));
-    command.arg(&app.base).arg(&token);
+    command
+        .arg(&app.base)
+        .arg(&token)
+        .env("LOGOUT_TOKEN", &logout_token)
+        .env("STAFF_TOKEN", &manager_token)
+        .env("PASSWORD_TOKEN", &password_token);
     let output = run_tool(command, "python3 -m pip install 'schemathesis>=4,<5'").await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -633,6 +665,21 @@ async fn schemathesis_finds_no_defect_in_the_running_service() {
     assert!(
         output.status.success(),
         "schemathesis reports failures:\n{stdout}\n{stderr}"
+    );
+    // The fuzzed session endings ended other sessions, not the one everything else used.
+    let me = app.get("/me", Some(&token)).await.status();
+    let login = app
+        .login_form("admin@example.com", crate::helpers::PASSWORD)
+        .await;
+    let login = format!(
+        "{}: {}",
+        login.status(),
+        login.text().await.unwrap_or_default()
+    );
+    assert_eq!(
+        me,
+        reqwest::StatusCode::OK,
+        "the run's token still works (login: {login})"
     );
     // Every operation of the document was fuzzed.
     let doc = document(&app).await;

@@ -462,7 +462,7 @@ async fn reading_a_user_loads_the_caller_and_the_target_in_one_primary_key_query
     let sql = statements[0];
     assert!(sql.starts_with("SELECT"), "{sql}");
     assert!(
-        sql.contains(r#"WHERE (("users"."id" = $1) OR ("users"."id" = $2))"#),
+        sql.contains(r#"FROM "users" WHERE (("users"."id" = $3) OR ("users"."id" = $4))"#),
         "not a primary-key lookup of both: {sql}"
     );
     assert_ne!(admin_id, target);

@@ -1,7 +1,7 @@
 //! How a request is authenticated, in one place: [`BearerToken`] reads the `Authorization:
 //! Bearer` header (a missing or malformed one is a 401), and the domain's
-//! `UserService::authenticate` verifies it and loads the account fresh on every request
-//! ([`CurrentUser`]). A handler that reads another account asks for both at once with
+//! `UserService::authenticate` verifies it, and loads the account fresh on every request in
+//! the same round trip as the check that the token's session is alive ([`CurrentUser`]). A handler that reads another account asks for both at once with
 //! [`BearerToken::read_user`] (one database round trip). Handlers never parse the header or
 //! verify a token themselves.
 
@@ -11,21 +11,28 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use um_domain::{
     Error,
     authz::Actor,
-    model::{User, UserId},
-    services::UserService,
+    model::{SessionId, User, UserId},
+    services::{Authenticated, UserService},
 };
 
 use crate::{error::ApiError, state::AppState};
 
-/// The account behind the request's `Authorization: Bearer` token. A missing, malformed,
-/// expired or badly signed token, or one whose account is gone or locked, is a 401.
+/// The account behind the request's `Authorization: Bearer` token, and the token's session. A
+/// missing, malformed, expired or badly signed token, one whose session has ended, or whose
+/// account is gone or locked, is a 401.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub User);
+pub struct CurrentUser(pub User, pub SessionId);
 
 impl CurrentUser {
     #[must_use]
     pub fn actor(&self) -> Actor {
         Actor::from(&self.0)
+    }
+
+    /// The session of the bearer token.
+    #[must_use]
+    pub fn session(&self) -> SessionId {
+        self.1
     }
 }
 
@@ -43,7 +50,8 @@ impl FromRequest for CurrentUser {
                 )))
             })?;
             let BearerToken(token) = token?;
-            Ok(CurrentUser(state.users.authenticate(&token).await?))
+            let Authenticated { user, session } = state.users.authenticate(&token).await?;
+            Ok(CurrentUser(user, session))
         })
     }
 }

@@ -12,6 +12,7 @@
 //! | `JWT_SECRET` | random, with a warning (development only) | HS256 signing key, at least 32 bytes |
 //! | `JWT_ISSUER` | `user-management` | the `iss` claim issued and required |
 //! | `ACCESS_TOKEN_TTL_MINUTES` | `30` | lifetime of an access token |
+//! | `REFRESH_TOKEN_TTL_DAYS` | `30` | lifetime of a session from its login, however often refreshed |
 //! | `MAX_LOGIN_ATTEMPTS` | `3` | consecutive failed logins that lock an account |
 //! | `FIRST_USER_IS_ADMIN` | `true` | the first account becomes a verified ADMIN |
 //! | `VERIFICATION_TOKEN_TTL_HOURS` | `24` | lifetime of an email-verification link |
@@ -143,6 +144,8 @@ pub struct AuthConfig {
     pub password_reset_ttl: TimeDelta,
     /// `UNLOCK_TOKEN_TTL_HOURS`.
     pub unlock_ttl: TimeDelta,
+    /// `REFRESH_TOKEN_TTL_DAYS`: how long a session lives from its login.
+    pub session_ttl: TimeDelta,
 }
 
 /// How emails are written and sent.
@@ -436,6 +439,12 @@ impl Config {
                     168,
                     1..=24 * 90,
                 )?),
+                session_ttl: TimeDelta::days(in_range(
+                    "REFRESH_TOKEN_TTL_DAYS",
+                    get("REFRESH_TOKEN_TTL_DAYS"),
+                    30,
+                    1..=365,
+                )?),
             },
             mail: MailConfig {
                 smtp_url,
@@ -632,6 +641,7 @@ mod tests {
         assert_eq!(c.http.bind_addr.to_string(), "127.0.0.1:8000");
         assert_eq!(c.base_url(), "http://localhost:8000");
         assert_eq!(c.auth.access_token_ttl, TimeDelta::minutes(30));
+        assert_eq!(c.auth.session_ttl, TimeDelta::days(30));
         assert_eq!(c.auth.max_login_attempts, 3);
         assert!(c.auth.first_user_is_admin);
         assert!(c.auth.jwt_secret_generated);
@@ -675,6 +685,8 @@ mod tests {
             ("MAX_LOGIN_ATTEMPTS", "zero"),
             ("MAX_LOGIN_ATTEMPTS", "0"),
             ("ACCESS_TOKEN_TTL_MINUTES", "-5"),
+            ("REFRESH_TOKEN_TTL_DAYS", "0"),
+            ("REFRESH_TOKEN_TTL_DAYS", "366"),
             ("FIRST_USER_IS_ADMIN", "maybe"),
             ("PUBLIC_BASE_URL", "not a url"),
             ("DATABASE_URL", "mysql://x/y"),

@@ -60,6 +60,8 @@ impl ApiError {
                 DomainError::InvalidResetToken => "invalid_reset_token",
                 DomainError::InvalidUnlockToken => "invalid_unlock_token",
                 DomainError::Unauthenticated => "not_authenticated",
+                DomainError::InvalidRefreshToken => "invalid_refresh_token",
+                DomainError::SessionNotFound => "session_not_found",
                 DomainError::Forbidden => "forbidden",
                 DomainError::UserNotFound => "user_not_found",
                 DomainError::LastAdmin => "last_admin",
@@ -103,8 +105,8 @@ pub struct Problem<'a> {
     #[schema(example = 400)]
     pub status: u16,
     /// A stable snake_case code, e.g. `validation_error`, `email_taken`, `nickname_taken`,
-    /// `invalid_credentials`, `account_locked`, `not_authenticated`, `forbidden`,
-    /// `user_not_found`, `last_admin`, `unsupported_image_format`, `invalid_image`,
+    /// `invalid_credentials`, `account_locked`, `not_authenticated`, `invalid_refresh_token`,
+    /// `forbidden`, `user_not_found`, `session_not_found`, `last_admin`, `unsupported_image_format`, `invalid_image`,
     /// `not_eligible_for_pro`, `already_professional`, `payload_too_large`,
     /// `unsupported_media_type`, `too_many_requests`, `service_unavailable`, `request_timeout`,
     /// `internal_error`.
@@ -152,11 +154,13 @@ impl ResponseError for ApiError {
                 | DomainError::LastAdmin
                 | DomainError::AlreadyProfessional => StatusCode::CONFLICT,
                 DomainError::NotEligibleForPro(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                DomainError::InvalidCredentials | DomainError::Unauthenticated => {
-                    StatusCode::UNAUTHORIZED
-                }
+                DomainError::InvalidCredentials
+                | DomainError::Unauthenticated
+                | DomainError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
                 DomainError::Forbidden => StatusCode::FORBIDDEN,
-                DomainError::UserNotFound | DomainError::PictureNotFound => StatusCode::NOT_FOUND,
+                DomainError::UserNotFound
+                | DomainError::PictureNotFound
+                | DomainError::SessionNotFound => StatusCode::NOT_FOUND,
                 DomainError::UnsupportedImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 DomainError::InvalidImage(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

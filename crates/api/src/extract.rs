@@ -80,6 +80,34 @@ pub fn content_type(req: &HttpRequest) -> Option<String> {
         })
 }
 
+/// A body that an endpoint takes either as an OAuth2 form or as JSON.
+pub enum FormOrJson<F, J> {
+    Form(F),
+    Json(J),
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Parses `body` as the form `F` (`application/x-www-form-urlencoded`) or as the JSON `J` (a
+/// JSON media type, or none given).
+///
+/// # Errors
+/// 415 for another media type; 422 for a body that does not parse, naming what is wrong.
+pub fn form_or_json<F: DeserializeOwned, J: DeserializeOwned>(
+    req: &HttpRequest,
+    body: &Bytes,
+) -> Result<FormOrJson<F, J>, ApiError> {
+    match content_type(req).as_deref() {
+        Some(FORM) => serde_urlencoded::from_bytes(body)
+            .map(FormOrJson::Form)
+            .map_err(|e| ApiError::invalid("body", format!("not the expected form: {e}"))),
+        Some(ct) if !is_json(ct) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be {FORM} or application/json"
+        ))),
+        _ => parse_json(body).map(FormOrJson::Json),
+    }
+}
+
 pub fn is_json(media_type: &str) -> bool {
     media_type == "application/json" || media_type.ends_with("+json")
 }

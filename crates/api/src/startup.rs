@@ -59,8 +59,8 @@ impl Services {
             Arc::new(um_postgres::PgRateCounter::new(pool.clone()));
         let housekeeping: Arc<dyn Housekeeping> =
             Arc::new(um_postgres::PgHousekeeping::new(pool.clone()));
-        let repo: Arc<dyn UserRepository> =
-            Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
+        let pg_repo = Arc::new(um_postgres::PgUserRepository::new(pool.clone()));
+        let repo: Arc<dyn UserRepository> = pg_repo.clone();
 
         let store: Arc<dyn ObjectStore> = match &config.pictures.storage {
             StorageConfig::Directory(root) => {
@@ -112,6 +112,7 @@ impl Services {
         );
         let ports = Ports {
             users: repo.clone(),
+            sessions: pg_repo,
             hasher: Arc::new(um_security::Argon2Hasher::new()),
             tokens: Arc::new(um_security::JwtIssuer::new(
                 config.auth.jwt_secret.clone(),
@@ -131,6 +132,7 @@ impl Services {
                 verification_ttl: config.auth.verification_ttl,
                 password_reset_ttl: config.auth.password_reset_ttl,
                 unlock_ttl: config.auth.unlock_ttl,
+                session_ttl: config.auth.session_ttl,
             },
         );
         Ok(Self {

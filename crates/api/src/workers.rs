@@ -36,8 +36,9 @@ pub(crate) fn spawn_orphan_sweep(users: UserService, minutes: u64) {
     });
 }
 
-/// At start and then every hour, removes expired tokens and the outbox rows delivered more than
-/// `keep_delivered` ago (every instance does; each row goes once).
+/// At start and then every hour, removes expired tokens, ended and expired sessions, and the
+/// outbox rows delivered more than `keep_delivered` ago (every instance does; each row goes
+/// once).
 pub(crate) fn spawn_housekeeping(housekeeping: Arc<dyn Housekeeping>, keep_delivered: TimeDelta) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(3600));
@@ -50,6 +51,7 @@ pub(crate) fn spawn_housekeeping(housekeeping: Arc<dyn Housekeeping>, keep_deliv
                 Ok(removed) if removed != um_domain::ports::Removed::default() => tracing::info!(
                     expired_tokens = removed.expired_tokens,
                     delivered_mails = removed.delivered_mails,
+                    finished_sessions = removed.finished_sessions,
                     "housekeeping removed what no longer serves"
                 ),
                 Ok(_) => {}

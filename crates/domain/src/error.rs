@@ -35,6 +35,13 @@ pub enum Error {
     /// No valid bearer token, or its user is gone or locked (401).
     #[error("Could not validate credentials")]
     Unauthenticated,
+    /// A refresh token that is unknown, expired, ended, used before, or whose account is
+    /// locked or gone (401): the client logs in again.
+    #[error("Invalid or expired refresh token")]
+    InvalidRefreshToken,
+    /// No live session with that id among the caller's (404).
+    #[error("Session not found")]
+    SessionNotFound,
     /// The actor lacks the rights (403).
     #[error("Operation not permitted")]
     Forbidden,

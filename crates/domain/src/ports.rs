@@ -12,9 +12,15 @@ use std::{collections::HashSet, pin::Pin, time::Duration};
 use bytes::Bytes;
 use futures_core::Stream;
 
+mod sessions;
+
+#[cfg(any(test, feature = "mocks"))]
+pub use sessions::MockSessionRepository;
+pub use sessions::{EndSessions, NewSession, Rotation, SessionRepository};
+
 use crate::model::{
     AuditEvent, AuditKind, Email, Nickname, PasswordHash, PictureFormat, PictureKey, PictureKeys,
-    Profile, ProfileField, ProfilePatch, RawToken, Role, TokenHash, User, UserId,
+    Profile, ProfileField, ProfilePatch, RawToken, Role, SessionId, TokenHash, User, UserId,
 };
 
 /// Errors of a [`UserRepository`], translated from the storage's own at the adapter boundary.
@@ -201,6 +207,8 @@ pub struct LockNotice {
     pub mail: Mail,
     /// The `locked` audit event.
     pub audit: AuditEvent,
+    /// The sessions the lock ends.
+    pub end_sessions: EndSessions,
 }
 
 /// What a failed login did to the account.
@@ -212,6 +220,14 @@ pub enum FailedLogin {
     AlreadyLocked,
 }
 
+/// What a new password brings along (see [`UserRepository::set_password_hash`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasswordChanged {
+    /// The "password changed" email.
+    pub notice: Mail,
+    pub end_sessions: EndSessions,
+}
+
 /// Storage of accounts.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -219,14 +235,6 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`/`Other` only; an unknown id is `Ok(None)`.
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
-
-    /// Those of the accounts `first` and `second` that exist (one when both ids are the
-    /// same), in no particular order, in one round trip: an authenticated request loads its
-    /// caller and its target together.
-    ///
-    /// # Errors
-    /// `Unavailable`/`Other` only.
-    async fn find_both(&self, first: UserId, second: UserId) -> Result<Vec<User>, RepoError>;
 
     /// Looks the email up without regard to case.
     ///
@@ -257,7 +265,7 @@ pub trait UserRepository: Send + Sync {
     /// `LastAdmin` when the change takes the ADMIN role from the only ADMIN (decided atomically).
     async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, RepoError>;
 
-    /// Deletes an account with its tokens, appends `audit` in the same transaction, and returns
+    /// Deletes an account with its tokens and sessions, appends `audit` in the same transaction, and returns
     /// the keys of its picture, if it had one, so that the caller can remove the objects.
     ///
     /// # Errors
@@ -315,10 +323,10 @@ pub trait UserRepository: Send + Sync {
         audit: AuditEvent,
     ) -> Result<Option<User>, RepoError>;
 
-    /// Replaces the password hash. With a `notice` it is a new password: in the same
+    /// Replaces the password hash. With a `change` it is a new password: in the same
     /// transaction every outstanding password-reset and unlock token of the account ends (links
-    /// mailed before the change) and the notice is queued. Without one it is the same password
-    /// hashed anew (bcrypt to Argon2id), which changes nothing else.
+    /// mailed before the change), the sessions it names end, and its notice is queued. Without
+    /// one it is the same password hashed anew (bcrypt to Argon2id), which changes nothing else.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.
@@ -326,7 +334,7 @@ pub trait UserRepository: Send + Sync {
         &self,
         id: UserId,
         hash: PasswordHash,
-        notice: Option<Mail>,
+        change: Option<PasswordChanged>,
     ) -> Result<(), RepoError>;
 
     /// Which of `keys` some account's picture or thumbnail points at.
@@ -346,8 +354,9 @@ pub trait UserRepository: Send + Sync {
 
     /// Counts a failed login atomically: the counter goes up by one and the account locks when
     /// it reaches `max_attempts`. Parallel calls MUST never count past the lock. Only the call
-    /// whose failure locks the account stores `on_lock` (its unlock token, replacing any
-    /// earlier one, and its email), in the same transaction.
+    /// whose failure locks the account carries out `on_lock` (stores its unlock token, replacing
+    /// any earlier one, queues its email, appends its event and ends the sessions it names), in
+    /// the same transaction.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`/`Other`.
@@ -391,9 +400,10 @@ pub trait UserRepository: Send + Sync {
     /// Uses a password-reset token: only a stored, unexpired one at `now`. In one transaction
     /// the password hash becomes `new_hash`, the lock and the failure counter clear, and every
     /// reset token and the unlock token of the account are deleted; when a lock was lifted, an
-    /// `unlocked` audit event by the account itself is appended, and an email of kind `notice`
-    /// is queued to the account (its address and nickname as stored). Returns the account, or
-    /// `None` when the token does not qualify.
+    /// `unlocked` audit event by the account itself is appended, an email of kind `notice`
+    /// is queued to the account (its address and nickname as stored), and the sessions
+    /// `end_sessions` names end. Returns the account, or `None` when the token does not
+    /// qualify.
     ///
     /// # Errors
     /// `Unavailable`/`Other` only.
@@ -403,6 +413,7 @@ pub trait UserRepository: Send + Sync {
         new_hash: PasswordHash,
         now: DateTime<Utc>,
         notice: MailKind,
+        end_sessions: EndSessions,
     ) -> Result<Option<User>, RepoError>;
 
     /// Uses an unlock token: only the stored, unexpired one of a locked account. In one
@@ -485,20 +496,36 @@ pub enum TokenError {
     Expired,
 }
 
+/// Whom and which session a valid access token was issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenHolder {
+    pub user: UserId,
+    pub session: SessionId,
+}
+
 /// Issues and checks signed access tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait TokenIssuer: Send + Sync {
-    /// A token for `user` issued at `now`, carrying at least its id (`sub`) and role.
+    /// A token for `user` in `session` issued at `now`, carrying at least its id (`sub`), its
+    /// role and the session (`sid`). It expires after the issuer's lifetime, but never after
+    /// `not_after` (the end of its session).
     ///
     /// # Errors
     /// Only on a failure of the signing machinery.
-    fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken>;
+    fn issue(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> anyhow::Result<AccessToken>;
 
-    /// The user id a token was issued for.
+    /// The user and session a token was issued for.
     ///
     /// # Errors
-    /// `Expired` past its expiry; `Invalid` for anything else that is not a token we signed.
-    fn verify(&self, token: &str) -> Result<UserId, TokenError>;
+    /// `Expired` past its expiry; `Invalid` for anything else that is not a token we signed,
+    /// a token without a session included.
+    fn verify(&self, token: &str) -> Result<TokenHolder, TokenError>;
 }
 
 /// What an email is about. The mail adapter renders it; the core never builds message text.
@@ -642,15 +669,18 @@ pub struct Removed {
     pub expired_tokens: u64,
     /// Emails delivered longer ago than the retention.
     pub delivered_mails: u64,
+    /// Sessions ended or expired.
+    pub finished_sessions: u64,
 }
 
-/// Removes what no longer serves: expired tokens and long-delivered outbox rows. Safe to run in
+/// Removes what no longer serves: expired tokens, ended and expired sessions, and
+/// long-delivered outbox rows. Safe to run in
 /// every instance at once (each row is deleted by whoever gets to it first).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
-    /// Deletes the tokens that expired before `now` and the outbox rows delivered before
-    /// `now - keep_delivered`. Emails given up on are kept for an operator.
+    /// Deletes the tokens that expired before `now`, the sessions ended or expired by `now`,
+    /// and the outbox rows delivered before `now - keep_delivered`. Emails given up on are kept for an operator.
     ///
     /// # Errors
     /// `Unavailable`/`Other`.

@@ -1,15 +1,15 @@
-//! [`PgHousekeeping`]: removes expired tokens and long-delivered outbox rows.
+//! [`PgHousekeeping`]: removes expired tokens, finished sessions and long-delivered outbox rows.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel::{BoolExpressionMethods as _, ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use um_domain::ports::{Housekeeping, Removed, RepoError};
 
 use crate::{
     error::{from_diesel, from_pool},
     pool::Pool,
-    schema::{email_verification_tokens, outbox, password_reset_tokens, unlock_tokens},
+    schema::{email_verification_tokens, outbox, password_reset_tokens, sessions, unlock_tokens},
 };
 
 /// The [`Housekeeping`] port over PostgreSQL. Each `DELETE` stands alone: two instances
@@ -60,6 +60,33 @@ impl Housekeeping for PgHousekeeping {
             .execute(&mut conn)
             .await
             .map_err(from_diesel)?;
+        // Ended or expired: nothing can bring a session back, and its token hashes go with it.
+        // Expired ones leave their accounts' lists of live sessions first (ended ones did when
+        // they ended). The list is filtered, not rebuilt from `sessions`: a login committing
+        // meanwhile adds to the row this UPDATE re-reads, and keeps its session.
+        diesel::sql_query(
+            "WITH expired AS ( \
+                 SELECT user_id, array_agg(id) AS ids FROM sessions \
+                 WHERE ended_at IS NULL AND expires_at <= $1 GROUP BY user_id) \
+             UPDATE users SET live_session_ids = ARRAY( \
+                 SELECT live.id FROM unnest(users.live_session_ids) WITH ORDINALITY AS live(id, n) \
+                 WHERE live.id <> ALL (expired.ids) ORDER BY live.n) \
+             FROM expired WHERE users.id = expired.user_id",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(now)
+        .execute(&mut conn)
+        .await
+        .map_err(from_diesel)?;
+        let finished = diesel::delete(
+            sessions::table.filter(
+                sessions::ended_at
+                    .is_not_null()
+                    .or(sessions::expires_at.le(now)),
+            ),
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(from_diesel)?;
         let delivered =
             diesel::delete(outbox::table.filter(outbox::sent_at.lt(now - keep_delivered)))
                 .execute(&mut conn)
@@ -68,6 +95,7 @@ impl Housekeeping for PgHousekeeping {
         Ok(Removed {
             expired_tokens: count(verification + reset + unlock),
             delivered_mails: count(delivered),
+            finished_sessions: count(finished),
         })
     }
 }

@@ -24,6 +24,7 @@ mod repository;
 mod rows;
 pub mod schema;
 mod search;
+mod sessions;
 mod setup;
 #[cfg(feature = "test-support")]
 mod test_support;

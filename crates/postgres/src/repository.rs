@@ -21,8 +21,8 @@ use um_domain::{
         AuditEvent, Email, Nickname, PasswordHash, PictureKeys, Role, TokenHash, User, UserId,
     },
     ports::{
-        FailedLogin, LockNotice, Mail, MailKind, NewUser, Page, PendingToken, RepoError,
-        UserChanges, UserQuery, UserRepository,
+        EndSessions, FailedLogin, LockNotice, Mail, MailKind, NewUser, Page, PasswordChanged,
+        PendingToken, RepoError, UserChanges, UserQuery, UserRepository,
     },
 };
 use uuid::Uuid;
@@ -38,6 +38,7 @@ use crate::{
         users,
     },
     search::{self, lower},
+    sessions::{self, end_sessions},
 };
 
 /// Key of the transaction-level advisory lock that serialises "is this the first account?".
@@ -63,7 +64,7 @@ impl PgUserRepository {
         Self { pool }
     }
 
-    async fn conn(&self) -> Result<Object<AsyncPgConnection>, RepoError> {
+    pub(crate) async fn conn(&self) -> Result<Object<AsyncPgConnection>, RepoError> {
         self.pool.get().await.map_err(from_pool)
     }
 }
@@ -158,7 +159,7 @@ async fn lock_account(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<b
 
 /// A transaction's error as the port states it, a foreign-key violation (a token or an email
 /// for an account that is gone) being `NotFound`.
-fn account_gone(e: TxError) -> RepoError {
+pub(crate) fn account_gone(e: TxError) -> RepoError {
     match e {
         TxError::Db(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
             RepoError::NotFound
@@ -205,23 +206,6 @@ async fn ensure_not_last_admin(conn: &mut AsyncPgConnection, id: Uuid) -> Result
 impl UserRepository for PgUserRepository {
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
         first_user!(self, users::table.find(id.0))
-    }
-
-    async fn find_both(&self, first: UserId, second: UserId) -> Result<Vec<User>, RepoError> {
-        let mut conn = self.conn().await?;
-        // `id = $1 OR id = $2`, not `id = ANY($1)`: a statement of fixed shape is prepared
-        // once per connection, and PostgreSQL settles on one generic plan for it, where the
-        // array form was planned afresh on every request (half the database time in the
-        // planner, seen with `perf` in bench/).
-        users::table
-            .filter(users::id.eq(first.0).or(users::id.eq(second.0)))
-            .select(UserRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(from_diesel)?
-            .into_iter()
-            .map(to_user)
-            .collect()
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
@@ -481,7 +465,7 @@ impl UserRepository for PgUserRepository {
         &self,
         id: UserId,
         hash: PasswordHash,
-        notice: Option<Mail>,
+        change: Option<PasswordChanged>,
     ) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, TxError, _>(async |conn| {
@@ -495,10 +479,11 @@ impl UserRepository for PgUserRepository {
             if updated == 0 {
                 return Err(TxError::Repo(RepoError::NotFound));
             }
-            if let Some(notice) = notice {
+            if let Some(change) = change {
                 // Links mailed before the change must not set another password after it.
                 end_reset_and_unlock_tokens(conn, id.0).await?;
-                queue(conn, std::slice::from_ref(&notice)).await?;
+                end_sessions(conn, id.0, change.end_sessions, Utc::now()).await?;
+                queue(conn, std::slice::from_ref(&change.notice)).await?;
             }
             Ok(())
         })
@@ -583,6 +568,7 @@ impl UserRepository for PgUserRepository {
                     // The row was unlocked before this UPDATE, so `locked` means that this very
                     // failure locked it: only then are the unlock link and its email stored.
                     if locked {
+                        end_sessions(conn, id.0, on_lock.end_sessions, Utc::now()).await?;
                         upsert_token!(conn, unlock_tokens, id.0, on_lock.unlock_token).await?;
                         queue(conn, std::slice::from_ref(&on_lock.mail)).await?;
                         append(conn, std::slice::from_ref(&on_lock.audit)).await?;
@@ -665,6 +651,7 @@ impl UserRepository for PgUserRepository {
         new_hash: PasswordHash,
         at: DateTime<Utc>,
         notice: MailKind,
+        end_sessions: EndSessions,
     ) -> Result<Option<User>, RepoError> {
         let hash = token.as_bytes().as_slice();
         let mut conn = self.conn().await?;
@@ -687,6 +674,7 @@ impl UserRepository for PgUserRepository {
                     .await?;
                 // Every other reset token dies, and so does the unlock link of a lock this lifts.
                 end_reset_and_unlock_tokens(conn, user_id).await?;
+                sessions::end_sessions(conn, user_id, end_sessions, at).await?;
                 let to = Email::parse(&row.email).map_err(|e| {
                     TxError::Repo(RepoError::Other(anyhow::anyhow!("stored email: {e}")))
                 })?;

@@ -29,6 +29,8 @@ diesel::table! {
         last_login_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        /// The ids of the live sessions, oldest first (see the `sessions` migration).
+        live_session_ids -> Array<Uuid>,
     }
 }
 
@@ -86,7 +88,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One per password login; refresh tokens only as SHA-256 digests.
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        ended_at -> Nullable<Timestamptz>,
+        refresh_hash -> Bytea,
+        earlier_hashes -> Array<Bytea>,
+    }
+}
+
 diesel::joinable!(email_verification_tokens -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::joinable!(unlock_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -96,6 +115,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     unlock_tokens,
     outbox,
     audit_events,
+    sessions,
 );
 
 /// The part of PostgreSQL's catalog the start-up and test helpers read.

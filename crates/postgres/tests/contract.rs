@@ -11,7 +11,7 @@ use diesel::{ExpressionMethods as _, QueryDsl as _, dsl::count_star};
 use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::UserId,
-    ports::{AuditLog, Mail, Outbox as _, UserRepository},
+    ports::{AuditLog, Mail, Outbox as _, SessionRepository, UserRepository},
     test_support::{TokenCounts, contract::Harness},
 };
 use um_postgres::schema;
@@ -27,6 +27,10 @@ impl Harness for Fixture {
 
     fn audit_log(&self) -> Arc<dyn AuditLog> {
         Arc::new(self.log.clone())
+    }
+
+    fn sessions(&self) -> Arc<dyn SessionRepository> {
+        Arc::new(self.repo.clone())
     }
 
     async fn tokens(&self) -> TokenCounts {

@@ -1,4 +1,5 @@
-//! `PgHousekeeping`: expired tokens and long-delivered outbox rows are removed, nothing else.
+//! `PgHousekeeping`: expired tokens, ended and expired sessions and long-delivered outbox rows
+//! are removed, nothing else.
 
 use chrono::{TimeDelta, Utc};
 use diesel::{QueryableByName, sql_types::BigInt};
@@ -33,7 +34,7 @@ async fn count(pool: &Pool, query: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn expired_tokens_and_long_delivered_emails_go_and_everything_else_stays() {
+async fn expired_tokens_finished_sessions_and_long_delivered_emails_go_and_everything_else_stays() {
     let db = TestDatabase::new().await;
     let pool = connect(db.url(), 2).await.expect("a pool");
     sql(
@@ -53,7 +54,15 @@ async fn expired_tokens_and_long_delivered_emails_go_and_everything_else_stays()
          ('a@example.com', 'verify_email', NULL, now() - interval '8 days', NULL), \
          ('a@example.com', 'verify_email', NULL, now() - interval '6 days', NULL), \
          ('a@example.com', 'verify_email', '{}', NULL, NULL), \
-         ('a@example.com', 'verify_email', '{}', NULL, now() - interval '30 days')",
+         ('a@example.com', 'verify_email', '{}', NULL, now() - interval '30 days');
+         INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ended_at, refresh_hash) VALUES \
+         ('10000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', now(), now(), now() + interval '1 day', NULL, sha256('live')), \
+         ('10000000-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000001', now(), now(), now() + interval '1 day', now(), sha256('ended')), \
+         ('10000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000002', now() - interval '31 days', now(), now() - interval '1 day', NULL, sha256('expired'));
+         UPDATE users SET live_session_ids = '{10000000-0000-0000-0000-000000000001}' \
+         WHERE id = '00000000-0000-0000-0000-000000000001';
+         UPDATE users SET live_session_ids = '{10000000-0000-0000-0000-000000000003}' \
+         WHERE id = '00000000-0000-0000-0000-000000000002'",
     )
     .await;
     let housekeeping = PgHousekeeping::new(pool.clone());
@@ -67,7 +76,8 @@ async fn expired_tokens_and_long_delivered_emails_go_and_everything_else_stays()
         removed,
         Removed {
             expired_tokens: 3,
-            delivered_mails: 1
+            delivered_mails: 1,
+            finished_sessions: 2,
         }
     );
     assert_eq!(
@@ -81,6 +91,35 @@ async fn expired_tokens_and_long_delivered_emails_go_and_everything_else_stays()
     assert_eq!(
         count(&pool, "SELECT count(*) AS n FROM unlock_tokens").await,
         0
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) AS n FROM sessions WHERE ended_at IS NULL AND expires_at > now()"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&pool, "SELECT count(*) AS n FROM sessions").await, 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) AS n FROM users WHERE live_session_ids = '{}' \
+             AND id = '00000000-0000-0000-0000-000000000002'"
+        )
+        .await,
+        1,
+        "the expired session left its account's list"
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) AS n FROM users WHERE live_session_ids = \
+             '{10000000-0000-0000-0000-000000000001}' AND id = '00000000-0000-0000-0000-000000000001'"
+        )
+        .await,
+        1,
+        "the live one stays listed"
     );
     // Delivered 6 days ago, waiting, and given up on (kept for an operator) stay.
     assert_eq!(count(&pool, "SELECT count(*) AS n FROM outbox").await, 3);

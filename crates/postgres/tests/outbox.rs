@@ -12,7 +12,8 @@ use diesel_async::RunQueryDsl as _;
 use um_domain::{
     model::{RawToken, Role, User, UserId},
     ports::{
-        LockNotice, Mail, MailKind, Outbox, OutboxDepth, RepoError, UserChanges, UserRepository,
+        EndSessions, LockNotice, Mail, MailKind, Outbox, OutboxDepth, RepoError, UserChanges,
+        UserRepository,
     },
 };
 use um_postgres::{PgOutbox, Pool, schema::outbox};
@@ -220,6 +221,7 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
             user.id,
             1,
             LockNotice {
+                end_sessions: EndSessions::All,
                 unlock_token: pending(&other),
                 audit: locked_event(user.id),
                 mail: mail(
@@ -273,7 +275,8 @@ async fn when_the_email_cannot_be_queued_the_change_is_rolled_back() {
                 other.hash(),
                 user.password_hash.clone(),
                 now(),
-                MailKind::PasswordChanged
+                MailKind::PasswordChanged,
+                EndSessions::All,
             )
             .await
             .expect("query")

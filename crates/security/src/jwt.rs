@@ -7,8 +7,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use um_domain::model::{User, UserId};
-use um_domain::ports::{AccessToken, TokenError, TokenIssuer};
+use um_domain::model::{SessionId, User, UserId};
+use um_domain::ports::{AccessToken, TokenError, TokenHolder, TokenIssuer};
 use uuid::Uuid;
 
 /// Secrets shorter than this many bytes get a warning at start-up.
@@ -26,12 +26,16 @@ struct Claims {
     iss: String,
     /// A random id, so that no two tokens are alike.
     jti: String,
+    /// The session the token belongs to: it works only while the session is alive.
+    sid: String,
 }
 
-/// Issues and checks HS256 access tokens carrying `sub`, `role`, `iat`, `exp`, `iss` and `jti`.
+/// Issues and checks HS256 access tokens carrying `sub`, `role`, `iat`, `exp`, `iss`, `jti` and
+/// `sid`.
 ///
 /// Verification accepts HS256 only (so `alg: none` and every other algorithm are refused), requires
-/// `exp`, `iss` and `sub`, checks the issuer, and allows no leeway on `exp`.
+/// `exp`, `iss`, `sub` and `sid`, checks the issuer, and allows no leeway on `exp`. A token from
+/// before sessions existed (no `sid`) is refused: its holder logs in again.
 pub struct JwtIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -88,10 +92,17 @@ impl JwtIssuer {
 }
 
 impl TokenIssuer for JwtIssuer {
-    fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+    fn issue(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> anyhow::Result<AccessToken> {
         let expires = now
             .checked_add_signed(self.ttl)
-            .context("token expiry out of range")?;
+            .context("token expiry out of range")?
+            .min(not_after);
         let claims = Claims {
             sub: user.id.to_string(),
             role: user.role.as_str().to_owned(),
@@ -99,24 +110,28 @@ impl TokenIssuer for JwtIssuer {
             exp: expires.timestamp(),
             iss: self.issuer.clone(),
             jti: Uuid::new_v4().simple().to_string(),
+            sid: session.to_string(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .context("cannot sign access token")?;
         Ok(AccessToken {
             token,
-            expires_in: self.ttl.num_seconds(),
+            expires_in: (expires - now).num_seconds().max(0),
         })
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+    fn verify(&self, token: &str) -> Result<TokenHolder, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?;
-        Uuid::parse_str(&data.claims.sub)
-            .map(UserId)
-            .map_err(|_| TokenError::Invalid)
+        let user = Uuid::parse_str(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
+        let session = Uuid::parse_str(&data.claims.sid).map_err(|_| TokenError::Invalid)?;
+        Ok(TokenHolder {
+            user: UserId(user),
+            session: SessionId(session),
+        })
     }
 }
 
@@ -179,6 +194,31 @@ mod tests {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64")).expect("json")
     }
 
+    const SESSION: SessionId = SessionId(Uuid::from_u128(0x5e55_1011));
+
+    /// A session end far beyond any token's own expiry.
+    fn far() -> chrono::DateTime<Utc> {
+        Utc::now() + TimeDelta::days(365)
+    }
+
+    #[test]
+    fn a_token_never_outlives_its_session() {
+        let issuer = issuer();
+        let now = Utc::now();
+        let token = issuer
+            .issue(&user(), SESSION, now, now + TimeDelta::minutes(10))
+            .expect("issue");
+        assert_eq!(token.expires_in, 10 * 60);
+        assert_eq!(payload(&token.token)["exp"], now.timestamp() + 10 * 60);
+    }
+
+    fn holder(user: &User) -> TokenHolder {
+        TokenHolder {
+            user: user.id,
+            session: SESSION,
+        }
+    }
+
     fn b64(value: &serde_json::Value) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("json"))
     }
@@ -188,9 +228,9 @@ mod tests {
         let issuer = issuer();
         let user = user();
         let now = Utc::now();
-        let token = issuer.issue(&user, now).expect("issue");
+        let token = issuer.issue(&user, SESSION, now, far()).expect("issue");
         assert_eq!(token.expires_in, 30 * 60);
-        assert_eq!(issuer.verify(&token.token), Ok(user.id));
+        assert_eq!(issuer.verify(&token.token), Ok(holder(&user)));
 
         let header = jsonwebtoken::decode_header(&token.token).expect("header");
         assert_eq!(header.alg, Algorithm::HS256);
@@ -201,6 +241,7 @@ mod tests {
         assert_eq!(claims["iat"], now.timestamp());
         assert_eq!(claims["exp"], now.timestamp() + 30 * 60);
         assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+        assert_eq!(claims["sid"], SESSION.to_string());
     }
 
     #[test]
@@ -208,8 +249,8 @@ mod tests {
         let issuer = issuer();
         let user = user();
         let now = Utc::now();
-        let a = issuer.issue(&user, now).expect("issue");
-        let b = issuer.issue(&user, now).expect("issue");
+        let a = issuer.issue(&user, SESSION, now, far()).expect("issue");
+        let b = issuer.issue(&user, SESSION, now, far()).expect("issue");
         assert_ne!(a.token, b.token);
     }
 
@@ -217,14 +258,19 @@ mod tests {
     fn an_expired_token_is_expired() {
         let issuer = issuer();
         let issued = Utc::now() - TimeDelta::minutes(31);
-        let token = issuer.issue(&user(), issued).expect("issue");
+        let token = issuer
+            .issue(&user(), SESSION, issued, far())
+            .expect("issue");
         assert_eq!(issuer.verify(&token.token), Err(TokenError::Expired));
     }
 
     #[test]
     fn a_token_with_a_tampered_payload_or_signature_is_invalid() {
         let issuer = issuer();
-        let token = issuer.issue(&user(), Utc::now()).expect("issue").token;
+        let token = issuer
+            .issue(&user(), SESSION, Utc::now(), far())
+            .expect("issue")
+            .token;
         let parts: Vec<&str> = token.split('.').collect();
 
         let mut claims = payload(&token);
@@ -246,7 +292,10 @@ mod tests {
     #[test]
     fn an_unsigned_alg_none_token_is_invalid() {
         let issuer = issuer();
-        let token = issuer.issue(&user(), Utc::now()).expect("issue").token;
+        let token = issuer
+            .issue(&user(), SESSION, Utc::now(), far())
+            .expect("issue")
+            .token;
         let claims = payload(&token);
         for alg in ["none", "None", "NONE"] {
             let header = serde_json::json!({ "alg": alg, "typ": "JWT" });
@@ -266,7 +315,10 @@ mod tests {
     fn a_token_signed_with_another_hmac_algorithm_is_invalid() {
         let secret = "0123456789abcdef0123456789abcdef";
         let issuer = issuer_with(secret, ISSUER);
-        let token = issuer.issue(&user(), Utc::now()).expect("issue").token;
+        let token = issuer
+            .issue(&user(), SESSION, Utc::now(), far())
+            .expect("issue")
+            .token;
         let claims = payload(&token);
         for alg in [Algorithm::HS384, Algorithm::HS512] {
             let other = jsonwebtoken::encode(
@@ -284,11 +336,11 @@ mod tests {
         let ours = issuer();
         let user = user();
         let foreign_iss = issuer_with("0123456789abcdef0123456789abcdef", "someone-else")
-            .issue(&user, Utc::now())
+            .issue(&user, SESSION, Utc::now(), far())
             .expect("issue");
         assert_eq!(ours.verify(&foreign_iss.token), Err(TokenError::Invalid));
         let foreign_key = issuer_with("another-secret-another-secret-!!", ISSUER)
-            .issue(&user, Utc::now())
+            .issue(&user, SESSION, Utc::now(), far())
             .expect("issue");
         assert_eq!(ours.verify(&foreign_key.token), Err(TokenError::Invalid));
     }
@@ -306,15 +358,31 @@ mod tests {
         let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
         let exp = Utc::now().timestamp() + 600;
         let id = UserId::new().to_string();
+        let sid = SESSION.to_string();
+        let complete = serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x", "sid": sid });
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &complete, &key).expect("encode");
+        let issuer_with_that_key = issuer_with("0123456789abcdef0123456789abcdef", ISSUER);
+        assert!(
+            issuer_with_that_key.verify(&token).is_ok(),
+            "the complete claims pass"
+        );
         for claims in [
-            serde_json::json!({ "sub": "not-a-uuid", "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x" }),
-            serde_json::json!({ "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x" }),
-            serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "iss": ISSUER, "jti": "x" }),
-            serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "exp": exp, "jti": "x" }),
+            serde_json::json!({ "sub": "not-a-uuid", "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x", "sid": sid }),
+            serde_json::json!({ "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x", "sid": sid }),
+            serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "iss": ISSUER, "jti": "x", "sid": sid }),
+            serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "exp": exp, "jti": "x", "sid": sid }),
+            // Issued before sessions existed, or with a session id that is none.
+            serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x" }),
+            serde_json::json!({ "sub": id, "role": "ADMIN", "iat": 0, "exp": exp, "iss": ISSUER, "jti": "x", "sid": "nope" }),
         ] {
             let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
                 .expect("encode");
-            assert_eq!(issuer.verify(&token), Err(TokenError::Invalid), "{claims}");
+            assert_eq!(
+                issuer_with_that_key.verify(&token),
+                Err(TokenError::Invalid),
+                "{claims}"
+            );
         }
     }
 
@@ -329,7 +397,9 @@ mod tests {
         assert_ne!(a.expose_secret(), b.expose_secret());
         let issuer = JwtIssuer::new(a, ISSUER.into(), TimeDelta::minutes(5));
         let user = user();
-        let token = issuer.issue(&user, Utc::now()).expect("issue");
-        assert_eq!(issuer.verify(&token.token), Ok(user.id));
+        let token = issuer
+            .issue(&user, SESSION, Utc::now(), far())
+            .expect("issue");
+        assert_eq!(issuer.verify(&token.token), Ok(holder(&user)));
     }
 }

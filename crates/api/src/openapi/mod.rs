@@ -20,7 +20,10 @@ use utoipa::{
         self, ContentBuilder, HttpMethod, Ref, RefOr, ResponseBuilder, Schema,
         path::ParameterIn,
         schema::Type,
-        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        security::{
+            Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
+            SecurityScheme,
+        },
     },
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -29,6 +32,10 @@ use crate::{error::Problem, routes};
 
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearer";
+
+/// The name of the OAuth2 password-flow scheme: the same bearer token, got by Swagger UI's
+/// "Authorize" dialog (or any OAuth2 client) from the login form.
+pub const PASSWORD_FLOW: &str = "password";
 
 /// The Content-Security-Policy of `/docs` and its assets: Swagger UI's scripts, styles and
 /// images come from this server only; it sets inline styles and uses `data:` images for its
@@ -39,7 +46,9 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
 
 **Conventions.** JSON in and out, UTF-8; times are RFC 3339. Every path works with and without its trailing slash. Ids are UUIDs: a malformed id in a path is a 422, an unknown one a 404. Unknown JSON fields are a 422. Errors are RFC 9457 problem details (`application/problem+json`) with a human `detail` and a stable snake_case `code`; validation errors (422) add `errors`, one entry per bad field. A `Content-Type` other than JSON (or, where accepted, a form) is a 415; a body over 64 KiB a 413. While the database or the object store is unreachable, affected endpoints answer 503 with `Retry-After`.
 
-**Authentication.** Protected endpoints take `Authorization: Bearer <token>` from `POST /login`. A missing, malformed, expired or badly signed token, or one whose account is deleted or locked, is a 401 with `WWW-Authenticate: Bearer`. The role stored in the database, not the one in the token, decides permissions; too few rights is a 403 `Operation not permitted`. A `MANAGER` acts only on `ANONYMOUS` and `AUTHENTICATED` accounts; only an `ADMIN` acts on `MANAGER`/`ADMIN` accounts or changes roles.
+**Authentication.** Protected endpoints take `Authorization: Bearer <token>` from `POST /login`. A missing, malformed, expired or badly signed token, one whose session has ended, or one whose account is deleted or locked, is a 401 with `WWW-Authenticate: Bearer`.
+
+**Sessions.** A login starts a session and answers, besides the access token, a `refresh_token` (opaque, single-use, stored only as its SHA-256) and `refresh_expires_in`. `POST /token/refresh` trades it for new tokens; a refresh token used a second time ends its session. The session, not the access token, is what ends: `POST /logout`, `DELETE /me/sessions…`, staff's `DELETE /users/{user_id}/sessions`, and by themselves a password change (every other session), a password reset, a lock and a deletion (all of them); an unlock does not bring a session back. Every access token of an ended session is refused at once. Access tokens issued before sessions existed (without `sid`) are refused: log in again. The role stored in the database, not the one in the token, decides permissions; too few rights is a 403 `Operation not permitted`. A `MANAGER` acts only on `ANONYMOUS` and `AUTHENTICATED` accounts; only an `ADMIN` acts on `MANAGER`/`ADMIN` accounts or changes roles.
 
 **Choices where the contract is silent.**
 - A `MANAGER`'s listing shows only `ANONYMOUS` and `AUTHENTICATED` accounts, the ones it may act on; `total` counts those.
@@ -66,6 +75,12 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
     paths(
         routes::accounts::register,
         routes::accounts::login,
+        routes::sessions::refresh,
+        routes::sessions::logout,
+        routes::sessions::list_mine,
+        routes::sessions::end_mine,
+        routes::sessions::end_others,
+        routes::sessions::revoke,
         routes::accounts::resend_verification,
         routes::accounts::verify_email,
         routes::users::list,
@@ -105,6 +120,7 @@ const DESCRIPTION: &str = r#"User management: registration with email verificati
     modifiers(&CommonResponses, &DomainRules),
     tags(
         (name = "accounts", description = "Registration, email verification and login (public)."),
+        (name = "sessions", description = "Refresh tokens, logout, one's own sessions. A login starts a session; the session, not the access token, is what a user or an administrator ends."),
         (name = "recovery", description = "Password reset and the unlock link (public); the links open small HTML pages first, so a mail scanner that follows links cannot use a token up."),
         (name = "me", description = "Self-service for any signed-in user."),
         (name = "pictures", description = "Profile pictures (stored in an S3-compatible store or a local directory), serving and default avatars."),
@@ -174,6 +190,20 @@ impl Modify for CommonResponses {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            PASSWORD_FLOW,
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::Password(Password::with_refresh_url(
+                    "/login",
+                    Scopes::new(),
+                    "/token/refresh",
+                ))],
+                "The OAuth2 password flow of `POST /login` (`username` = the email): the \
+                 same bearer token as the `bearer` scheme, and a refresh token for \
+                 `POST /token/refresh`. Scopes are not used; `client_id` and `client_secret` \
+                 are ignored.",
+            )),
+        );
         for name in ["UpdateMeRequest", "UpdateUserRequest"] {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
                 object.min_properties = Some(1);
@@ -201,14 +231,28 @@ impl Modify for CommonResponses {
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
                 state_page_bounds(operation);
+                // Every protected operation also takes the token of the password flow.
+                if let Some(security) = &mut operation.security {
+                    security.push(SecurityRequirement::new(
+                        PASSWORD_FLOW,
+                        Vec::<String>::new(),
+                    ));
+                }
+                // With a bearer token, `POST /logout` reads no body.
+                if path == "/logout"
+                    && matches!(method, HttpMethod::Post)
+                    && let Some(body) = &mut operation.request_body
+                {
+                    body.required = Some(openapi::Required::False);
+                }
                 let responses = &mut operation.responses.responses;
                 if operation.security.is_some() && !responses.contains_key("401") {
                     responses.insert(
                         "401".into(),
                         problem(
                             "No valid bearer token (`not_authenticated`): missing, malformed, \
-                             expired or badly signed, or its account is deleted or locked. \
-                             Carries `WWW-Authenticate: Bearer`.",
+                             expired or badly signed, its session ended, or its account \
+                             deleted or locked. Carries `WWW-Authenticate: Bearer`.",
                         )
                         .into(),
                     );

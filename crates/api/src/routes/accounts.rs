@@ -1,16 +1,20 @@
 //! Registration, verification and login: the public account endpoints.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use secrecy::SecretString;
 use serde::Serialize;
-use um_domain::model::Email;
+use um_domain::{
+    model::{ClientInfo, Email},
+    services::LoginSuccess,
+};
 use utoipa::ToSchema;
 
-use super::requests::{LoginForm, LoginJson, NewUserRequest, ResendRequest};
+use super::requests::{Grant, LoginForm, LoginJson, NewUserRequest, ResendRequest, TokenForm};
 use crate::{
+    client_ip::client_ip,
     dto::{MessageResponse, UserResponse},
     error::{ApiError, Problem},
-    extract::{JsonBody, RawBody, content_type, is_json, parse_json, parse_user_id},
+    extract::{FormOrJson, JsonBody, RawBody, form_or_json, parse_user_id},
     limits::RateLimits,
     metrics::Metrics,
     state::AppState,
@@ -49,20 +53,53 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserResponse::new(user, &state.urls)))
 }
 
-/// A bearer token.
+/// The tokens of a login or a refresh.
 #[derive(Debug, Serialize, ToSchema)]
-struct TokenResponse {
-    /// A JWT with `sub` (the user's id), `role`, `iat`, `exp` and `iss`.
+pub(super) struct TokenResponse {
+    /// A JWT with `sub` (the user's id), `role`, `iat`, `exp`, `iss`, `jti` and `sid` (the
+    /// session); it works until it expires or its session ends.
     access_token: String,
     /// Always `bearer`.
     #[schema(value_type = String, example = "bearer")]
     token_type: &'static str,
-    /// Seconds until the token expires (`ACCESS_TOKEN_TTL_MINUTES`, default 30 minutes).
+    /// Seconds until the access token expires (`ACCESS_TOKEN_TTL_MINUTES`, default 30 minutes).
     #[schema(example = 1800)]
     expires_in: i64,
+    /// Opaque and single-use: trade it at `POST /token/refresh` for new tokens. Keep it secret;
+    /// it is shown only in this answer.
+    refresh_token: String,
+    /// Seconds until the session ends, however often it is refreshed (`REFRESH_TOKEN_TTL_DAYS`
+    /// after the login, default 30 days).
+    #[schema(example = 2_592_000)]
+    refresh_expires_in: i64,
 }
 
-/// `POST /login`: an OAuth2 password form (`username`, `password`) or JSON (`email`, `password`).
+/// 200 with the tokens of `success`, never cached.
+pub(super) fn token_response(success: LoginSuccess) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse {
+            access_token: success.access.token,
+            token_type: "bearer",
+            expires_in: success.access.expires_in,
+            refresh_token: success.refresh.expose().to_owned(),
+            refresh_expires_in: success.refresh_expires_in,
+        })
+}
+
+/// Where a login comes from, as its session records it: the `User-Agent` and the client's
+/// address by the trusted-proxy rule.
+fn client_info(req: &HttpRequest) -> ClientInfo {
+    ClientInfo::new(
+        req.headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        client_ip(req).map(|ip| ip.to_string()),
+    )
+}
+
+/// `POST /login`: an OAuth2 form (the password grant, or the refresh grant) or JSON (`email`,
+/// `password`).
 #[utoipa::path(
     post,
     path = "/login",
@@ -70,22 +107,25 @@ struct TokenResponse {
     tag = "accounts",
     summary = "Log in",
     description = "Takes an OAuth2 password form (`username` = the email, `password`; the form's \
-        other OAuth2 fields are ignored) or the same as JSON (`email`, `password`). Unknown email, \
-        wrong password and unverified email all answer the same 401 in about the same time. At \
-        `MAX_LOGIN_ATTEMPTS` (default 3) consecutive wrong passwords the account locks and an \
-        email with a one-time unlock link is sent (that attempt still answers 401). A successful \
-        login resets the counter and sets `last_login_at`. Answers `Cache-Control: no-store`.",
+        other OAuth2 fields are ignored) or the same as JSON (`email`, `password`), and starts a \
+        session. Unknown email, wrong password and unverified email all answer the same 401 in \
+        about the same time. At `MAX_LOGIN_ATTEMPTS` (default 3) consecutive wrong passwords the \
+        account locks, every session of it ends, and an email with a one-time unlock link is \
+        sent (that attempt still answers 401). A successful login resets the counter and sets \
+        `last_login_at`. Since OAuth2 clients use one token URL, the form also takes \
+        `grant_type=refresh_token&refresh_token=...`, which is `POST /token/refresh`. Answers \
+        `Cache-Control: no-store`.",
     request_body(content(
         (LoginForm = "application/x-www-form-urlencoded"),
         (LoginJson = "application/json"),
     )),
     responses(
-        (status = 200, description = "A bearer token.", body = TokenResponse,
+        (status = 200, description = "The tokens of a new session (or, for the refresh grant, of the refreshed one).", body = TokenResponse,
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "Account locked due to too many failed login attempts (`account_locked`).", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Incorrect email or password (`invalid_credentials`); also for an unverified email.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Incorrect email or password (`invalid_credentials`), also for an unverified email; for the refresh grant, a refresh token that is unknown, expired, ended or used before, or whose account is locked or deleted (`invalid_refresh_token`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is neither the form nor JSON (`unsupported_media_type`).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing or unknown fields, or a body that is not a JSON object (`validation_error`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or unknown fields, an unknown `grant_type`, or a body that is not a JSON object (`validation_error`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
@@ -95,40 +135,20 @@ pub async fn login(
     req: HttpRequest,
     RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (email, password) = match content_type(&req).as_deref() {
-        Some("application/x-www-form-urlencoded") => {
-            let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|e| {
-                ApiError::invalid(
-                    "body",
-                    format!("expected the fields username and password: {e}"),
-                )
-            })?;
-            (form.username, form.password)
-        }
-        Some(ct) if !is_json(ct) => {
-            return Err(ApiError::UnsupportedMediaType(
-                "Content-Type must be application/x-www-form-urlencoded or application/json".into(),
-            ));
-        }
-        _ => {
-            let json: LoginJson = parse_json(&body)?;
-            (json.email, json.password)
-        }
+    let (email, password) = match form_or_json::<TokenForm, LoginJson>(&req, &body)? {
+        FormOrJson::Form(form) => match form.grant()? {
+            Grant::Password { username, password } => (username, password),
+            Grant::Refresh(token) => return Ok(token_response(state.users.refresh(&token).await?)),
+        },
+        FormOrJson::Json(json) => (json.email, json.password),
     };
     limits.check_account("/login", &email).await?;
     let outcome = state
         .users
-        .login(&email, SecretString::from(password))
+        .login(&email, SecretString::from(password), client_info(&req))
         .await;
     metrics.login(&outcome);
-    let success = outcome?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(TokenResponse {
-            access_token: success.access.token,
-            token_type: "bearer",
-            expires_in: success.access.expires_in,
-        }))
+    Ok(token_response(outcome?))
 }
 
 /// `GET /verify-email/{user_id}/{token}`: 200 once, 400 for a wrong, used or expired token.

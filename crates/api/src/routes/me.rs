@@ -137,7 +137,12 @@ pub async fn change_password(
         .map_err(|e| ApiError::invalid("new_password", e.to_string()))?;
     state
         .users
-        .change_password(&me.0, SecretString::from(body.current_password), new)
+        .change_password(
+            &me.0,
+            me.session(),
+            SecretString::from(body.current_password),
+            new,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,6 +9,7 @@ pub(crate) mod nicknames;
 pub(crate) mod pictures;
 pub(crate) mod recovery;
 mod requests;
+pub(crate) mod sessions;
 pub(crate) mod users;
 
 use actix_web::{Route, http::Method, middleware::from_fn, web};
@@ -27,6 +28,26 @@ fn table() -> Vec<Resource> {
             vec![(Method::POST, web::to(accounts::register))],
         ),
         ("/login", vec![(Method::POST, web::to(accounts::login))]),
+        (
+            "/token/refresh",
+            vec![(Method::POST, web::to(sessions::refresh))],
+        ),
+        ("/logout", vec![(Method::POST, web::to(sessions::logout))]),
+        (
+            "/me/sessions",
+            vec![
+                (Method::GET, web::to(sessions::list_mine)),
+                (Method::DELETE, web::to(sessions::end_others)),
+            ],
+        ),
+        (
+            "/me/sessions/{session_id}",
+            vec![(Method::DELETE, web::to(sessions::end_mine))],
+        ),
+        (
+            "/users/{user_id}/sessions",
+            vec![(Method::DELETE, web::to(sessions::revoke))],
+        ),
         (
             "/verify-email/resend",
             vec![(Method::POST, web::to(accounts::resend_verification))],

@@ -10,7 +10,7 @@ use um_domain::{
 };
 use utoipa::ToSchema;
 
-use crate::extract::double_option;
+use crate::{error::ApiError, extract::double_option};
 
 /// `POST /register` and `POST /users`. Unknown fields are a 422; so are
 /// `profile_picture_url` and `profile_picture_thumbnail_url`, which only an upload sets. Blank
@@ -317,15 +317,113 @@ pub struct LoginJson {
     pub password: String,
 }
 
-/// `POST /login` as an OAuth2 password form. The form's other fields (`grant_type`, `scope`,
-/// `client_id`, `client_secret`) are accepted and ignored, as OAuth2 clients send them.
+/// `POST /login` as an OAuth2 form, as it arrives: which fields it needs depends on its grant
+/// ([`TokenForm::grant`]); [`LoginForm`] describes the two shapes. The form's other OAuth2 fields
+/// (`scope`, `client_id`, `client_secret`) are accepted and ignored, as OAuth2 clients send them.
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    pub grant_type: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /login` as an OAuth2 form (one token URL for both grants): the password grant, or the
+/// refresh grant. The form's other OAuth2 fields (`scope`, `client_id`, `client_secret`) are
+/// accepted and ignored, as OAuth2 clients send them.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginForm {
+#[serde(untagged)]
+#[allow(dead_code)] // described, never built: requests are read as a `TokenForm`
+pub enum LoginForm {
+    Password(PasswordGrantForm),
+    Refresh(RefreshGrantForm),
+}
+
+/// The password grant: the email and the password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PasswordGrantForm {
+    /// `password`, or absent.
+    #[schema(nullable = false)]
+    grant_type: Option<PasswordGrantType>,
     /// The email.
     #[schema(format = Email)]
-    pub username: String,
+    username: String,
     #[schema(format = Password)]
-    pub password: String,
+    password: String,
+}
+
+/// The refresh grant on the login URL: as `POST /token/refresh`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshGrantForm {
+    grant_type: RefreshGrantType,
+    /// The refresh token of a login or of the latest refresh.
+    refresh_token: String,
+}
+
+/// The grant of a password form: `password` only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PasswordGrantType {
+    Password,
+}
+
+/// The grant of a refresh form: `refresh_token` only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // described, never built: the form carries it as text
+pub enum RefreshGrantType {
+    RefreshToken,
+}
+
+/// What a token form asks for.
+pub enum Grant {
+    Password { username: String, password: String },
+    Refresh(String),
+}
+
+impl TokenForm {
+    /// The grant the form asks for, with its fields.
+    ///
+    /// # Errors
+    /// 422 naming an unknown grant or a missing field.
+    pub fn grant(self) -> Result<Grant, ApiError> {
+        match self.grant_type.as_deref() {
+            None | Some("password") => match (self.username, self.password) {
+                (Some(username), Some(password)) => Ok(Grant::Password { username, password }),
+                (None, _) => Err(ApiError::invalid("username", "is required")),
+                (_, None) => Err(ApiError::invalid("password", "is required")),
+            },
+            Some("refresh_token") => self
+                .refresh_token
+                .map(Grant::Refresh)
+                .ok_or_else(|| ApiError::invalid("refresh_token", "is required")),
+            Some(_) => Err(ApiError::invalid(
+                "grant_type",
+                "must be password or refresh_token",
+            )),
+        }
+    }
+}
+
+/// `POST /token/refresh` and `POST /logout` as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token of a login or of the latest refresh.
+    pub refresh_token: String,
+}
+
+/// `POST /token/refresh` and `POST /logout` as an OAuth2 form; `grant_type`, when given, must be
+/// `refresh_token` (the form's other OAuth2 fields are ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshForm {
+    /// `refresh_token`, or absent.
+    #[schema(value_type = Option<RefreshGrantType>, nullable = false)]
+    pub grant_type: Option<String>,
+    pub refresh_token: String,
 }
 
 fn reject_read_only(v: &mut Validator, picture: bool, thumbnail: bool) {

@@ -15,16 +15,18 @@ pub enum AuditKind {
     UserUpdated,
     PictureChanged,
     PictureDeleted,
+    /// Staff ended every session of an account (`DELETE /users/{id}/sessions`).
+    SessionsRevoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "kind must be one of role_changed, locked, unlocked, pro_status_changed, user_deleted, user_updated, picture_changed, picture_deleted"
+    "kind must be one of role_changed, locked, unlocked, pro_status_changed, user_deleted, user_updated, picture_changed, picture_deleted, sessions_revoked"
 )]
 pub struct AuditKindError;
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 8] = [
+    pub const ALL: [AuditKind; 9] = [
         Self::RoleChanged,
         Self::Locked,
         Self::Unlocked,
@@ -33,6 +35,7 @@ impl AuditKind {
         Self::UserUpdated,
         Self::PictureChanged,
         Self::PictureDeleted,
+        Self::SessionsRevoked,
     ];
 
     #[must_use]
@@ -46,6 +49,7 @@ impl AuditKind {
             Self::UserUpdated => "user_updated",
             Self::PictureChanged => "picture_changed",
             Self::PictureDeleted => "picture_deleted",
+            Self::SessionsRevoked => "sessions_revoked",
         }
     }
 
@@ -93,6 +97,24 @@ pub struct AuditEvent {
     pub target: UserId,
     pub kind: AuditKind,
     pub changes: Vec<AuditChange>,
+}
+
+impl AuditEvent {
+    /// `actor` ended every session of `target`, `ended` of which were alive: details
+    /// `{"live_sessions": {"before": "<ended>", "after": "0"}}`.
+    #[must_use]
+    pub fn sessions_revoked(actor: UserId, target: UserId, ended: u64) -> Self {
+        Self {
+            actor: Some(actor),
+            target,
+            kind: AuditKind::SessionsRevoked,
+            changes: vec![AuditChange::new(
+                "live_sessions",
+                Some(ended.to_string()),
+                Some("0".into()),
+            )],
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod picture;
 mod pro;
 mod profile;
 mod role;
+mod session;
 mod token;
 mod user;
 mod words;
@@ -25,5 +26,6 @@ pub use profile::{
     ProfilePatch, ProfileUrl, TextError, UrlError, is_forbidden_in_text,
 };
 pub use role::{Role, RoleError};
+pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshToken, Session, SessionId};
 pub use token::{RawToken, TokenHash};
 pub use user::{User, UserId};

@@ -6,21 +6,36 @@ use super::{Registration, UserService, mail_to};
 use crate::{
     error::Error,
     model::{
-        AuditChange, AuditEvent, AuditKind, Email, Nickname, RawToken, Role, User, UserId,
-        generate_nickname,
+        AuditChange, AuditEvent, AuditKind, ClientInfo, Email, Nickname, RawToken, RefreshToken,
+        Role, SessionId, User, UserId, generate_nickname,
     },
-    ports::{AccessToken, FailedLogin, LockNotice, Mail, MailKind, NewUser, RepoError},
+    ports::{
+        AccessToken, EndSessions, FailedLogin, LockNotice, Mail, MailKind, NewUser, RepoError,
+        TokenHolder,
+    },
 };
 
 /// How many generated nicknames are tried before giving up; with ~690 million possible names
 /// even one retry is rare.
 const NICKNAME_TRIES: usize = 10;
 
-/// A successful login: the token and the account it was issued for.
+/// A successful login or refresh: the tokens and the account they were issued for.
 #[derive(Debug, Clone)]
 pub struct LoginSuccess {
     pub access: AccessToken,
+    /// The session's new refresh token, handed to the client once.
+    pub refresh: RefreshToken,
+    /// Seconds until the session ends however often it is refreshed.
+    pub refresh_expires_in: i64,
     pub user: User,
+}
+
+/// The caller of a request: the account behind a valid bearer token, loaded fresh, and the
+/// session the token belongs to, alive.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub session: SessionId,
 }
 
 impl UserService {
@@ -46,6 +61,8 @@ impl UserService {
                     Some("true".into()),
                 )],
             },
+            // A lock ends every session: an unlock later does not bring them back.
+            end_sessions: EndSessions::All,
         };
         let outcome = self
             .ports
@@ -205,7 +222,7 @@ impl UserService {
         }
     }
 
-    /// Checks the credentials and issues an access token.
+    /// Checks the credentials, starts a session for `client` and issues its tokens.
     ///
     /// Unknown email, wrong password and unverified email give the same error after about the
     /// same work. Each wrong password is counted; the failure that reaches the limit locks the
@@ -213,7 +230,12 @@ impl UserService {
     ///
     /// # Errors
     /// `InvalidCredentials` (401), `AccountLocked` (400), `Unavailable`, `Internal`.
-    pub async fn login(&self, email: &str, password: SecretString) -> Result<LoginSuccess, Error> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: ClientInfo,
+    ) -> Result<LoginSuccess, Error> {
         let user = match Email::parse(email) {
             Ok(email) => self.ports.users.find_by_email(&email).await?,
             Err(_) => None,
@@ -254,12 +276,7 @@ impl UserService {
         if self.ports.hasher.needs_rehash(&user.password_hash) {
             self.rehash(&user, password).await;
         }
-        let access = self
-            .ports
-            .tokens
-            .issue(&user, now)
-            .map_err(Error::Internal)?;
-        Ok(LoginSuccess { access, user })
+        self.start_session(user, client, now).await
     }
 
     /// Replaces an outdated hash (bcrypt from the original) with Argon2id after a successful
@@ -282,15 +299,25 @@ impl UserService {
         }
     }
 
-    /// The account behind a bearer token, loaded fresh: a deleted or locked account is refused,
-    /// and its stored role, not the token's, is what counts.
+    /// The account behind a bearer token, loaded fresh together with the check that the
+    /// token's session is alive (one round trip): an ended or expired session, a deleted or a
+    /// locked account are refused, and the stored role, not the token's, is what counts.
     ///
     /// # Errors
     /// `Unauthenticated` (401), `Unavailable`, `Internal`.
-    pub async fn authenticate(&self, bearer: &str) -> Result<User, Error> {
-        let id = self.token_holder(bearer)?;
-        match self.ports.users.find_by_id(id).await? {
-            Some(user) if !user.is_locked => Ok(user),
+    pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, Error> {
+        let holder = self.token_holder(bearer)?;
+        let now = self.ports.clock.now();
+        match self
+            .ports
+            .sessions
+            .session_user(holder.user, holder.session, now)
+            .await?
+        {
+            Some(user) if !user.is_locked => Ok(Authenticated {
+                user,
+                session: holder.session,
+            }),
             _ => Err(Error::Unauthenticated),
         }
     }
@@ -305,18 +332,22 @@ impl UserService {
         bearer: &str,
         other: UserId,
     ) -> Result<(User, Option<User>), Error> {
-        let id = self.token_holder(bearer)?;
-        let found = self.ports.users.find_both(id, other).await?;
-        let caller = found
-            .iter()
-            .find(|u| u.id == id && !u.is_locked)
-            .cloned()
+        let holder = self.token_holder(bearer)?;
+        let now = self.ports.clock.now();
+        let (caller, target) = self
+            .ports
+            .sessions
+            .session_user_and(holder.user, holder.session, now, other)
+            .await?;
+        let caller = caller
+            .filter(|u| !u.is_locked)
             .ok_or(Error::Unauthenticated)?;
-        Ok((caller, found.into_iter().find(|u| u.id == other)))
+        Ok((caller, target))
     }
 
-    /// The id a bearer token was issued to; an invalid or expired token is `Unauthenticated`.
-    fn token_holder(&self, bearer: &str) -> Result<UserId, Error> {
+    /// Whom and which session a bearer token was issued to; an invalid or expired token is
+    /// `Unauthenticated`.
+    pub(super) fn token_holder(&self, bearer: &str) -> Result<TokenHolder, Error> {
         self.ports
             .tokens
             .verify(bearer)

@@ -9,6 +9,7 @@ mod outbox;
 mod pictures;
 mod profiles;
 mod recovery;
+mod sessions;
 mod users;
 
 #[cfg(test)]
@@ -23,11 +24,11 @@ use crate::{
     model::{Email, Nickname, Password, PasswordHash, Profile, ProfilePatch, RawToken, Role, User},
     ports::{
         AuditLog, Clock, Mail, MailKind, ObjectStore, PasswordHasher, PendingToken,
-        PictureProcessor, RepoError, StoreError, TokenIssuer, UserRepository,
+        PictureProcessor, RepoError, SessionRepository, StoreError, TokenIssuer, UserRepository,
     },
 };
 
-pub use accounts::LoginSuccess;
+pub use accounts::{Authenticated, LoginSuccess};
 pub use health::Readiness;
 pub use import::{
     Candidate, CsvRow, EXPORT_PAGE, ExportCursor, IMPORT_BATCH, ImportRun, ImportService,
@@ -35,6 +36,7 @@ pub use import::{
 };
 pub use outbox::{DeliveryPolicy, DeliveryReport, OutboxDelivery};
 pub use pictures::{Avatar, SweepReport};
+pub use sessions::{MAX_LIVE_SESSIONS, REMEMBERED_REFRESH_TOKENS};
 pub use users::{MAX_PAGE_SIZE, MAX_SKIP};
 
 /// Rules that deployments tune.
@@ -50,6 +52,9 @@ pub struct Settings {
     pub password_reset_ttl: TimeDelta,
     /// How long the unlock link of an "account locked" email works.
     pub unlock_ttl: TimeDelta,
+    /// How long a session lives from its login, however often it is refreshed
+    /// (`REFRESH_TOKEN_TTL_DAYS`).
+    pub session_ttl: TimeDelta,
 }
 
 impl Default for Settings {
@@ -60,6 +65,7 @@ impl Default for Settings {
             verification_ttl: TimeDelta::hours(24),
             password_reset_ttl: TimeDelta::hours(1),
             unlock_ttl: TimeDelta::days(7),
+            session_ttl: TimeDelta::days(30),
         }
     }
 }
@@ -68,6 +74,7 @@ impl Default for Settings {
 #[derive(Clone)]
 pub struct Ports {
     pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenIssuer>,
     pub clock: Arc<dyn Clock>,

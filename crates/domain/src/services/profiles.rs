@@ -9,10 +9,10 @@ use crate::{
     authz::Actor,
     error::Error,
     model::{
-        AuditChange, AuditEvent, AuditKind, Nickname, Password, ProUpgrade, User, UserId,
-        generate_nickname,
+        AuditChange, AuditEvent, AuditKind, Nickname, Password, ProUpgrade, SessionId, User,
+        UserId, generate_nickname,
     },
-    ports::{Mail, MailKind},
+    ports::{EndSessions, Mail, MailKind, PasswordChanged},
 };
 
 /// The most suggestions one request may ask for.
@@ -152,7 +152,8 @@ impl UserService {
         }
     }
 
-    /// Changes one's own password after checking the current one.
+    /// Changes one's own password after checking the current one. Every other session of the
+    /// account ends; `session`, the one that made the change, goes on.
     ///
     /// # Errors
     /// `IncorrectPassword` (400) when `current` is wrong (counted as a failed login);
@@ -160,6 +161,7 @@ impl UserService {
     pub async fn change_password(
         &self,
         me: &User,
+        session: SessionId,
         current: SecretString,
         new: Password,
     ) -> Result<(), Error> {
@@ -177,10 +179,13 @@ impl UserService {
         }
         let hash = self.hash_password(&new).await?;
         // A security notice: if this was not the owner, the owner learns it at once.
-        let notice = mail_to(me, MailKind::PasswordChanged);
+        let change = PasswordChanged {
+            notice: mail_to(me, MailKind::PasswordChanged),
+            end_sessions: EndSessions::AllBut(session),
+        };
         self.ports
             .users
-            .set_password_hash(me.id, hash, Some(notice))
+            .set_password_hash(me.id, hash, Some(change))
             .await?;
         tracing::info!(user_id = %me.id, "password changed");
         Ok(())

@@ -4,7 +4,7 @@ use super::{UserService, mail_to};
 use crate::{
     error::Error,
     model::{Email, Password, RawToken},
-    ports::{MailKind, RepoError},
+    ports::{EndSessions, MailKind, RepoError},
 };
 
 impl UserService {
@@ -62,6 +62,8 @@ impl UserService {
                 hash,
                 self.ports.clock.now(),
                 MailKind::PasswordChanged,
+                // Whoever knew the old password, or held a session, is out.
+                EndSessions::All,
             )
             .await?
             .ok_or(Error::InvalidResetToken)?;

@@ -1,4 +1,5 @@
-//! [`InMemoryRepository`]: the [`UserRepository`] and [`AuditLog`] ports in memory, for tests.
+//! [`InMemoryRepository`]: the [`UserRepository`], [`SessionRepository`](crate::ports::SessionRepository) and [`AuditLog`] ports
+//! in memory, for tests.
 //!
 //! It keeps the rules the ports state, the way the PostgreSQL adapter keeps them (the contract
 //! suite in [`super::contract`] runs against both): case-insensitive uniqueness of email and
@@ -8,6 +9,8 @@
 //!
 //! What a transaction would have written to the outbox and the audit log stays observable
 //! ([`InMemoryRepository::mails`], [`InMemoryRepository::audit_events`]), and so do the tokens.
+
+mod sessions;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -23,10 +26,13 @@ use crate::{
         TokenHash, User, UserId,
     },
     ports::{
-        AuditLog, AuditQuery, AuditRecord, FailedLogin, LockNotice, Mail, MailKind, NewUser, Page,
-        PendingToken, RepoError, UserChanges, UserFilter, UserQuery, UserRepository, UserSort,
+        AuditLog, AuditQuery, AuditRecord, EndSessions, FailedLogin, LockNotice, Mail, MailKind,
+        NewUser, Page, PasswordChanged, PendingToken, RepoError, UserChanges, UserFilter,
+        UserQuery, UserRepository, UserSort,
     },
 };
+
+use sessions::StoredSession;
 
 /// How many tokens of each kind are stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,6 +52,8 @@ struct State {
     unlock: HashMap<UserId, PendingToken>,
     mails: Vec<Mail>,
     audit: Vec<AuditRecord>,
+    /// In creation order.
+    sessions: Vec<StoredSession>,
     /// The last `updated_at` or audit time handed out: times never go backwards.
     last_time: Option<DateTime<Utc>>,
 }
@@ -379,10 +387,6 @@ impl UserRepository for InMemoryRepository {
         Ok(self.get(id))
     }
 
-    async fn find_both(&self, first: UserId, second: UserId) -> Result<Vec<User>, RepoError> {
-        Ok(self.users_where(|u| u.id == first || u.id == second))
-    }
-
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         let wanted = email.normalized();
         Ok(self.find_user(|u| u.email.normalized() == wanted))
@@ -489,6 +493,7 @@ impl UserRepository for InMemoryRepository {
             .position(|u| u.id == id)
             .ok_or(RepoError::NotFound)?;
         let removed = state.users.remove(position);
+        state.sessions.retain(|s| s.session.user_id != id);
         state.verification.remove(&id);
         state.end_reset_and_unlock_tokens(id);
         state.append(std::slice::from_ref(&audit));
@@ -579,17 +584,18 @@ impl UserRepository for InMemoryRepository {
         &self,
         id: UserId,
         hash: PasswordHash,
-        notice: Option<Mail>,
+        change: Option<PasswordChanged>,
     ) -> Result<(), RepoError> {
         let mut state = self.state();
         let at = state.tick();
         let user = state.existing(id)?;
         user.password_hash = hash;
         user.updated_at = at;
-        if let Some(notice) = notice {
+        if let Some(change) = change {
             // Links mailed before the change must not set another password after it.
             state.end_reset_and_unlock_tokens(id);
-            state.mails.push(notice);
+            state.end_sessions(id, change.end_sessions, at);
+            state.mails.push(change.notice);
         }
         Ok(())
     }
@@ -640,6 +646,7 @@ impl UserRepository for InMemoryRepository {
         user.is_locked = locked;
         user.updated_at = at;
         if locked {
+            state.end_sessions(id, on_lock.end_sessions, at);
             state.unlock.insert(id, on_lock.unlock_token);
             state.mails.push(on_lock.mail);
             state.append(std::slice::from_ref(&on_lock.audit));
@@ -685,6 +692,7 @@ impl UserRepository for InMemoryRepository {
         new_hash: PasswordHash,
         now: DateTime<Utc>,
         notice: MailKind,
+        end_sessions: EndSessions,
     ) -> Result<Option<User>, RepoError> {
         let mut state = self.state();
         let Some(position) = state
@@ -707,6 +715,7 @@ impl UserRepository for InMemoryRepository {
         let user = user.clone();
         // Every other reset token dies, and so does the unlock link of a lock this lifts.
         state.end_reset_and_unlock_tokens(id);
+        state.end_sessions(id, end_sessions, at);
         state.mails.push(Mail {
             to: user.email.clone(),
             greeting_name: user.nickname.to_string(),

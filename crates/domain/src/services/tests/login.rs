@@ -12,7 +12,14 @@ fn password(raw: &str) -> SecretString {
 
 /// Ada logs in to `service` with the password `with`.
 async fn ada_logs_in(service: &UserService, with: &str) -> Result<LoginSuccess, Error> {
-    service.login("ada@example.com", password(with)).await
+    service
+        .login("ada@example.com", password(with), laptop())
+        .await
+}
+
+/// Where the logins of these tests come from.
+fn laptop() -> ClientInfo {
+    ClientInfo::new(Some("Firefox/140.0"), Some("198.51.100.4".into()))
 }
 
 /// `account` stored alone in memory, and a [`Given`] whose hasher answers that the password
@@ -36,8 +43,17 @@ async fn a_locking_failure() -> (User, InMemoryRepository, Result<LoginSuccess, 
 /// A service over `repo`, whose every token verifies to `id`, authenticates `good.token`.
 async fn authenticate_as(repo: &InMemoryRepository, id: UserId) -> Result<User, Error> {
     let mut given = Given::new();
-    given.tokens.expect_verify().returning(move |_| Ok(id));
-    given.service_over(repo).authenticate("good.token").await
+    given.tokens.expect_verify().returning(move |_| {
+        Ok(TokenHolder {
+            user: id,
+            session: session_of(id),
+        })
+    });
+    given
+        .service_over(repo)
+        .authenticate("good.token")
+        .await
+        .map(|caller| caller.user)
 }
 
 /// `account` one failed login short of the lockout (the settings allow 5).
@@ -68,7 +84,7 @@ async fn login_with_an_unknown_email_checks_a_dummy_hash_and_answers_invalid_cre
     let service = given.service_over(&repo);
 
     let result = service
-        .login("nobody@example.com", password("Secur3*Pass"))
+        .login("nobody@example.com", password("Secur3*Pass"), laptop())
         .await;
 
     assert_err!(result, Error::InvalidCredentials);
@@ -89,7 +105,9 @@ async fn login_with_a_malformed_email_answers_like_an_unknown_one() {
         .returning(|_, _| Ok(false));
     let service = given.service();
 
-    let result = service.login("not an email", password("Secur3*Pass")).await;
+    let result = service
+        .login("not an email", password("Secur3*Pass"), laptop())
+        .await;
 
     assert_err!(result, Error::InvalidCredentials);
 }
@@ -245,9 +263,11 @@ async fn login_records_the_login_at_the_current_time_and_returns_the_issued_toke
     given
         .tokens
         .expect_issue()
-        .withf(move |user, at| *user == for_user && *at == now())
+        .withf(move |user, _, at, not_after| {
+            *user == for_user && *at == now() && *not_after == now() + TimeDelta::days(12)
+        })
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _, _| {
             Ok(AccessToken {
                 token: "signed.jwt.token".to_owned(),
                 expires_in: 1800,
@@ -263,6 +283,23 @@ async fn login_records_the_login_at_the_current_time_and_returns_the_issued_toke
     assert_eq!(success.access.expires_in, 1800);
     assert_eq!(success.user, recorded);
     assert_eq!(repo.get(account.id), Some(recorded));
+    // A new session, alive for the configured 12 days, recorded with where the login came from.
+    assert_eq!(success.refresh_expires_in, 12 * 24 * 3600);
+    let sessions: Vec<_> = repo
+        .stored_sessions(account.id)
+        .into_iter()
+        .filter(|(s, _)| s.id != session_of(account.id))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let (session, ended) = &sessions[0];
+    assert_eq!(session.id, success.refresh.session());
+    assert_eq!(
+        (session.created_at, session.expires_at),
+        (now(), now() + TimeDelta::days(12))
+    );
+    assert_eq!(session.user_agent.as_deref(), Some("Firefox/140.0"));
+    assert_eq!(session.ip.as_deref(), Some("198.51.100.4"));
+    assert_eq!(*ended, None);
     assert!(repo.mails().is_empty() && repo.audit_events().is_empty());
 }
 
@@ -493,14 +530,21 @@ async fn authenticate_takes_the_role_stored_in_the_repository_not_the_one_in_the
         .tokens
         .expect_verify()
         .withf(|bearer| bearer == "token.issued.to.an.admin")
-        .returning(move |_| Ok(id));
+        .returning(move |_| {
+            Ok(TokenHolder {
+                user: id,
+                session: session_of(id),
+            })
+        });
     let service = given.service_over(&repo);
 
-    let user = service
+    let caller = service
         .authenticate("token.issued.to.an.admin")
         .await
         .expect("authenticated");
+    let user = caller.user;
 
+    assert_eq!(caller.session, session_of(id));
     assert_eq!(user.id, id);
     assert_eq!(user.role, Role::Authenticated);
     assert!(!Actor::from(&user).is_staff());
@@ -512,7 +556,7 @@ fn bearer_of(user: &User) -> String {
 
 #[tokio::test]
 async fn reading_through_a_token_loads_caller_and_account_in_one_round_trip() {
-    // The mock counts the round trips: one `find_both`, no `find_by_id`.
+    // The mock counts the round trips: one `session_user_and`, no `find_by_id`.
     for (caller_role, target_role) in [
         (Role::Admin, Role::Admin),
         (Role::Admin, Role::Manager),
@@ -604,7 +648,8 @@ async fn reading_through_a_bad_token_asks_no_repository() {
     let target = user(Role::Anonymous);
     let mut given = Given::new();
     given.bearer_tokens();
-    given.users.expect_find_both().never();
+    given.sessions.expect_session_user_and().never();
+    given.sessions.expect_session_user().never();
     given.users.expect_find_by_id().never();
     let service = given.service();
 

@@ -31,6 +31,7 @@ mod pictures;
 mod profiles;
 mod recovery;
 mod roles;
+mod sessions;
 mod users;
 
 use std::sync::{Arc, Mutex};
@@ -46,14 +47,16 @@ use crate::{
     authz::Actor,
     error::Error,
     model::{
-        AuditChange, AuditEvent, AuditKind, Email, Name, Nickname, Password, PasswordHash, Patch,
-        Profile, ProfilePatch, RawToken, Role, User, UserId,
+        AuditChange, AuditEvent, AuditKind, ClientInfo, Email, Name, Nickname, Password,
+        PasswordHash, Patch, Profile, ProfilePatch, RawToken, RefreshToken, Role, SessionId, User,
+        UserId,
     },
     ports::{
-        AccessToken, AuditLog, AuditQuery, FailedLogin, LockNotice, Mail, MailKind, MockAuditLog,
-        MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor, MockTokenIssuer,
-        MockUserRepository, NewUser, Page, PendingToken, RepoError, TokenError, UserChanges,
-        UserFilter, UserQuery, UserRepository, UserSort,
+        AccessToken, AuditLog, AuditQuery, EndSessions, FailedLogin, LockNotice, Mail, MailKind,
+        MockAuditLog, MockClock, MockObjectStore, MockPasswordHasher, MockPictureProcessor,
+        MockSessionRepository, MockTokenIssuer, MockUserRepository, NewUser, Page, PendingToken,
+        RepoError, SessionRepository, TokenError, TokenHolder, UserChanges, UserFilter, UserQuery,
+        UserRepository, UserSort,
     },
     test_support::InMemoryRepository,
 };
@@ -61,6 +64,12 @@ use crate::{
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
+
+/// The session of the bearer token `bearer.of.<id>` ([`Given::bearer_tokens`]), which
+/// [`stored_in_memory`] starts for every account it stores.
+fn session_of(id: UserId) -> SessionId {
+    SessionId(id.0)
+}
 
 /// The time every test's clock stands at.
 fn now() -> DateTime<Utc> {
@@ -304,6 +313,7 @@ fn deletion_event(actor: UserId, target: &User) -> AuditEvent {
 /// change (it goes to the outbox in the same transaction), so tests check the mail there.
 struct Given {
     users: MockUserRepository,
+    sessions: MockSessionRepository,
     hasher: MockPasswordHasher,
     tokens: MockTokenIssuer,
     store: MockObjectStore,
@@ -316,6 +326,7 @@ impl Given {
     fn new() -> Self {
         Self {
             users: MockUserRepository::new(),
+            sessions: MockSessionRepository::new(),
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
             store: MockObjectStore::new(),
@@ -328,6 +339,7 @@ impl Given {
                 verification_ttl: TimeDelta::minutes(90),
                 password_reset_ttl: TimeDelta::minutes(45),
                 unlock_ttl: TimeDelta::hours(30),
+                session_ttl: TimeDelta::days(12),
             },
         }
     }
@@ -336,6 +348,7 @@ impl Given {
     fn service(self) -> UserService {
         let Self {
             users,
+            sessions,
             hasher,
             tokens,
             store,
@@ -343,7 +356,14 @@ impl Given {
             audit,
             settings,
         } = self;
-        build(users, audit, hasher, tokens, store, pictures, settings)
+        build(
+            (users, sessions, audit),
+            hasher,
+            tokens,
+            store,
+            pictures,
+            settings,
+        )
     }
 
     /// The service over `repo`, an in-memory repository and audit log that keep the ports'
@@ -358,8 +378,7 @@ impl Given {
             ..
         } = self;
         build(
-            repo.clone(),
-            repo.clone(),
+            (repo.clone(), repo.clone(), repo.clone()),
             hasher,
             tokens,
             store,
@@ -370,30 +389,31 @@ impl Given {
 
     // Arrangements that many tests share.
 
-    /// `accounts` are stored, and are the only ones: one `find_both` call is expected, and
-    /// no `find_by_id`.
+    /// `accounts` are stored, and are the only ones, each signed in with its session
+    /// [`session_of`] alive: one `session_user_and` call is expected, and no `find_by_id`.
     fn stored_accounts(&mut self, accounts: &[&User]) {
         let stored: Vec<User> = accounts.iter().map(|&u| u.clone()).collect();
         self.users.expect_find_by_id().never();
-        self.users
-            .expect_find_both()
-            .times(1)
-            .returning(move |first, second| {
-                Ok(stored
-                    .iter()
-                    .filter(|u| u.id == first || u.id == second)
-                    .cloned()
-                    .collect())
-            });
+        self.sessions.expect_session_user_and().times(1).returning(
+            move |caller, session, _, other| {
+                let find = |id| stored.iter().find(|u| u.id == id).cloned();
+                let caller = find(caller).filter(|u| session == session_of(u.id));
+                Ok((caller, find(other)))
+            },
+        );
     }
 
-    /// The token `bearer.of.<id>` verifies to `id`; any other token is invalid.
+    /// The token `bearer.of.<id>` verifies to `id` in the session [`session_of`] it; any other
+    /// token is invalid.
     fn bearer_tokens(&mut self) {
         self.tokens.expect_verify().returning(|bearer| {
             bearer
                 .strip_prefix("bearer.of.")
                 .and_then(|id| id.parse().ok())
-                .map(UserId)
+                .map(|id| TokenHolder {
+                    user: UserId(id),
+                    session: SessionId(id),
+                })
                 .ok_or(TokenError::Invalid)
         });
     }
@@ -435,7 +455,8 @@ impl Given {
         notices
     }
 
-    /// The successful login of `account` is recorded and a token issued for it.
+    /// The successful login of `account` is recorded, a session started and a token issued
+    /// for it.
     fn a_recorded_login_of(&mut self, account: &User) {
         let recorded = User {
             last_login_at: Some(now()),
@@ -446,6 +467,12 @@ impl Given {
             .with(eq(account.id), eq(now()))
             .times(1)
             .returning(move |_, _| Ok(Some(recorded.clone())));
+        let owner = account.id;
+        self.sessions
+            .expect_start()
+            .withf(move |s| s.user_id == owner && s.created_at == now())
+            .times(1)
+            .returning(|_| Ok(()));
         self.an_issued_token();
     }
 
@@ -463,7 +490,7 @@ impl Given {
 
     /// One access token is issued, `signed.jwt.token`.
     fn an_issued_token(&mut self) {
-        self.tokens.expect_issue().times(1).returning(|_, _| {
+        self.tokens.expect_issue().times(1).returning(|_, _, _, _| {
             Ok(AccessToken {
                 token: "signed.jwt.token".to_owned(),
                 expires_in: 1800,
@@ -475,8 +502,11 @@ impl Given {
 /// The service over `users` and `audit`, with the other ports mocked. The clock always answers
 /// [`now`].
 fn build(
-    users: impl UserRepository + 'static,
-    audit: impl AuditLog + 'static,
+    (users, sessions, audit): (
+        impl UserRepository + 'static,
+        impl SessionRepository + 'static,
+        impl AuditLog + 'static,
+    ),
     mut hasher: MockPasswordHasher,
     tokens: MockTokenIssuer,
     store: MockObjectStore,
@@ -493,6 +523,7 @@ fn build(
     UserService::new(
         Ports {
             users: Arc::new(users),
+            sessions: Arc::new(sessions),
             hasher: Arc::new(hasher),
             tokens: Arc::new(tokens),
             clock: Arc::new(clock),
@@ -504,11 +535,18 @@ fn build(
     )
 }
 
-/// An in-memory repository holding `accounts` as they are.
+/// An in-memory repository holding `accounts` as they are, each signed in with its session
+/// [`session_of`] (alive for a day from [`now`]).
 fn stored_in_memory(accounts: &[&User]) -> InMemoryRepository {
     let repo = InMemoryRepository::new();
     for account in accounts {
         repo.put((*account).clone());
+        repo.put_session(
+            session_of(account.id),
+            account.id,
+            now(),
+            TimeDelta::days(1),
+        );
     }
     repo
 }

@@ -508,6 +508,7 @@ async fn a_wrong_current_password_answers_incorrect_password_and_changes_nothing
     let result = service
         .change_password(
             &me,
+            session_of(me.id),
             secret("Wr0ng*Pass"),
             Password::parse("N3w*Secure").expect("a valid password"),
         )
@@ -547,6 +548,7 @@ async fn the_right_current_password_stores_the_hash_of_the_new_one() {
     service
         .change_password(
             &me,
+            session_of(me.id),
             secret("Curr3nt*Pass"),
             Password::parse("N3w*Secure").expect("a valid password"),
         )

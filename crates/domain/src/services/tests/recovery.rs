@@ -174,6 +174,7 @@ async fn the_unlock_link_hands_the_repository_the_hash_of_its_token_and_the_curr
         ("unl0ck-t0ken", now() + TimeDelta::seconds(1), true),
     ] {
         let lock = LockNotice {
+            end_sessions: EndSessions::All,
             unlock_token: token_until(raw, expires_at),
             mail: role_mail(&account, Role::Authenticated),
             audit: event(None, account.id, AuditKind::Locked, Vec::new()),

@@ -85,33 +85,6 @@ pub async fn lookups_of_unknown_accounts_find_nothing(h: &dyn Harness) {
     );
 }
 
-pub async fn find_both_returns_those_of_the_two_accounts_that_exist(h: &dyn Harness) {
-    let repo = h.repo();
-    let (ada, _) = insert(&*repo, "ada@example.com", "ada").await;
-    let (grace, _) = insert(&*repo, "grace@example.com", "grace").await;
-    insert(&*repo, "alan@example.com", "alan").await;
-
-    let mut both = repo.find_both(grace.id, ada.id).await.expect("query");
-    let one = repo
-        .find_both(UserId::new(), grace.id)
-        .await
-        .expect("query");
-    both.sort_by_key(|u| u.email.as_str().to_owned());
-    let same_twice = repo.find_both(ada.id, ada.id).await.expect("query");
-    let none = repo
-        .find_both(UserId::new(), UserId::new())
-        .await
-        .expect("query");
-
-    assert_eq!(
-        both,
-        [reload(&*repo, ada.id).await, reload(&*repo, grace.id).await]
-    );
-    assert_eq!(one, [reload(&*repo, grace.id).await]);
-    assert_eq!(same_twice, [reload(&*repo, ada.id).await]);
-    assert!(none.is_empty(), "{none:?}");
-}
-
 pub async fn email_and_nickname_lookups_ignore_case(h: &dyn Harness) {
     let repo = h.repo();
     let (ada, _) = insert(&*repo, "Ada@Example.com", "Ada_L").await;

@@ -149,6 +149,7 @@ pub async fn only_the_failure_that_locks_queues_the_locked_email_and_stores_the_
     let repo = h.repo();
     let user = verified(&*repo, "ada@example.com", "ada_l").await;
     let notice = |token: &RawToken| LockNotice {
+        end_sessions: EndSessions::All,
         unlock_token: pending(token),
         audit: locked_event(user.id),
         mail: mail(

@@ -1,4 +1,4 @@
-//! The behaviour every [`UserRepository`] shares, written once: what the doc comments of the
+//! The behaviour every [`UserRepository`] (with its [`SessionRepository`]) shares, written once: what the doc comments of the
 //! port state, checked against an implementation through a [`Harness`].
 //!
 //! A test crate runs all of it with `um_domain::user_repository_contract!(fixture)`, where
@@ -9,6 +9,7 @@ mod accounts;
 mod listing;
 mod logins;
 mod pictures;
+mod sessions;
 mod tokens;
 mod updates;
 
@@ -16,6 +17,7 @@ pub use accounts::*;
 pub use listing::*;
 pub use logins::*;
 pub use pictures::*;
+pub use sessions::*;
 pub use tokens::*;
 pub use updates::*;
 
@@ -31,8 +33,9 @@ use crate::{
         PictureKey, PictureKeys, Profile, RawToken, Role, User, UserId,
     },
     ports::{
-        AuditLog, AuditQuery, FailedLogin, LockNotice, Mail, MailKind, NewUser, PendingToken,
-        RepoError, UserChanges, UserRepository,
+        AuditLog, AuditQuery, EndSessions, FailedLogin, LockNotice, Mail, MailKind, NewSession,
+        NewUser, PasswordChanged, PendingToken, RepoError, Rotation, SessionRepository,
+        UserChanges, UserRepository,
     },
 };
 
@@ -44,6 +47,9 @@ pub trait Harness: Send + Sync {
 
     /// The audit log that the repository appends to.
     fn audit_log(&self) -> Arc<dyn AuditLog>;
+
+    /// The sessions of the repository's accounts.
+    fn sessions(&self) -> Arc<dyn SessionRepository>;
 
     /// How many tokens of each kind are stored.
     async fn tokens(&self) -> TokenCounts;
@@ -63,6 +69,10 @@ impl Harness for super::InMemoryRepository {
     }
 
     fn audit_log(&self) -> Arc<dyn AuditLog> {
+        Arc::new(self.clone())
+    }
+
+    fn sessions(&self) -> Arc<dyn SessionRepository> {
         Arc::new(self.clone())
     }
 
@@ -246,6 +256,7 @@ pub fn deletion(id: UserId) -> AuditEvent {
 #[must_use]
 pub fn lock_notice_for(id: UserId, token: &RawToken) -> LockNotice {
     LockNotice {
+        end_sessions: EndSessions::All,
         audit: locked_event(id),
         unlock_token: pending(token),
         mail: mail(
@@ -372,6 +383,7 @@ pub async fn reset_with(repo: &dyn UserRepository, token: &RawToken, label: &str
         hash_of(label),
         now(),
         MailKind::PasswordChanged,
+        EndSessions::All,
     )
     .await
     .expect("query")
@@ -450,7 +462,6 @@ macro_rules! user_repository_contract {
             $fixture;
             insert_stores_every_field_and_find_by_id_returns_it,
             lookups_of_unknown_accounts_find_nothing,
-            find_both_returns_those_of_the_two_accounts_that_exist,
             email_and_nickname_lookups_ignore_case,
             a_taken_email_or_nickname_in_any_case_is_refused_by_name,
             of_concurrent_first_inserts_exactly_one_becomes_a_verified_admin,
@@ -514,6 +525,22 @@ macro_rules! user_repository_contract {
             an_update_appends_its_events_in_order_and_a_refused_one_appends_none,
             a_deletion_is_recorded_although_the_account_is_gone,
             of_two_concurrent_demotions_of_the_last_two_admins_one_is_refused_and_unrecorded,
+            a_started_session_is_listed_and_finds_its_account,
+            starting_a_session_for_an_unknown_account_is_not_found,
+            sessions_are_listed_newest_first_and_expired_ones_do_not_refresh,
+            a_login_beyond_the_limit_ends_the_oldest_live_sessions,
+            the_caller_is_found_with_a_live_session_together_with_the_other_account,
+            a_refresh_token_rotates_once_and_comes_back_as_an_earlier_one,
+            made_up_tokens_and_unknown_sessions_are_refused,
+            only_the_remembered_earlier_tokens_are_recognised,
+            of_concurrent_refreshes_with_one_token_exactly_one_rotates,
+            ending_takes_the_owners_live_session_once,
+            ending_by_token_needs_one_of_the_sessions_tokens,
+            ending_all_spares_the_named_one_and_audits_when_asked,
+            a_password_change_ends_the_sessions_it_names_and_a_rehash_none,
+            a_reset_and_a_lock_end_every_session_and_an_unlock_revives_none,
+            a_locked_accounts_live_session_neither_refreshes,
+            deleting_an_account_removes_its_sessions,
         );
     };
 }

@@ -198,6 +198,7 @@ pub async fn an_expired_or_unknown_reset_token_changes_nothing(h: &dyn Harness) 
                 hash_of("never"),
                 at,
                 MailKind::PasswordChanged,
+                EndSessions::All,
             )
             .await
             .expect("query");
@@ -276,6 +277,7 @@ pub async fn of_concurrent_resets_of_one_account_exactly_one_succeeds(h: &dyn Ha
                 hash_of(&format!("racer{i}")),
                 now(),
                 MailKind::PasswordChanged,
+                EndSessions::All,
             )
             .await
         });
@@ -400,7 +402,10 @@ pub async fn a_password_change_ends_the_reset_and_unlock_tokens_of_the_account_o
     repo.set_password_hash(
         user.id,
         hash_of("changed"),
-        Some(mail("ada@example.com", MailKind::PasswordChanged)),
+        Some(PasswordChanged {
+            notice: mail("ada@example.com", MailKind::PasswordChanged),
+            end_sessions: EndSessions::All,
+        }),
     )
     .await
     .expect("set_password_hash");
@@ -461,7 +466,13 @@ pub async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock(h
 
     let token = request_reset(&*repo, ada.id, TimeDelta::days(1)).await;
     let reset = repo
-        .reset_password(token.hash(), new_hash(), now(), MailKind::PasswordChanged)
+        .reset_password(
+            token.hash(),
+            new_hash(),
+            now(),
+            MailKind::PasswordChanged,
+            EndSessions::All,
+        )
         .await
         .expect("reset_password");
     assert!(reset.is_some());
@@ -470,7 +481,13 @@ pub async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock(h
     lock(&*repo, ada.id).await;
     let token = request_reset(&*repo, ada.id, TimeDelta::days(1)).await;
     let reset = repo
-        .reset_password(token.hash(), new_hash(), now(), MailKind::PasswordChanged)
+        .reset_password(
+            token.hash(),
+            new_hash(),
+            now(),
+            MailKind::PasswordChanged,
+            EndSessions::All,
+        )
         .await
         .expect("reset_password")
         .expect("the token qualifies");
@@ -481,7 +498,13 @@ pub async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock(h
     );
 
     let used = repo
-        .reset_password(token.hash(), new_hash(), now(), MailKind::PasswordChanged)
+        .reset_password(
+            token.hash(),
+            new_hash(),
+            now(),
+            MailKind::PasswordChanged,
+            EndSessions::All,
+        )
         .await
         .expect("reset_password");
     assert!(used.is_none());
