@@ -322,12 +322,7 @@ impl SessionRepository for PgUserRepository {
         })
     }
 
-    async fn session_user(
-        &self,
-        user: UserId,
-        id: SessionId,
-        _now: DateTime<Utc>,
-    ) -> Result<Option<User>, RepoError> {
+    async fn session_user(&self, user: UserId, id: SessionId) -> Result<Option<User>, RepoError> {
         let mut conn = self.conn().await?;
         // One primary-key read: the session is checked in the account's own row.
         users::table
@@ -346,7 +341,6 @@ impl SessionRepository for PgUserRepository {
         &self,
         user: UserId,
         id: SessionId,
-        _now: DateTime<Utc>,
         other: UserId,
     ) -> Result<(Option<User>, Option<User>), RepoError> {
         let mut conn = self.conn().await?;

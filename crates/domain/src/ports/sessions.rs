@@ -83,17 +83,11 @@ pub trait SessionRepository: Send + Sync {
 
     /// The account `user` when its session `id` has not been ended, in one round trip; `None`
     /// when the session is ended, someone else's or unknown, or the account gone. An expired
-    /// session may still count until it is swept (`now` need not be used): its access tokens
-    /// have expired with it.
+    /// session may still count until it is swept: its access tokens have expired with it.
     ///
     /// # Errors
     /// `Unavailable`/`Other` only.
-    async fn session_user(
-        &self,
-        user: UserId,
-        id: SessionId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, RepoError>;
+    async fn session_user(&self, user: UserId, id: SessionId) -> Result<Option<User>, RepoError>;
 
     /// [`session_user`](Self::session_user) and the account `other` (`None` when there is no
     /// such account), in the same round trip: an authenticated request loads its caller and
@@ -105,7 +99,6 @@ pub trait SessionRepository: Send + Sync {
         &self,
         user: UserId,
         id: SessionId,
-        now: DateTime<Utc>,
         other: UserId,
     ) -> Result<(Option<User>, Option<User>), RepoError>;
 

@@ -307,11 +307,10 @@ impl UserService {
     /// `Unauthenticated` (401), `Unavailable`, `Internal`.
     pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, Error> {
         let holder = self.token_holder(bearer)?;
-        let now = self.ports.clock.now();
         match self
             .ports
             .sessions
-            .session_user(holder.user, holder.session, now)
+            .session_user(holder.user, holder.session)
             .await?
         {
             Some(user) if !user.is_locked => Ok(Authenticated {
@@ -333,11 +332,10 @@ impl UserService {
         other: UserId,
     ) -> Result<(User, Option<User>), Error> {
         let holder = self.token_holder(bearer)?;
-        let now = self.ports.clock.now();
         let (caller, target) = self
             .ports
             .sessions
-            .session_user_and(holder.user, holder.session, now, other)
+            .session_user_and(holder.user, holder.session, other)
             .await?;
         let caller = caller
             .filter(|u| !u.is_locked)

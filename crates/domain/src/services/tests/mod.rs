@@ -395,7 +395,7 @@ impl Given {
         let stored: Vec<User> = accounts.iter().map(|&u| u.clone()).collect();
         self.users.expect_find_by_id().never();
         self.sessions.expect_session_user_and().times(1).returning(
-            move |caller, session, _, other| {
+            move |caller, session, other| {
                 let find = |id| stored.iter().find(|u| u.id == id).cloned();
                 let caller = find(caller).filter(|u| session == session_of(u.id));
                 Ok((caller, find(other)))

@@ -52,7 +52,7 @@ async fn rotate(h: &dyn Harness, id: SessionId, presented: &TokenHash) -> (Rotat
 
 async fn alive(h: &dyn Harness, user: UserId, id: SessionId) -> bool {
     h.sessions()
-        .session_user(user, id, now())
+        .session_user(user, id)
         .await
         .expect("session_user")
         .is_some()
@@ -74,7 +74,7 @@ pub async fn a_started_session_is_listed_and_finds_its_account(h: &dyn Harness) 
     let (grace, _) = insert(&*repo, "grace@example.com", "grace").await;
     let (id, _) = start_session(h, ada.id, TimeDelta::days(30)).await;
 
-    let found = h.sessions().session_user(ada.id, id, now()).await;
+    let found = h.sessions().session_user(ada.id, id).await;
     assert_eq!(found.expect("query"), Some(reload(&*repo, ada.id).await));
     assert!(!alive(h, grace.id, id).await, "not grace's session");
     assert!(!alive(h, ada.id, SessionId::new()).await, "an unknown one");
@@ -145,7 +145,7 @@ pub async fn the_caller_is_found_with_a_live_session_together_with_the_other_acc
         let sessions = Arc::clone(&sessions);
         async move {
             sessions
-                .session_user_and(user, id, now(), other)
+                .session_user_and(user, id, other)
                 .await
                 .expect("query")
         }

@@ -33,7 +33,8 @@ impl StoredSession {
 }
 
 impl State {
-    /// Ends the live sessions of `user` that `which` names; how many.
+    /// Ends the sessions of `user` alive at `at` that `which` names; how many (expired ones go
+    /// with the sweep, as in PostgreSQL).
     pub(super) fn end_sessions(
         &mut self,
         user: UserId,
@@ -43,7 +44,7 @@ impl State {
         let mut ended = 0;
         for stored in &mut self.sessions {
             let spared = matches!(which, EndSessions::AllBut(keep) if keep == stored.session.id);
-            if stored.session.user_id == user && stored.ended_at.is_none() && !spared {
+            if stored.session.user_id == user && stored.alive(at) && !spared {
                 stored.ended_at = Some(at);
                 ended += 1;
             }
@@ -177,12 +178,7 @@ impl SessionRepository for InMemoryRepository {
         }
     }
 
-    async fn session_user(
-        &self,
-        user: UserId,
-        id: SessionId,
-        _now: DateTime<Utc>,
-    ) -> Result<Option<User>, RepoError> {
+    async fn session_user(&self, user: UserId, id: SessionId) -> Result<Option<User>, RepoError> {
         Ok(self.state().signed_in_user(user, id))
     }
 
@@ -190,7 +186,6 @@ impl SessionRepository for InMemoryRepository {
         &self,
         user: UserId,
         id: SessionId,
-        _now: DateTime<Utc>,
         other: UserId,
     ) -> Result<(Option<User>, Option<User>), RepoError> {
         let state = self.state();
@@ -245,12 +240,6 @@ impl SessionRepository for InMemoryRepository {
         audited_by: Option<UserId>,
     ) -> Result<u64, RepoError> {
         let mut state = self.state();
-        // Expired ones count as ended already.
-        for stored in &mut state.sessions {
-            if stored.session.user_id == user && !stored.alive(now) && stored.ended_at.is_none() {
-                stored.ended_at = Some(stored.session.expires_at);
-            }
-        }
         let ended = state.end_sessions(user, which, now);
         if let Some(actor) = audited_by {
             state.append(&[AuditEvent::sessions_revoked(actor, user, ended)]);
