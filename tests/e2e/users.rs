@@ -437,38 +437,6 @@ async fn staff_create_users_and_duplicates_are_400() {
 }
 
 #[tokio::test]
-async fn reading_a_user_loads_the_caller_and_the_target_in_one_primary_key_query() {
-    let app = TestApp::spawn_logging("warn,um_api::telemetry=info,um_postgres::sql=debug").await;
-    let (admin_id, admin) = app.admin().await;
-    let target = id_of(&app.register_ok("target@example.com").await);
-
-    let response = app.get(&format!("/users/{target}"), Some(&admin)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-
-    // Every line logged while serving a request carries its id (the span), so the outbox
-    // worker's own queries in the background are not counted.
-    let lines = app.log_lines();
-    let statements: Vec<&str> = lines
-        .iter()
-        .filter(|l| l["message"] == "statement" && l["span"]["request_id"] == request_id.as_str())
-        .map(|l| l["sql"].as_str().unwrap_or_default())
-        .collect();
-    assert_eq!(statements.len(), 1, "{statements:#?}");
-    let sql = statements[0];
-    assert!(sql.starts_with("SELECT"), "{sql}");
-    assert!(
-        sql.contains(r#"FROM "users" WHERE (("users"."id" = $3) OR ("users"."id" = $4))"#),
-        "not a primary-key lookup of both: {sql}"
-    );
-    assert_ne!(admin_id, target);
-}
-
-#[tokio::test]
 async fn a_search_for_nul_or_invisible_characters_is_a_422_not_a_500() {
     let app = TestApp::spawn().await;
     let (_, token) = app.admin().await;
