@@ -22,7 +22,12 @@ pub struct ListingPlans {
 }
 
 /// Runs the two queries of [`UserRepository::list`](um_domain::ports::UserRepository::list)
-/// under `EXPLAIN (ANALYZE, BUFFERS)`.
+/// under `EXPLAIN (ANALYZE, BUFFERS)`: the page (which fetches one row more than `query.limit`)
+/// and the count, which `list` leaves out when that extra row is missing.
+///
+/// `EXPLAIN` of a statement with bound values always plans it with those values, as `list` has
+/// PostgreSQL do for a filtered listing (`plan_cache_mode = force_custom_plan`): these are the
+/// plans the service runs, not a generic plan.
 ///
 /// # Errors
 /// When a query fails.

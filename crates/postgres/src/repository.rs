@@ -14,7 +14,8 @@ use diesel::{
     upsert::excluded,
 };
 use diesel_async::{
-    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, pooled_connection::deadpool::Object,
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
+    pooled_connection::deadpool::Object,
 };
 use um_domain::{
     model::{
@@ -523,20 +524,32 @@ impl UserRepository for PgUserRepository {
     async fn list(&self, query: UserQuery) -> Result<Page<User>, RepoError> {
         let mut conn = self.conn().await?;
         // One snapshot for the page and the count, so that they agree.
-        let (rows, total) = conn
+        let (mut rows, total) = conn
             .build_transaction()
             .read_only()
             .repeatable_read()
             .run::<_, diesel::result::Error, _>(async |conn| {
+                if search::plans_depend_on_values(&query.filter) {
+                    conn.batch_execute(search::CUSTOM_PLANS).await?;
+                }
+                // The page and the next match, if any: when there is none, the page tells the
+                // total and the count (a scan of every match) is not needed.
                 let rows: Vec<UserRow> = search::page(&query).load(conn).await?;
-                let total: i64 = search::count(&query.filter).get_result(conn).await?;
+                let total = match search::total_from_page(query.skip, query.limit, rows.len()) {
+                    Some(total) => total,
+                    None => {
+                        let total: i64 = search::count(&query.filter).get_result(conn).await?;
+                        u64::try_from(total).unwrap_or(0)
+                    }
+                };
                 Ok((rows, total))
             })
             .await
             .map_err(from_diesel)?;
+        rows.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
         Ok(Page {
             items: rows.into_iter().map(to_user).collect::<Result<_, _>>()?,
-            total: u64::try_from(total).unwrap_or(0),
+            total,
         })
     }
 

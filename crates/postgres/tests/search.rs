@@ -558,6 +558,53 @@ async fn filters_combine_and_the_total_counts_every_match_not_the_page() {
     assert_eq!(past_the_end.total, 5);
 }
 
+#[tokio::test]
+async fn the_total_is_exact_for_every_page_size_and_offset() {
+    // `list` takes the total from the page when no match follows it, and counts otherwise:
+    // every combination of a short, exactly full, overfull and past-the-end page.
+    let f = fixture().await;
+    let mut newest_first = Vec::new();
+    for i in 0..3 {
+        let at = base() + TimeDelta::minutes(i);
+        let user = store(
+            &f,
+            Spec::new(&format!("needle{i}@example.com"), &format!("needle_{i}")).created(at),
+        )
+        .await;
+        newest_first.insert(0, user.id);
+    }
+    store(&f, Spec::new("other@example.com", "other")).await;
+    for filter in [q("needle"), UserFilter::default()] {
+        let all: u64 = if filter.q.is_some() { 3 } else { 4 };
+        for limit in 1..=5 {
+            for skip in 0..=5 {
+                let page = list(
+                    &f,
+                    UserQuery {
+                        skip,
+                        limit,
+                        filter: filter.clone(),
+                        sort: UserSort::CreatedAtDesc,
+                    },
+                )
+                .await;
+                let shown = all.saturating_sub(skip).min(limit);
+                assert_eq!(page.total, all, "{filter:?}, skip {skip}, limit {limit}");
+                assert_eq!(
+                    page.items.len() as u64,
+                    shown,
+                    "{filter:?}, skip {skip}, limit {limit}"
+                );
+                if filter.q.is_some() {
+                    let from = usize::try_from(skip.min(3)).expect("small");
+                    let to = usize::try_from((skip + limit).min(3)).expect("small");
+                    assert_eq!(ids(&page.items), newest_first[from..to].to_vec());
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Orders
 
