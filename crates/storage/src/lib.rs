@@ -2,8 +2,8 @@
 //! [`ObjectStore`](um_domain::ports::ObjectStore) port and behave alike (the same contract tests
 //! run against both):
 //!
-//! - [`S3ObjectStore`]: an S3 bucket (MinIO, s3s-fs, AWS…) through rust-s3, path-style
-//!   addressing, created on [`S3ObjectStore::connect`] when missing.
+//! - [`S3ObjectStore`]: an S3 bucket (MinIO, s3s-fs, AWS…), requests signed by rust-s3 and sent
+//!   by hyper, path-style addressing, created on [`S3ObjectStore::connect`] when missing.
 //! - [`DirectoryObjectStore`]: a local directory, the embedded default when no S3 endpoint is
 //!   configured.
 //!

@@ -1,7 +1,9 @@
-//! The S3 object store: one bucket, path-style addressing, through rust-s3 0.37.
+//! The S3 object store: one bucket, path-style addressing; rust-s3 0.37 signs the requests and
+//! hyper sends them ([`transport`]: connections that ACK at once, as s3s-fs needs to answer a GET
+//! without a 40 ms stall).
 //!
-//! Requests go through rust-s3's request layer ([`ReqwestRequest`]) rather than its `Bucket`
-//! helpers, for three reasons found in its source:
+//! Requests are built by rust-s3's request layer ([`ReqwestRequest`]: URL, signed headers, body)
+//! rather than by its `Bucket` helpers, for three reasons found in its source:
 //! - the helpers retry every failure once after sleeping a second (`s3::set_retries`, a process
 //!   global), and with `fail-on-err` a 404 is a failure: every GET of a missing key would take a
 //!   second, and an outage would take longer to report;
@@ -16,6 +18,8 @@
 //! [`DEFAULT_REQUEST_TIMEOUT`]), and a streamed body must not stall for longer than that between
 //! two chunks.
 
+mod transport;
+
 use std::{fmt, io, time::Duration};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -23,10 +27,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt as _};
-use reqwest::header::{CACHE_CONTROL, ETAG, HeaderMap, HeaderValue};
+use http_body_util::{BodyDataStream, BodyExt as _, Full};
+use hyper::{
+    Method, Response,
+    body::{Body as _, Incoming},
+    header::{CACHE_CONTROL, ETAG, HeaderMap, HeaderValue},
+};
 use s3::{
     Bucket, BucketConfiguration, Region,
-    command::Command,
+    command::{Command, HttpMethod},
     creds::Credentials,
     error::S3Error,
     request::{Request as _, tokio_backend::ReqwestRequest},
@@ -69,7 +78,9 @@ pub struct S3Settings {
 /// An [`ObjectStore`] on one S3 bucket, addressed path-style (`{endpoint}/{bucket}/{key}`), as
 /// MinIO and s3s-fs need.
 pub struct S3ObjectStore {
+    /// Signs the requests and makes their URLs; rust-s3's own HTTP client in it stays unused.
     bucket: Box<Bucket>,
+    http: transport::HttpClient,
     /// `scheme://host[:port]`, for messages.
     endpoint: String,
     timeout: Duration,
@@ -142,8 +153,10 @@ impl S3ObjectStore {
         let bucket = Bucket::new(&bucket, region, credentials)
             .context("could not build the HTTP client for the S3 store")?
             .with_path_style();
+        let http = transport::HttpClient::new()?;
         Ok(Self {
             bucket,
+            http,
             endpoint,
             timeout: DEFAULT_REQUEST_TIMEOUT,
             list_page_size: LIST_PAGE_SIZE,
@@ -251,18 +264,34 @@ impl S3ObjectStore {
         failure.into_error().context(hint)
     }
 
-    /// Sends one signed request; it must answer within the timeout. With `fail-on-err`, an
-    /// error status comes back as `S3Error::HttpFailWithBody`, its body already read.
-    async fn send(&self, path: &str, command: Command<'_>) -> Result<reqwest::Response, Failure> {
-        let request = async {
-            ReqwestRequest::new(&self.bucket, path, command)
-                .await?
-                .response()
+    /// Sends one signed request; it must answer within the timeout. An error status comes back
+    /// as [`Failure::Status`], its body (the S3 error document) already read.
+    async fn send(&self, path: &str, command: Command<'_>) -> Result<Response<Incoming>, Failure> {
+        let exchange = async {
+            let request = self.signed_request(path, command).await?;
+            let response = self
+                .http
+                .send(request)
                 .await
+                // Whatever hyper reports here is about the connection: refused, reset, DNS, TLS.
+                .map_err(|error| Failure::Unreachable(error.into()))?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| Failure::Unreachable(error.into()))?
+                .to_bytes();
+            Err(Failure::from_error_body(
+                status,
+                &String::from_utf8_lossy(&body),
+            ))
         };
-        match tokio::time::timeout(self.timeout, request).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(Failure::from(error)),
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
             Err(_elapsed) => Err(Failure::Unreachable(anyhow!(
                 "no answer within {:?}",
                 self.timeout
@@ -270,11 +299,39 @@ impl S3ObjectStore {
         }
     }
 
+    /// The request for `command` on `path`, as rust-s3 would send it: URL, signed headers
+    /// (`Host` included), body.
+    async fn signed_request(
+        &self,
+        path: &str,
+        command: Command<'_>,
+    ) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+        let signer = ReqwestRequest::new(&self.bucket, path, command).await?;
+        let method = match signer.command.http_verb() {
+            HttpMethod::Get => Method::GET,
+            HttpMethod::Put => Method::PUT,
+            HttpMethod::Post => Method::POST,
+            HttpMethod::Delete => Method::DELETE,
+            HttpMethod::Head => Method::HEAD,
+        };
+        let url = signer.url()?;
+        let headers = signer.headers().await?;
+        let body = Bytes::from(signer.request_body()?);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .body(Full::new(body))
+            .with_context(|| format!("could not build the request for {url}"))
+            .map_err(Failure::Other)?;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
     /// Reads a whole (small) reply body within the timeout.
-    async fn read_body(&self, response: reqwest::Response) -> Result<Bytes, Failure> {
-        match tokio::time::timeout(self.timeout, response.bytes()).await {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(error)) => Err(Failure::from(S3Error::Reqwest(error))),
+    async fn read_body(&self, response: Response<Incoming>) -> Result<Bytes, Failure> {
+        match tokio::time::timeout(self.timeout, response.into_body().collect()).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(error)) => Err(Failure::Unreachable(error.into())),
             Err(_elapsed) => Err(Failure::Unreachable(anyhow!(
                 "reply body not read within {:?}",
                 self.timeout
@@ -353,14 +410,15 @@ impl ObjectStore for S3ObjectStore {
             .and_then(|value| value.to_str().ok())
             .and_then(strong_etag)
             .unwrap_or_else(|| key_etag(key));
-        let length = response.content_length();
+        // From `Content-Length`, as hyper reads the body by it.
+        let length = response.body().size_hint().exact();
         Ok(Some(StoredObject {
             // From the key, not from the reply: what we serve is decided by what we stored,
             // whatever else may have been written into the bucket under that name.
             content_type: key.content_type().to_owned(),
             etag,
             length,
-            body: stalling_after(response.bytes_stream(), self.timeout),
+            body: stalling_after(BodyDataStream::new(response.into_body()), self.timeout),
         }))
     }
 
@@ -447,28 +505,11 @@ enum Failure {
     Other(anyhow::Error),
 }
 
+/// rust-s3's errors: from signing the request and making its URL, nothing sent yet.
 impl From<S3Error> for Failure {
     fn from(error: S3Error) -> Self {
         match error {
-            S3Error::HttpFailWithBody(status, body) => {
-                let code = xml_element(&body, "Code");
-                // Without an S3 error document (a proxy's page, say), show its beginning.
-                let message = xml_element(&body, "Message").unwrap_or_else(|| {
-                    if code.is_some() {
-                        String::new()
-                    } else {
-                        body.chars().take(200).collect()
-                    }
-                });
-                Self::Status {
-                    status,
-                    code,
-                    message,
-                }
-            }
-            // Whatever reqwest reports after building the request is about the connection:
-            // refused, reset, DNS, TLS, a body cut short.
-            S3Error::Reqwest(error) if !error.is_builder() => Self::Unreachable(error.into()),
+            S3Error::HttpFailWithBody(status, body) => Self::from_error_body(status, &body),
             S3Error::Io(error) if is_connection_error(&error) => Self::Unreachable(error.into()),
             other => Self::Other(other.into()),
         }
@@ -476,6 +517,24 @@ impl From<S3Error> for Failure {
 }
 
 impl Failure {
+    /// An error status and its body, an S3 error document (`<Code>`, `<Message>`) or not.
+    fn from_error_body(status: u16, body: &str) -> Self {
+        let code = xml_element(body, "Code");
+        // Without an S3 error document (a proxy's page, say), show its beginning.
+        let message = xml_element(body, "Message").unwrap_or_else(|| {
+            if code.is_some() {
+                String::new()
+            } else {
+                body.chars().take(200).collect()
+            }
+        });
+        Self::Status {
+            status,
+            code,
+            message,
+        }
+    }
+
     fn into_error(self) -> anyhow::Error {
         match self {
             Self::Status {

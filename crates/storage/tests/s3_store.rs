@@ -144,3 +144,96 @@ async fn connect_with_a_wrong_secret_names_the_credentials_and_not_the_secret() 
     assert!(!message.contains("wrong-secret-do-not-print"), "{message}");
     assert!(!message.contains(server.secret_key()), "{message}");
 }
+
+/// Runs `request` `rounds` times in a row; the total and the per-request times (ms, sorted).
+async fn time_sequentially<F, Fut>(rounds: usize, mut request: F) -> (Duration, Vec<u128>)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = Instant::now();
+    let mut each = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let one = Instant::now();
+        request().await;
+        each.push(one.elapsed().as_millis());
+    }
+    each.sort_unstable();
+    (started.elapsed(), each)
+}
+
+/// Issue #17: s3s-fs does not set `TCP_NODELAY` on the connections it accepts, and writes a GET
+/// reply's headers and body in two writes whenever the body is not read from disk by the time
+/// the headers go out. On a kept-alive connection Nagle's algorithm then held the body until the
+/// client's delayed ACK of the headers, 40 ms later. On an idle s3s-fs 30 to 60 % of the GETs
+/// stalled so (the delayed-ACK timer firing takes the connection out of ping-pong mode for an
+/// exchange or two): 100 small GETs took 1.3 to 3 s. Without the wait they take well under
+/// 100 ms; 40 ms or more for one of them is the stall's signature, a few are tolerated for a
+/// loaded machine.
+#[tokio::test]
+async fn sequential_small_gets_do_not_wait_for_delayed_acks() {
+    let server = TestS3Server::start().await;
+    let store = S3ObjectStore::connect(server.settings(BUCKET))
+        .await
+        .expect("connect");
+    let key = PictureKey::generate(PictureFormat::Png);
+    let bytes = picture_bytes(2_000);
+    store.put(&key, bytes.clone()).await.expect("put");
+
+    let (total, each) = time_sequentially(100, || async {
+        let object = store.get(&key).await.expect("get").expect("the object");
+        assert!(read_all(object).await == bytes);
+    })
+    .await;
+
+    let stalled = each.iter().filter(|&&ms| ms >= 40).count();
+    assert!(
+        total < Duration::from_secs(1) && stalled < 5,
+        "100 sequential GETs of 2 kB took {total:?}, {stalled} of them 40 ms or more; \
+         per GET (ms, sorted): {each:?}"
+    );
+}
+
+/// The other calls, which s3s-fs answers in one write (so they never waited), must not wait
+/// either: PUT, LIST, ping, and the 404 of GET and DELETE.
+#[tokio::test]
+async fn sequential_small_puts_lists_and_misses_do_not_wait() {
+    const ROUNDS: usize = 20;
+    let server = TestS3Server::start().await;
+    let store = S3ObjectStore::connect(server.settings(BUCKET))
+        .await
+        .expect("connect");
+    let key = PictureKey::generate(PictureFormat::Jpeg);
+    let bytes = picture_bytes(2_000);
+    let missing = PictureKey::generate(PictureFormat::Png);
+
+    let puts = time_sequentially(ROUNDS, || async {
+        store.put(&key, bytes.clone()).await.expect("put");
+    })
+    .await;
+    let lists = time_sequentially(ROUNDS, || async {
+        assert_eq!(store.list().await.expect("list").len(), 1);
+    })
+    .await;
+    let pings = time_sequentially(ROUNDS, || async {
+        store.ping().await.expect("ping");
+    })
+    .await;
+    let misses = time_sequentially(ROUNDS, || async {
+        assert!(store.get(&missing).await.expect("get").is_none());
+        store.delete(&missing).await.expect("delete");
+    })
+    .await;
+
+    for (what, (total, each)) in [
+        ("PUTs", puts),
+        ("LISTs", lists),
+        ("pings", pings),
+        ("GET+DELETE of a missing key", misses),
+    ] {
+        assert!(
+            total < Duration::from_secs(1),
+            "{ROUNDS} sequential {what} took {total:?}; each (ms, sorted): {each:?}"
+        );
+    }
+}
