@@ -528,3 +528,52 @@ async fn upload_png(app: &TestApp, side: u32, token: &str) -> reqwest::Response 
     )
     .await
 }
+
+/// Pictures are served in milliseconds, not in the 40 ms of a delayed ACK. The service answers
+/// a picture in two writes (the headers, then the body as it streams from the store); with
+/// Nagle's algorithm on the client's socket, the body waited for the client's delayed ACK of the
+/// headers, 40 ms on Linux (issue #17). 50 reads one after the other over one connection:
+/// without `TCP_NODELAY` most of them stalled.
+async fn pictures_are_read_without_stalls(app: &TestApp) {
+    let (_, admin) = app.admin().await;
+    let response = upload(
+        app,
+        "/me/profile-picture",
+        image_bytes(64, 64, ImageFormat::Png),
+        &admin,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me = json_of(response).await;
+    let path = path_of(app, &me["profile_picture_thumbnail_url"]).to_owned();
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut stalled = 0;
+    for _ in 0..50 {
+        let one = std::time::Instant::now();
+        let fetched = client.get(app.url(&path)).send().await.expect("answered");
+        assert_eq!(fetched.status(), StatusCode::OK);
+        assert!(!fetched.bytes().await.expect("a body").is_empty());
+        if one.elapsed() >= std::time::Duration::from_millis(35) {
+            stalled += 1;
+        }
+    }
+    let total = started.elapsed();
+    assert!(
+        stalled < 3 && total < std::time::Duration::from_secs(1),
+        "{stalled} of 50 reads took 35 ms or more; {total:?} in all"
+    );
+}
+
+#[tokio::test]
+async fn pictures_are_read_without_stalls_from_the_directory_store() {
+    let app = TestApp::spawn().await;
+    pictures_are_read_without_stalls(&app).await;
+}
+
+#[tokio::test]
+async fn pictures_are_read_without_stalls_from_an_s3_bucket() {
+    let s3 = um_storage::TestS3Server::start().await;
+    let app = TestApp::spawn_with_s3(&s3, &[]).await;
+    pictures_are_read_without_stalls(&app).await;
+}

@@ -125,6 +125,11 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
         .shutdown_timeout(config.http.shutdown_grace_seconds)
+        // actix leaves Nagle's algorithm on by default. A streamed answer (a picture) goes out
+        // as the headers, then the body; Nagle held the body until the client acknowledged the
+        // headers, which Linux delays by 40 ms on a connection that looks like request and
+        // response: every picture took 44 ms (issue #17, docs/benchmarks.md).
+        .tcp_nodelay(true)
         .listen(listener)?
         .run();
         tracing::info!(addr = %config.http.bind_addr, port, base_url = %config.base_url(), "listening");
