@@ -261,6 +261,11 @@ impl TestApp {
         }
     }
 
+    /// The service's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs `user-management <args>` with this instance's environment and returns its output.
     pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
         self.run_cli_with(args, &[])

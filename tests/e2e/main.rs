@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod cli;
 mod deployment;
+mod hashing;
 mod helpers;
 mod openapi;
 mod operations;

@@ -16,10 +16,15 @@ use um_api::{
 /// freed blocks in per-thread arenas, so the resident memory kept growing (to over 1 GiB in
 /// `bench/`); mimalloc gives them back to the system.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: um_alloc::MiMalloc = um_alloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long (ms) memory freed by the service stays resident for reuse (mimalloc's default is
+/// 1 s). Pictures are decoded into large blocks many times a second; with the default about a
+/// second's worth of them stayed resident (`docs/benchmarks.md`). The hashing worker keeps
+/// the default: it reuses its two 19 MiB blocks from one hash to the next.
+const SERVICE_PURGE_DELAY_MS: u32 = 0;
+
+fn main() -> ExitCode {
     // Transparent huge pages off for this process. mimalloc asks for them, and with them every
     // touched 2 MiB of its arena is resident in full: the idle service held 43 MiB instead of
     // 24 MiB, and 61 MiB instead of 44 MiB after one login (bench/, docs/benchmarks.md). Failure
@@ -29,9 +34,25 @@ async fn main() -> ExitCode {
     let task = match Cli::parse().command.unwrap_or(Command::Serve) {
         // The probe reads BIND_ADDR alone: no `.env`, no other setting, no logging.
         Command::Healthcheck { timeout_seconds } => return cli::healthcheck(timeout_seconds),
+        // Started by `serve` itself; no configuration, no runtime, nothing but the hashing.
+        Command::HashWorker { threads } => return cli::hash_worker(threads),
         Command::Serve => None,
         Command::Task(task) => Some(task),
     };
+    um_alloc::set_purge_delay(SERVICE_PURGE_DELAY_MS);
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(serve_or_run(task)),
+        Err(e) => {
+            eprintln!("user-management: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_or_run(task: Option<cli::Task>) -> ExitCode {
     // A .env file is optional; the real environment wins over it.
     let _ = dotenvy::dotenv();
     let config = match Config::from_env() {

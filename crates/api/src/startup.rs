@@ -49,12 +49,15 @@ pub async fn prepare_database(
 
 impl Services {
     /// Creates the database if missing, runs the migrations, connects the object store
-    /// (creating the bucket if missing) and wires every adapter.
+    /// (creating the bucket if missing), starts the password hashing worker process (one
+    /// thread per core) and wires every adapter.
     ///
     /// # Errors
     /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = prepare_database(config, config.database.pool_size).await?;
+        let hashing_threads =
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let rate_counter: Arc<dyn RateCounter> =
             Arc::new(um_postgres::PgRateCounter::new(pool.clone()));
         let housekeeping: Arc<dyn Housekeeping> =
@@ -113,7 +116,13 @@ impl Services {
         let ports = Ports {
             users: repo.clone(),
             sessions: pg_repo,
-            hasher: Arc::new(um_security::Argon2Hasher::new()),
+            hasher: Arc::new(
+                um_security::Argon2Hasher::in_worker_process(
+                    crate::cli::hash_worker_command(hashing_threads),
+                    hashing_threads,
+                )
+                .await?,
+            ),
             tokens: Arc::new(um_security::JwtIssuer::new(
                 config.auth.jwt_secret.clone(),
                 config.auth.jwt_issuer.clone(),

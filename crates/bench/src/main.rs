@@ -70,7 +70,7 @@ fn cpus() -> usize {
 
 /// The service's allocator (crates/api/src/main.rs), so that the ceilings allocate as it does.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: um_alloc::MiMalloc = um_alloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -29,6 +29,9 @@ pub enum Priority {
     Normal,
     /// Behind every normal thread: `SCHED_BATCH`, nice 19.
     Background,
+    /// Only when nothing else wants the core: `SCHED_IDLE` (Linux), so that any other thread
+    /// that wakes up takes the core at once. Falls back to [`Priority::Background`].
+    Idle,
 }
 
 /// The work panicked, or the pool is gone; either way no result will come.
@@ -77,8 +80,10 @@ impl CpuPool {
             thread::Builder::new()
                 .name(format!("{name}-{n}"))
                 .spawn(move || {
-                    if priority == Priority::Background {
-                        lower_priority(n == 0);
+                    if let Err(error) = set_current_thread_priority(priority)
+                        && n == 0
+                    {
+                        tracing::warn!(%error, "could not lower the priority of the CPU workers; they run at normal priority");
                     }
                     loop {
                         // The lock is held only while waiting for the next job.
@@ -133,22 +138,43 @@ impl CpuPool {
     }
 }
 
-/// `SCHED_BATCH` at nice 19 for the calling thread.
-fn lower_priority(report: bool) {
-    let lowest = ThreadPriorityValue::try_from(0_u8).map(ThreadPriority::Crossplatform);
-    let outcome = lowest.map_err(|e| e.to_string()).and_then(|priority| {
-        set_thread_priority_and_policy(
-            thread_native_id(),
-            priority,
-            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
-        )
-        .map_err(|e| format!("{e:?}"))
-    });
-    if let Err(error) = outcome
-        && report
-    {
-        tracing::warn!(%error, "could not lower the priority of the CPU workers; they run at normal priority");
-    }
+/// Schedules the calling thread as `priority` says. [`Priority::Idle`] falls back to
+/// [`Priority::Background`] where `SCHED_IDLE` is refused.
+///
+/// # Errors
+/// What the operating system said when it refused; the thread keeps its scheduling.
+pub fn set_current_thread_priority(priority: Priority) -> Result<(), String> {
+    let policy = match priority {
+        Priority::Normal => return Ok(()),
+        Priority::Background => NormalThreadSchedulePolicy::Batch,
+        Priority::Idle => NormalThreadSchedulePolicy::Idle,
+    };
+    let set = |policy| {
+        // Under SCHED_IDLE the only priority is 0 (nice plays no part); under SCHED_BATCH the
+        // lowest is nice 19.
+        let priority = if policy == NormalThreadSchedulePolicy::Idle {
+            Ok(ThreadPriority::Min)
+        } else {
+            ThreadPriorityValue::try_from(0_u8)
+                .map(ThreadPriority::Crossplatform)
+                .map_err(|e| e.to_string())
+        };
+        priority.and_then(|priority| {
+            set_thread_priority_and_policy(
+                thread_native_id(),
+                priority,
+                ThreadSchedulePolicy::Normal(policy),
+            )
+            .map_err(|e| format!("{e:?}"))
+        })
+    };
+    set(policy).or_else(|error| {
+        if policy == NormalThreadSchedulePolicy::Idle {
+            set(NormalThreadSchedulePolicy::Batch)
+        } else {
+            Err(error)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -209,5 +235,31 @@ mod tests {
         let pool = CpuPool::new("panics", 1, Priority::Normal);
         assert!(pool.run(|| panic!("boom")).await.is_err());
         assert_eq!(pool.run(|| 7).await.expect("the worker survived"), 7);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod policy_tests {
+    use super::*;
+
+    /// The calling thread's scheduling policy (field 41 of `/proc/thread-self/stat`).
+    fn policy() -> u32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        let after = &stat[stat.rfind(')').expect("a name") + 2..];
+        after
+            .split_whitespace()
+            .nth(38)
+            .expect("a policy")
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn idle_and_background_threads_get_their_policies() {
+        let idle = thread::spawn(|| set_current_thread_priority(Priority::Idle).map(|()| policy()));
+        assert_eq!(idle.join().expect("joined"), Ok(5), "SCHED_IDLE");
+        let batch =
+            thread::spawn(|| set_current_thread_priority(Priority::Background).map(|()| policy()));
+        assert_eq!(batch.join().expect("joined"), Ok(3), "SCHED_BATCH");
     }
 }

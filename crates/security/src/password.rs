@@ -1,33 +1,46 @@
-//! Argon2id password hashing, on a small pool of low-priority threads off the async executor.
+//! Argon2id password hashing, off the async executor: in a worker process of its own (the
+//! service, see [`crate::worker`]) or on a small pool of low-priority threads (the operator's
+//! commands, tests).
 
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use argon2::password_hash::{
-    self, PasswordHash as PhcString, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash as PhcString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use rand::RngCore;
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 use um_cpu_pool::{CpuPool, Priority};
+
+use crate::worker::{Job, Outcome, WorkerCommand, WorkerProcess};
 use um_domain::model::PasswordHash;
 use um_domain::ports::PasswordHasher;
 
-/// Memory cost of production hashes in KiB (OWASP: 19 MiB).
-pub const PRODUCTION_M_KIB: u32 = 19 * 1024;
-/// Iterations of production hashes (OWASP: 2).
-pub const PRODUCTION_T: u32 = 2;
+// The production parameters: one of the five Argon2id configurations that OWASP's Password
+// Storage Cheat Sheet lists as giving "an equal level of defense", trading memory for passes
+// (m = 46 MiB t = 1, 19 MiB t = 2, 12 MiB t = 3, 9 MiB t = 4, 7 MiB t = 5; p = 1 for all).
+// 9 MiB with 4 passes takes as long as 19 MiB with 2 on the same core, and holds half the
+// memory while it runs: one hash per core runs at once, so on two cores a flood of logins holds
+// 18 MiB instead of 38 MiB, which is what lets the service and its hashing worker stay within
+// 64 MiB together (`docs/benchmarks.md`, issue #17). Hashes stored with other parameters
+// (19 MiB, t = 2 until 2026-12) keep verifying and are replaced at the next successful login.
+
+/// Memory cost of production hashes in KiB (OWASP: 9 MiB with 4 passes).
+pub const PRODUCTION_M_KIB: u32 = 9 * 1024;
+/// Iterations of production hashes (OWASP: 4 with 9 MiB).
+pub const PRODUCTION_T: u32 = 4;
 /// Lanes of production hashes (OWASP: 1).
 pub const PRODUCTION_P: u32 = 1;
 
-// `Argon2Hasher::new` uses the crate's defaults; make sure they are the OWASP values above.
-const _: () = assert!(
-    Params::DEFAULT_M_COST == PRODUCTION_M_KIB
-        && Params::DEFAULT_T_COST == PRODUCTION_T
-        && Params::DEFAULT_P_COST == PRODUCTION_P
-);
+/// The production parameters as Argon2 takes them.
+fn production_params() -> Params {
+    Params::new(PRODUCTION_M_KIB, PRODUCTION_T, PRODUCTION_P, None)
+        .unwrap_or_else(|_| unreachable!("the production parameters are valid"))
+}
 
 /// Prefixes of the bcrypt hashes that accounts imported from the FastAPI original carry.
 const BCRYPT_PREFIXES: [&str; 3] = ["$2a$", "$2b$", "$2y$"];
@@ -37,9 +50,11 @@ const UNUSABLE_HASH: &str = "!unusable: sign in through a password reset";
 
 /// Argon2id hashes in PHC string form (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
 ///
-/// Every hash and verification runs on a [`CpuPool`] of one background-priority thread per core,
-/// never on an executor thread: a flood of logins queues (each hash holds 19 MiB while it runs,
-/// so memory stays bounded) and never delays the requests that only read the database.
+/// Every hash and verification runs either in the hashing worker process
+/// ([`Argon2Hasher::in_worker_process`], what the service does) or on a [`CpuPool`] of one
+/// background-priority thread per core, never on an executor thread. Either way at most one
+/// hash per core runs at once and a flood of logins queues (each hash holds 9 MiB while it
+/// runs, so memory stays bounded).
 /// Verification also accepts the bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) of accounts imported
 /// from the original service.
 ///
@@ -47,7 +62,7 @@ const UNUSABLE_HASH: &str = "!unusable: sign in through a password reset";
 #[derive(Clone)]
 pub struct Argon2Hasher {
     params: Params,
-    workers: CpuPool,
+    runner: Runner,
     /// The hash that unknown accounts are checked against, computed on first use.
     dummy: Arc<OnceCell<String>>,
 }
@@ -58,9 +73,16 @@ impl std::fmt::Debug for Argon2Hasher {
             .field("m_kib", &self.params.m_cost())
             .field("t", &self.params.t_cost())
             .field("p", &self.params.p_cost())
-            .field("threads", &self.workers.threads())
+            .field("runner", &self.runner)
             .finish_non_exhaustive()
     }
+}
+
+/// Where the work runs.
+#[derive(Clone, Debug)]
+enum Runner {
+    Threads(CpuPool),
+    Process(Arc<WorkerProcess>),
 }
 
 impl Default for Argon2Hasher {
@@ -70,11 +92,11 @@ impl Default for Argon2Hasher {
 }
 
 impl Argon2Hasher {
-    /// A hasher with the production parameters (m = 19 MiB, t = 2, p = 1, the OWASP
-    /// recommendation for Argon2id).
+    /// A hasher with the production parameters (m = 9 MiB, t = 4, p = 1, one of the OWASP
+    /// configurations for Argon2id; see [`PRODUCTION_M_KIB`]).
     #[must_use]
     pub fn new() -> Self {
-        Self::from_params(Params::DEFAULT)
+        Self::from_params(production_params())
     }
 
     /// A hasher with other parameters: stronger ones in production, weaker ones in tests.
@@ -90,14 +112,46 @@ impl Argon2Hasher {
     /// Lets at most `n` (at least 1) hashes or verifications run at once; the others wait.
     #[must_use]
     pub fn with_max_concurrency(mut self, n: usize) -> Self {
-        self.workers = CpuPool::new("argon2", n, Priority::Background);
+        self.runner = Runner::Threads(CpuPool::new("argon2", n, Priority::Background));
         self
+    }
+
+    /// A hasher with the production parameters whose work runs in a worker process started by
+    /// `command` (the same executable's hidden `hash-worker` subcommand, which runs
+    /// [`crate::worker::serve`] with `threads` threads; one per core is right). The worker is
+    /// started now and again whenever it has died.
+    ///
+    /// # Errors
+    /// When the worker cannot be started or does not answer.
+    pub async fn in_worker_process(command: WorkerCommand, threads: usize) -> anyhow::Result<Self> {
+        let worker = WorkerProcess::start(command, threads).await?;
+        let hasher = Self {
+            params: production_params(),
+            runner: Runner::Process(Arc::new(worker)),
+            dummy: Arc::new(OnceCell::new()),
+        };
+        // The first job checks that the worker answers (and computes the dummy hash early, so
+        // that the first unknown-email login is as fast as the others).
+        hasher.warm_up().await?;
+        Ok(hasher)
+    }
+
+    /// The process id of the hashing worker, when the work runs in one.
+    pub async fn worker_pid(&self) -> Option<u32> {
+        match &self.runner {
+            Runner::Process(worker) => worker.pid().await,
+            Runner::Threads(_) => None,
+        }
     }
 
     fn from_params(params: Params) -> Self {
         Self {
             params,
-            workers: CpuPool::new("argon2", um_cpu_pool::cores(), Priority::Background),
+            runner: Runner::Threads(CpuPool::new(
+                "argon2",
+                um_cpu_pool::cores(),
+                Priority::Background,
+            )),
             dummy: Arc::new(OnceCell::new()),
         }
     }
@@ -115,25 +169,48 @@ impl Argon2Hasher {
         let hash = self
             .dummy
             .get_or_try_init(|| async {
-                let params = self.params.clone();
                 // A random password nobody knows: the dummy hash never matches anything anyway.
-                let mut secret = [0u8; 32];
+                let mut secret = Zeroizing::new(vec![0u8; 32]);
                 rand::rng().fill_bytes(&mut secret);
-                self.run_blocking(move || hash_argon2id(params, &secret))
-                    .await?
+                self.hash_bytes(secret).await
             })
             .await?;
         Ok(hash.as_str())
     }
 
-    /// Runs `work` on a worker once one is free; it runs to its end even if the caller gives
-    /// up waiting.
-    async fn run_blocking<T, F>(&self, work: F) -> anyhow::Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        Ok(self.workers.run(work).await?)
+    async fn hash_bytes(&self, password: Zeroizing<Vec<u8>>) -> anyhow::Result<String> {
+        let job = Job::Hash {
+            m_kib: self.params.m_cost(),
+            t: self.params.t_cost(),
+            p: self.params.p_cost(),
+            password,
+        };
+        match self.run(job).await? {
+            Outcome::Hashed(phc) => Ok(phc),
+            other => Err(anyhow!("the hashing worker answered {other:?} to a hash")),
+        }
+    }
+
+    async fn verify_bytes(&self, stored: String, candidate: &SecretString) -> anyhow::Result<bool> {
+        let candidate = Zeroizing::new(candidate.expose_secret().as_bytes().to_vec());
+        match self.run(Job::Verify { stored, candidate }).await? {
+            Outcome::Verified(matches) => Ok(matches),
+            Outcome::Failed(e) => Err(anyhow!("verification failed: {e}")),
+            Outcome::Hashed(_) => Err(anyhow!("the hashing worker answered a hash to a check")),
+        }
+    }
+
+    /// Runs `job` once a worker thread is free; on the threads it runs to its end even if the
+    /// caller gives up waiting.
+    async fn run(&self, job: Job) -> anyhow::Result<Outcome> {
+        let outcome = match &self.runner {
+            Runner::Threads(pool) => pool.run(move || job.perform()).await?,
+            Runner::Process(worker) => worker.run(&job).await?,
+        };
+        match outcome {
+            Outcome::Failed(e) => Err(anyhow!("{e}")),
+            outcome => Ok(outcome),
+        }
     }
 }
 
@@ -141,19 +218,93 @@ fn argon2id(params: Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_argon2id(params: Params, password: &[u8]) -> anyhow::Result<String> {
+/// The memory of finished Argon2 hashes, kept for the next ones: a hash writes every block
+/// before it reads it, so a buffer can be reused as it is. Reuse spares the page faults of a
+/// fresh 9 MiB block per hash and keeps the memory at one buffer per hashing thread (freed
+/// blocks handed back to the allocator lingered beside new ones: the worker held 39 MiB
+/// during a flood of logins instead of 18). [`release_memory`] drops them once idle.
+static KEPT_BLOCKS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn kept_blocks() -> std::sync::MutexGuard<'static, Vec<Vec<Block>>> {
+    KEPT_BLOCKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs `hash` on `count` blocks of memory, taken from [`KEPT_BLOCKS`] (or allocated) and put
+/// back afterwards.
+fn with_blocks<T>(count: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+    let mut blocks = kept_blocks().pop().unwrap_or_default();
+    if blocks.len() < count {
+        blocks.resize(count, Block::default());
+    }
+    let result = hash(&mut blocks[..count]);
+    kept_blocks().push(blocks);
+    result
+}
+
+/// Zeroes and frees the memory kept from earlier hashes (the next hash allocates it again).
+pub(crate) fn release_memory() {
+    let kept = std::mem::take(&mut *kept_blocks());
+    for mut blocks in kept {
+        blocks.fill(Block::default());
+    }
+}
+
+pub(crate) fn hash_argon2id(params: Params, password: &[u8]) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow!("cannot encode salt: {e}"))?;
-    let hash = argon2id(params)
-        .hash_password(password, &salt)
-        .map_err(|e| anyhow!("Argon2 hashing failed: {e}"))?;
-    Ok(hash.to_string())
+    let salt_string =
+        SaltString::encode_b64(&salt).map_err(|e| anyhow!("cannot encode salt: {e}"))?;
+    let mut output = Zeroizing::new(vec![
+        0u8;
+        params
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+    ]);
+    let argon2 = argon2id(params.clone());
+    with_blocks(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks)
+    })
+    .map_err(|e| anyhow!("Argon2 hashing failed: {e}"))?;
+    let phc = PhcString {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)
+            .map_err(|e| anyhow!("cannot encode the parameters: {e}"))?,
+        salt: Some(salt_string.as_salt()),
+        hash: Some(Output::new(&output).map_err(|e| anyhow!("cannot encode the hash: {e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `candidate` gives `phc`'s hash, with the algorithm, version, parameters and salt
+/// that `phc` names (what `argon2`'s `verify_password` does, on kept memory).
+fn verify_argon2(phc: &PhcString<'_>, candidate: &[u8]) -> password_hash::Result<bool> {
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return Err(password_hash::Error::Password);
+    };
+    let algorithm = Algorithm::try_from(phc.algorithm)?;
+    let version = phc
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(phc)?;
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let mut output = Zeroizing::new(vec![0u8; expected.len()]);
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    with_blocks(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(candidate, salt, &mut output, blocks)
+    })?;
+    // `Output`'s equality is constant-time.
+    Ok(Output::new(&output)? == expected)
 }
 
 /// Checks `candidate` against a stored hash; a malformed hash is a warning and `false`.
 /// Log lines name the problem only, never the hash.
-fn verify_stored(stored: &str, candidate: &[u8]) -> bool {
+pub(crate) fn verify_stored(stored: &str, candidate: &[u8]) -> bool {
     if BCRYPT_PREFIXES.iter().any(|p| stored.starts_with(p)) {
         return match bcrypt::verify(candidate, stored) {
             Ok(matches) => matches,
@@ -171,8 +322,8 @@ fn verify_stored(stored: &str, candidate: &[u8]) -> bool {
         }
     };
     // The algorithm, version and parameters come from the stored hash itself.
-    match Argon2::default().verify_password(candidate, &phc) {
-        Ok(()) => true,
+    match verify_argon2(&phc, candidate) {
+        Ok(matches) => matches,
         Err(password_hash::Error::Password) => false,
         Err(e) => {
             tracing::warn!(error = %e, "stored password hash cannot be verified");
@@ -184,11 +335,8 @@ fn verify_stored(stored: &str, candidate: &[u8]) -> bool {
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: SecretString) -> anyhow::Result<PasswordHash> {
-        let params = self.params.clone();
-        let phc = self
-            .run_blocking(move || hash_argon2id(params, password.expose_secret().as_bytes()))
-            .await??;
-        Ok(PasswordHash::new(phc))
+        let password = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
+        Ok(PasswordHash::new(self.hash_bytes(password).await?))
     }
 
     async fn verify(
@@ -198,26 +346,23 @@ impl PasswordHasher for Argon2Hasher {
     ) -> anyhow::Result<bool> {
         match hash {
             Some(hash) if hash.expose() != UNUSABLE_HASH => {
-                self.run_blocking(move || {
-                    verify_stored(hash.expose(), candidate.expose_secret().as_bytes())
-                })
-                .await
+                self.verify_bytes(hash.expose().to_owned(), &candidate)
+                    .await
             }
             // No account, or one without a usable password: same work, always no.
             _ => {
                 let dummy = self.dummy_hash().await?.to_owned();
                 // Same work as a real verification; the answer is no whatever it says.
-                self.run_blocking(move || {
-                    verify_stored(&dummy, candidate.expose_secret().as_bytes())
-                })
-                .await?;
+                self.verify_bytes(dummy, &candidate).await?;
                 Ok(false)
             }
         }
     }
 
-    /// bcrypt hashes (imported from the original) and Argon2 hashes with weaker parameters than
-    /// this hasher's are replaced at the next successful login.
+    /// bcrypt hashes (imported from the original) and Argon2 hashes with other parameters than
+    /// this hasher's are replaced at the next successful login: weaker ones for strength,
+    /// costlier ones (the former 19 MiB production hashes among them) because every login
+    /// would pay their memory.
     fn needs_rehash(&self, hash: &PasswordHash) -> bool {
         let stored = hash.expose();
         if BCRYPT_PREFIXES.iter().any(|p| stored.starts_with(p)) {
@@ -230,9 +375,9 @@ impl PasswordHasher for Argon2Hasher {
             return true;
         }
         let param = |name: &str| phc.params.get_decimal(name).unwrap_or(0);
-        param("m") < self.params.m_cost()
-            || param("t") < self.params.t_cost()
-            || param("p") < self.params.p_cost()
+        param("m") != self.params.m_cost()
+            || param("t") != self.params.t_cost()
+            || param("p") != self.params.p_cost()
     }
 
     fn unusable_hash(&self) -> PasswordHash {
@@ -245,7 +390,7 @@ mod rehash_tests {
     use super::*;
 
     #[tokio::test]
-    async fn bcrypt_and_weaker_argon2_need_a_rehash_and_todays_do_not() {
+    async fn bcrypt_and_other_argon2_parameters_need_a_rehash_and_todays_do_not() {
         let hasher = Argon2Hasher::with_params(64, 1, 1).expect("params");
         let bcrypt = bcrypt::hash("Secur3*Pass", 4).expect("bcrypt");
         assert!(hasher.needs_rehash(&PasswordHash::new(bcrypt)));
@@ -259,6 +404,20 @@ mod rehash_tests {
             stronger.needs_rehash(&today),
             "weaker parameters than today's"
         );
+        let costlier = stronger
+            .hash(SecretString::from("Secur3*Pass"))
+            .await
+            .expect("hash");
+        assert!(
+            hasher.needs_rehash(&costlier),
+            "costlier parameters than today's"
+        );
+        // The production hashes made before 2026-12 (19 MiB, 2 passes).
+        let former = PasswordHash::new(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+                .to_owned(),
+        );
+        assert!(Argon2Hasher::new().needs_rehash(&former));
     }
 
     #[tokio::test]
@@ -309,6 +468,41 @@ mod tests {
         assert!(!verifies(&hasher, "", &hash).await);
     }
 
+    /// The hashes made on kept memory are the `argon2` crate's own: each side verifies the
+    /// other's, and reused memory gives the same answers as fresh memory.
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(256, 2, 1, None).expect("params");
+        let ours = hash_argon2id(params.clone(), b"Secur3*Pass").expect("hash");
+        let phc = PhcString::new(&ours).expect("a PHC string");
+        assert!(
+            argon2id(params.clone())
+                .verify_password(b"Secur3*Pass", &phc)
+                .is_ok()
+        );
+        assert!(
+            argon2id(params.clone())
+                .verify_password(b"Secur3*Pas", &phc)
+                .is_err()
+        );
+        let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+        let theirs = argon2id(params)
+            .hash_password(b"Secur3*Pass", &salt)
+            .expect("hash")
+            .to_string();
+        for _ in 0..3 {
+            assert!(verify_stored(&theirs, b"Secur3*Pass"));
+            assert!(!verify_stored(&theirs, b"Secur3*Pass "));
+        }
+        release_memory();
+        assert!(kept_blocks().is_empty());
+        assert!(
+            verify_stored(&theirs, b"Secur3*Pass"),
+            "after a release too"
+        );
+    }
+
     #[tokio::test]
     async fn the_same_password_hashes_differently_each_time() {
         let hasher = fast();
@@ -322,7 +516,7 @@ mod tests {
         let hasher = Argon2Hasher::new();
         let hash = hasher.hash(secret("Secur3*Pass")).await.expect("hash");
         assert!(
-            hash.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            hash.expose().starts_with("$argon2id$v=19$m=9216,t=4,p=1$"),
             "unexpected parameters in the PHC string"
         );
         assert!(verifies(&hasher, "Secur3*Pass", &hash).await);
@@ -343,7 +537,7 @@ mod tests {
                 .expect("verify")
         );
         let dummy = hasher.dummy.get().expect("computed on first use").clone();
-        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(dummy.starts_with("$argon2id$v=19$m=9216,t=4,p=1$"));
         // Computed once: a second unknown-account check reuses it.
         assert!(!hasher.verify(secret(""), None).await.expect("verify"));
         assert_eq!(hasher.dummy.get(), Some(&dummy));

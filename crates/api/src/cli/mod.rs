@@ -22,7 +22,7 @@ use um_domain::Error;
 use crate::config::{Config, LogFormat};
 
 pub use accounts::CreateAdminArgs;
-pub use service::healthcheck;
+pub use service::{hash_worker, hash_worker_command, healthcheck};
 
 /// The exit code of an import that finished but skipped rows or users it could not take.
 pub const EXIT_REJECTED: u8 = 3;
@@ -60,6 +60,14 @@ pub enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3)]
         timeout_seconds: u64,
+    },
+    /// The password hashing worker that `serve` starts itself (see `um_security::worker`):
+    /// jobs on standard input, outcomes on standard output. Not for operators.
+    #[command(hide = true)]
+    HashWorker {
+        /// Hashing threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     #[command(flatten)]
     Task(Task),

@@ -6,6 +6,44 @@ use chrono::TimeDelta;
 
 use crate::{config::Config, startup::Services};
 
+/// `hash-worker`: serves password hashing jobs until the service closes the pipe.
+#[must_use]
+pub fn hash_worker(threads: usize) -> ExitCode {
+    match um_security::worker::serve(threads, um_alloc::collect) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("user-management hash-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command that starts the hashing worker: this very executable (through `/proc/self/exe`
+/// on Linux, which still works after the file was replaced by an upgrade), with an empty
+/// environment (the worker needs no setting and should see no secret), but for the allocator's
+/// settings.
+#[must_use]
+pub fn hash_worker_command(threads: usize) -> um_security::worker::WorkerCommand {
+    let program = if cfg!(target_os = "linux") {
+        std::path::PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().unwrap_or_else(|_| "user-management".into())
+    };
+    std::sync::Arc::new(move || {
+        let mut command = std::process::Command::new(&program);
+        command
+            .arg("hash-worker")
+            .arg("--threads")
+            .arg(threads.to_string())
+            .env_clear()
+            .envs(
+                std::env::vars_os()
+                    .filter(|(k, _)| k.to_str().is_some_and(|k| k.starts_with("MIMALLOC_"))),
+            );
+        command
+    })
+}
+
 /// `healthcheck`: the health probe reads BIND_ADDR alone: no `.env`, no other setting, no
 /// logging.
 #[must_use]
