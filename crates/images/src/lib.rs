@@ -21,7 +21,7 @@
 //!    opaque, JPEG (quality 85) otherwise. The encoders write pixels only, so no metadata of the
 //!    upload (EXIF with GPS, XMP, ICC profiles, comments, text chunks) survives.
 
-use std::io::Cursor;
+use std::{io::Cursor, sync::Arc};
 
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -37,6 +37,7 @@ use image::{
     imageops::{self, FilterType},
     metadata::Orientation,
 };
+use tokio::sync::Semaphore;
 use um_cpu_pool::{CpuPool, Priority};
 use um_domain::{
     model::PictureFormat,
@@ -69,11 +70,19 @@ const FILTER: FilterType = FilterType::Lanczos3;
 /// of thousands; the result is indistinguishable and much faster.
 const PRESHRINK_FACTOR: u32 = 2;
 
+/// How much memory (bytes, estimated by [`decode_cost`]) the pictures being decoded at once may
+/// take together. Pictures wait for their share of it as well as for a thread: two 2400×1600
+/// photos (about 10 MB each, decoded at half size) are not decoded at once, a dozen avatars
+/// are. A picture larger than the whole budget waits until it has the budget to itself.
+pub const DECODE_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
+
 /// Validates, decodes and re-encodes uploaded pictures with the `image` crate.
 #[derive(Debug, Clone)]
 pub struct ImageProcessor {
     max_pixels: u64,
     workers: CpuPool,
+    /// [`DECODE_MEMORY_BUDGET`] in KiB permits.
+    memory: Arc<Semaphore>,
 }
 
 impl ImageProcessor {
@@ -91,6 +100,7 @@ impl ImageProcessor {
         Self {
             max_pixels,
             workers: CpuPool::new("pictures", concurrency, Priority::Background),
+            memory: Arc::new(Semaphore::new(kib_permits(DECODE_MEMORY_BUDGET) as usize)),
         }
     }
 
@@ -120,6 +130,14 @@ impl PictureProcessor for ImageProcessor {
         // Cheap, so done before queueing: an upload of the wrong kind needs no permit.
         let format = detect_format(&upload)?;
         let max_pixels = self.max_pixels;
+        // The picture's share of the memory budget, held until it is rendered. An unreadable
+        // header costs the least: the decoder refuses such a picture at once.
+        let cost = kib_permits(decode_cost(&upload, format).min(DECODE_MEMORY_BUDGET)).max(1);
+        let _memory = self
+            .memory
+            .acquire_many(cost)
+            .await
+            .map_err(|e| PictureError::Internal(anyhow!(e)))?;
         self.run_blocking(move || {
             let image = decode(&upload, format, max_pixels)?;
             drop(upload);
@@ -127,6 +145,35 @@ impl PictureProcessor for ImageProcessor {
         })
         .await
     }
+}
+
+/// `bytes` in whole KiB, as semaphore permits.
+fn kib_permits(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+/// The memory that decoding and rendering a picture takes, estimated from its header: the
+/// decoded pixels at the scale the decoder will use (a JPEG at 1/2, 1/4 or 1/8 when that keeps
+/// [`needed_size`]), twice (the decoded picture and its oriented or pre-shrunk copy), at four
+/// bytes a pixel, plus the two rendered pictures. 0 when the header cannot be read.
+fn decode_cost(bytes: &[u8], format: ImageFormat) -> u64 {
+    let Ok((width, height)) =
+        ImageReader::with_format(Cursor::new(bytes), format).into_dimensions()
+    else {
+        return 0;
+    };
+    let (mut w, mut h) = (u64::from(width), u64::from(height));
+    if format == ImageFormat::Jpeg {
+        let (need_w, need_h) = needed_size(width, height);
+        while w / 2 >= u64::from(need_w) && h / 2 >= u64::from(need_h) && w > 1 && h > 1 {
+            (w, h) = (w.div_ceil(2), h.div_ceil(2));
+            if w * 8 <= u64::from(width) {
+                break; // 1/8 is the smallest scale
+            }
+        }
+    }
+    let rendered = u64::from(MAIN_MAX_SIDE * MAIN_MAX_SIDE + THUMBNAIL_SIDE * THUMBNAIL_SIDE) * 4;
+    w * h * 4 * 2 + rendered
 }
 
 /// The format as told by the magic numbers; only the four accepted ones pass.

@@ -89,3 +89,45 @@ async fn a_panic_is_an_internal_error() {
         .unwrap()
         .unwrap();
 }
+
+/// What decoding takes, as estimated from the header, decides how many pictures are decoded
+/// at once: the benchmark's 2400×1600 photo (decoded at half size) takes more than half the
+/// budget, so two such photos wait for each other; a dozen small avatars fit together.
+#[test]
+fn the_decode_cost_follows_the_pixels_decoded() {
+    let photo = jpeg(&gradient(2400, 1600));
+    let cost = decode_cost(&photo, ImageFormat::Jpeg);
+    // 1200×800 decoded pixels, twice, at 4 bytes, plus the two rendered pictures.
+    let rendered = u64::from(MAIN_MAX_SIDE * MAIN_MAX_SIDE + THUMBNAIL_SIDE * THUMBNAIL_SIDE) * 4;
+    assert_eq!(cost, 1200 * 800 * 4 * 2 + rendered);
+    assert!(
+        cost > DECODE_MEMORY_BUDGET / 2,
+        "two photos would fit: {cost}"
+    );
+    // A PNG is decoded at full size.
+    let avatar = png_rgb(&gradient(300, 300));
+    let small = decode_cost(&avatar, ImageFormat::Png);
+    assert_eq!(small, 300 * 300 * 4 * 2 + rendered);
+    assert!(small * 8 < DECODE_MEMORY_BUDGET, "{small}");
+    // An unreadable header costs nothing; the decoder refuses it at once.
+    assert_eq!(decode_cost(b"\x89PNG\r\n\x1a\nbroken", ImageFormat::Png), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_share_of_the_memory_budget_comes_back() {
+    let processor = ImageProcessor::with_concurrency(MAX_PIXELS, 4);
+    let photo = Bytes::from(jpeg(&gradient(2400, 1600)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (processor, photo) = (processor.clone(), photo.clone());
+        tasks.spawn(async move { processor.process(photo).await.map(|_| ()) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("joined").expect("processed");
+    }
+    assert_eq!(
+        processor.memory.available_permits(),
+        kib_permits(DECODE_MEMORY_BUDGET) as usize,
+        "every share of the budget came back"
+    );
+}
