@@ -26,6 +26,9 @@ use crate::{
     telemetry, workers,
 };
 
+/// How often each HTTP worker thread hands the memory it freed back to the system.
+const RELEASE_FREED_MEMORY_EVERY: Duration = Duration::from_secs(1);
+
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -99,6 +102,16 @@ impl Application {
         let listener = TcpListener::bind(config.http.bind_addr)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
+            // Runs once on each worker thread. The allocator gives a thread's freed pages back
+            // only when that thread asks it to; a worker that has read upload bodies otherwise
+            // keeps them for good (docs/benchmarks.md). Once a second it asks.
+            actix_web::rt::spawn(async {
+                let mut every = actix_web::rt::time::interval(RELEASE_FREED_MEMORY_EVERY);
+                loop {
+                    every.tick().await;
+                    um_alloc::collect();
+                }
+            });
             App::new()
                 .app_data(state.clone())
                 .app_data(metrics.clone())

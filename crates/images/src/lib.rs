@@ -139,9 +139,14 @@ impl PictureProcessor for ImageProcessor {
             .await
             .map_err(|e| PictureError::Internal(anyhow!(e)))?;
         self.run_blocking(move || {
-            let image = decode(&upload, format, max_pixels)?;
+            let image = decode(&upload, format, max_pixels);
             drop(upload);
-            render(image)
+            let rendered = image.and_then(render);
+            // The decode's blocks are freed on this thread, and the allocator gives a thread's
+            // freed pages back only when that thread asks it to: without this, each pictures
+            // thread held some 4 MiB of them between uploads (docs/benchmarks.md).
+            um_alloc::collect();
+            rendered
         })
         .await
     }
