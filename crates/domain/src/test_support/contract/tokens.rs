@@ -465,31 +465,14 @@ pub async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock(h
     let ada = verified(&*repo, "ada@example.com", "ada_l").await;
 
     let token = request_reset(&*repo, ada.id, TimeDelta::days(1)).await;
-    let reset = repo
-        .reset_password(
-            token.hash(),
-            new_hash(),
-            now(),
-            MailKind::PasswordChanged,
-            EndSessions::All,
-        )
-        .await
-        .expect("reset_password");
+    let reset = reset_with(&*repo, &token, "new").await;
     assert!(reset.is_some());
     assert!(audit_events(h).await.is_empty(), "nothing was locked");
 
     lock(&*repo, ada.id).await;
     let token = request_reset(&*repo, ada.id, TimeDelta::days(1)).await;
-    let reset = repo
-        .reset_password(
-            token.hash(),
-            new_hash(),
-            now(),
-            MailKind::PasswordChanged,
-            EndSessions::All,
-        )
+    let reset = reset_with(&*repo, &token, "new")
         .await
-        .expect("reset_password")
         .expect("the token qualifies");
     assert!(!reset.is_locked);
     assert_eq!(
@@ -497,16 +480,7 @@ pub async fn a_reset_appends_unlocked_by_the_account_only_when_it_lifts_a_lock(h
         vec![locked_event(ada.id), unlocked_by_itself(ada.id)]
     );
 
-    let used = repo
-        .reset_password(
-            token.hash(),
-            new_hash(),
-            now(),
-            MailKind::PasswordChanged,
-            EndSessions::All,
-        )
-        .await
-        .expect("reset_password");
+    let used = reset_with(&*repo, &token, "new").await;
     assert!(used.is_none());
     assert_eq!(
         audit_events(h).await.len(),
@@ -540,8 +514,4 @@ pub async fn the_unlock_link_appends_unlocked_by_the_account(h: &dyn Harness) {
         2,
         "a used token appends nothing"
     );
-}
-
-fn new_hash() -> PasswordHash {
-    PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into())
 }

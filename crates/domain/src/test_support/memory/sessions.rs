@@ -98,6 +98,13 @@ impl InMemoryRepository {
             .collect()
     }
 
+    /// Ends the first session alive at `now` that `which` picks; whether there was one.
+    fn end_first(&self, now: DateTime<Utc>, which: impl Fn(&StoredSession) -> bool) -> bool {
+        let mut state = self.state();
+        let found = state.sessions.iter_mut().find(|s| which(s) && s.alive(now));
+        found.map(|s| s.ended_at = Some(now)).is_some()
+    }
+
     /// Removes the sessions ended or expired at `now` (the sweep); how many.
     pub fn remove_finished_sessions(&self, now: DateTime<Utc>) -> u64 {
         let mut state = self.state();
@@ -210,12 +217,7 @@ impl SessionRepository for InMemoryRepository {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let mut state = self.state();
-        let found = state
-            .sessions
-            .iter_mut()
-            .find(|s| s.session.id == id && s.session.user_id == user && s.alive(now));
-        Ok(found.map(|s| s.ended_at = Some(now)).is_some())
+        Ok(self.end_first(now, |s| s.session.id == id && s.session.user_id == user))
     }
 
     async fn end_by_token(
@@ -224,12 +226,7 @@ impl SessionRepository for InMemoryRepository {
         token: TokenHash,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let mut state = self.state();
-        let found = state
-            .sessions
-            .iter_mut()
-            .find(|s| s.session.id == id && s.knows(&token) && s.alive(now));
-        Ok(found.map(|s| s.ended_at = Some(now)).is_some())
+        Ok(self.end_first(now, |s| s.session.id == id && s.knows(&token)))
     }
 
     async fn end_all(
