@@ -11,8 +11,8 @@ use um_api::{
     telemetry,
 };
 
-/// mimalloc instead of glibc's allocator: password hashes (19 MiB each) and decoded pictures
-/// (tens of MiB) are allocated and freed on worker threads all the time, and glibc keeps such
+/// mimalloc instead of glibc's allocator: password hashes (9 MiB each, in the hashing worker)
+/// and decoded pictures (about 10 MB) are allocated and freed on worker threads all the time, and glibc keeps such
 /// freed blocks in per-thread arenas, so the resident memory kept growing (to over 1 GiB in
 /// `bench/`); mimalloc gives them back to the system.
 #[global_allocator]
@@ -20,8 +20,8 @@ static ALLOCATOR: um_alloc::MiMalloc = um_alloc::MiMalloc;
 
 /// How long (ms) memory freed by the service stays resident for reuse (mimalloc's default is
 /// 1 s). Pictures are decoded into large blocks many times a second; with the default about a
-/// second's worth of them stayed resident (`docs/benchmarks.md`). The hashing worker keeps
-/// the default: it reuses its two 19 MiB blocks from one hash to the next.
+/// second's worth of them stayed resident (`docs/benchmarks.md`). The hashing worker returns
+/// before this is set: it keeps its Argon2 buffers itself and releases them when idle.
 const SERVICE_PURGE_DELAY_MS: u32 = 0;
 
 fn main() -> ExitCode {
