@@ -391,12 +391,6 @@ impl WorkerProcess {
         Ok(worker)
     }
 
-    /// How many jobs run at once.
-    #[must_use]
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     /// The process id of the running worker, if one runs.
     pub async fn pid(&self) -> Option<u32> {
         let live = self.live.lock().await;
