@@ -139,7 +139,7 @@ impl PictureProcessor for ImageProcessor {
             .await
             .map_err(|e| PictureError::Internal(anyhow!(e)))?;
         self.run_blocking(move || {
-            let image = decode(&upload, format, max_pixels);
+            let image = on_this_thread_alone(|| decode(&upload, format, max_pixels));
             drop(upload);
             let rendered = image.and_then(render);
             // The decode's blocks are freed on this thread, and the allocator gives a thread's
@@ -150,6 +150,29 @@ impl PictureProcessor for ImageProcessor {
         })
         .await
     }
+}
+
+thread_local! {
+    /// A rayon pool made of this thread alone (none when it cannot be built).
+    static THIS_THREAD_ALONE: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .use_current_thread()
+        .build()
+        .ok();
+}
+
+/// Runs `f` so that the rayon work inside it (the JPEG decoder's, per colour component) runs on
+/// the calling thread. Left to itself, `jpeg-decoder` starts a thread per component for every
+/// picture over 128×128 pixels: about a thousand short-lived threads in a benchmark of a few
+/// hundred uploads, each with an allocator heap of its own whose pages were left behind when
+/// it ended, so the service's memory grew by about 30 MiB over the run (docs/benchmarks.md).
+/// The pictures pool already decodes several pictures at once; one picture needs no more
+/// threads. (The pool's registry lives as long as the thread, which is the pool's own.)
+fn on_this_thread_alone<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    THIS_THREAD_ALONE.with(|pool| match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    })
 }
 
 /// `bytes` in whole KiB, as semaphore permits.

@@ -131,3 +131,91 @@ async fn every_share_of_the_memory_budget_comes_back() {
         "every share of the budget came back"
     );
 }
+
+/// The threads that this thread starts (directly or not) while `f` runs, by name: every new
+/// thread of the process named like this thread (a thread without a name of its own takes its
+/// creator's) or like `jpeg-decoder`'s own ("worker thread for component N"), sampled every
+/// 200 µs. Threads that other tests start beside it have other names.
+fn threads_started_during(f: impl FnOnce()) -> Vec<String> {
+    fn threads() -> Vec<(String, String)> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter_map(|task| {
+                let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                let id = task.file_name().to_string_lossy().into_owned();
+                Some((id, name.trim_end().to_owned()))
+            })
+            .collect()
+    }
+    let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let me = me.trim_end().to_owned();
+    let before: std::collections::BTreeSet<_> = threads().into_iter().map(|(id, _)| id).collect();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = std::thread::Builder::new()
+        .name("thread-watcher".into())
+        .spawn({
+            let done = Arc::clone(&done);
+            move || {
+                let mut seen = std::collections::BTreeSet::new();
+                while !done.load(Ordering::Relaxed) {
+                    seen.extend(threads());
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                seen
+            }
+        })
+        .unwrap();
+    f();
+    done.store(true, Ordering::Relaxed);
+    watcher
+        .join()
+        .unwrap()
+        .into_iter()
+        .filter(|(id, name)| {
+            !before.contains(id) && (*name == me || name.starts_with("worker thread"))
+        })
+        .map(|(id, name)| format!("{id} {name}"))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_jpeg_is_decoded_without_starting_threads() {
+    // `jpeg-decoder` on its own starts a thread per colour component ("worker thread for
+    // component N") for every picture over 128×128 pixels, or with its `rayon` feature uses
+    // rayon's global pool, started on first use.
+    let upload = jpeg(&gradient(3000, 2000));
+    let started = threads_started_during(|| {
+        for _ in 0..3 {
+            let image =
+                on_this_thread_alone(|| decode(&upload, ImageFormat::Jpeg, MAX_PIXELS)).unwrap();
+            assert!(
+                image.width() >= 512 && image.width() < 3000,
+                "{}",
+                image.width()
+            );
+        }
+    });
+    assert!(
+        started.is_empty(),
+        "the decoder started threads: {started:?}"
+    );
+}
+
+#[test]
+fn rayon_work_inside_runs_on_the_calling_thread() {
+    let caller = std::thread::current().id();
+    let threads: std::collections::BTreeSet<String> = on_this_thread_alone(|| {
+        assert_eq!(rayon::current_num_threads(), 1);
+        use rayon::prelude::*;
+        (0..256)
+            .into_par_iter()
+            .map(|_| format!("{:?}", std::thread::current().id()))
+            .collect()
+    });
+    assert_eq!(
+        threads.into_iter().collect::<Vec<_>>(),
+        [format!("{caller:?}")]
+    );
+}
