@@ -175,6 +175,20 @@ fn on_this_thread_alone<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
+/// The width and height in the header. For a JPEG, `image`'s decoder would first copy the
+/// whole upload (it decodes from memory of its own); `jpeg-decoder` reads the header in place.
+fn dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    if format == ImageFormat::Jpeg {
+        let mut decoder = jpeg_decoder::Decoder::new(bytes);
+        decoder.read_info().ok()?;
+        let info = decoder.info()?;
+        return Some((u32::from(info.width), u32::from(info.height)));
+    }
+    ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .ok()
+}
+
 /// `bytes` in whole KiB, as semaphore permits.
 fn kib_permits(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
@@ -185,9 +199,7 @@ fn kib_permits(bytes: u64) -> u32 {
 /// [`needed_size`]), twice (the decoded picture and its oriented or pre-shrunk copy), at four
 /// bytes a pixel, plus the two rendered pictures. 0 when the header cannot be read.
 fn decode_cost(bytes: &[u8], format: ImageFormat) -> u64 {
-    let Ok((width, height)) =
-        ImageReader::with_format(Cursor::new(bytes), format).into_dimensions()
-    else {
+    let Some((width, height)) = dimensions(bytes, format) else {
         return 0;
     };
     let (mut w, mut h) = (u64::from(width), u64::from(height));

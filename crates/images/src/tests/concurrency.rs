@@ -111,6 +111,25 @@ fn the_decode_cost_follows_the_pixels_decoded() {
     assert!(small * 8 < DECODE_MEMORY_BUDGET, "{small}");
     // An unreadable header costs nothing; the decoder refuses it at once.
     assert_eq!(decode_cost(b"\x89PNG\r\n\x1a\nbroken", ImageFormat::Png), 0);
+    assert_eq!(decode_cost(&photo[..2], ImageFormat::Jpeg), 0);
+}
+
+#[test]
+fn dimensions_are_read_from_the_header_of_each_format() {
+    let picture = gradient(301, 199);
+    assert_eq!(
+        dimensions(&jpeg(&picture), ImageFormat::Jpeg),
+        Some((301, 199))
+    );
+    assert_eq!(
+        dimensions(&png_rgb(&picture), ImageFormat::Png),
+        Some((301, 199))
+    );
+    assert_eq!(
+        dimensions(&webp(&picture), ImageFormat::WebP),
+        Some((301, 199))
+    );
+    assert_eq!(dimensions(b"\xff\xd8\xff", ImageFormat::Jpeg), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
