@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `APP_ENV` | `development` | `development` or `production`; production insists on `JWT_SECRET` |
 //! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/user_management` | PostgreSQL; the database is created if missing and migrated at start; `?sslmode=disable\|prefer\|require\|verify-ca\|verify-full` and `sslrootcert=FILE` as libpq's (default `prefer`, plain on loopback) |
-//! | `DATABASE_POOL_SIZE` | `16` | connections in the pool |
+//! | `DATABASE_POOL_SIZE` | `16` | connections in the pool, split evenly into a lane per HTTP worker (one per core) and one for the background jobs; each worker uses its own lane |
 //! | `BIND_ADDR` | `127.0.0.1:8000` | address the HTTP server listens on |
 //! | `PUBLIC_BASE_URL` | `http://localhost:8000` | base of every absolute link (API links, email links) |
 //! | `JWT_SECRET` | random, with a warning (development only) | HS256 signing key, at least 32 bytes |

@@ -101,7 +101,10 @@ impl Application {
 
         let listener = TcpListener::bind(config.http.bind_addr)?;
         let port = listener.local_addr()?.port();
+        // Lane 0 of the database pool is the background jobs'; each worker takes the next.
+        let next_lane = Arc::new(std::sync::atomic::AtomicUsize::new(1));
         let server = HttpServer::new(move || {
+            um_postgres::use_lane(next_lane.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
             // Runs once on each worker thread. The allocator gives a thread's freed pages back
             // only when that thread asks it to; a worker that has read upload bodies otherwise
             // keeps them for good (docs/benchmarks.md). Once a second it asks.
@@ -137,6 +140,7 @@ impl Application {
                 .wrap(from_fn(telemetry::log_requests))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
+        .workers(crate::startup::http_workers())
         .shutdown_timeout(config.http.shutdown_grace_seconds)
         // actix leaves Nagle's algorithm on by default. A streamed answer (a picture) goes out
         // as the headers, then the body; Nagle held the body until the client acknowledged the

@@ -35,16 +35,22 @@ pub struct Services {
 pub async fn prepare_database(
     config: &Config,
     pool_size: usize,
+    lanes: usize,
 ) -> anyhow::Result<um_postgres::Pool> {
     let url = &config.database.url;
     let prepared = async {
         um_postgres::create_database_if_missing(url).await?;
         um_postgres::run_migrations(url).await?;
-        um_postgres::connect(url, pool_size).await
+        um_postgres::connect_in_lanes(url, pool_size, lanes).await
     };
     prepared
         .await
         .context("DATABASE_URL: the database cannot be reached or prepared")
+}
+
+/// How many HTTP workers serve requests: one per core.
+pub(crate) fn http_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 impl Services {
@@ -55,7 +61,8 @@ impl Services {
     /// # Errors
     /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let pool = prepare_database(config, config.database.pool_size).await?;
+        // A lane of connections for each HTTP worker and one for everything else.
+        let pool = prepare_database(config, config.database.pool_size, http_workers() + 1).await?;
         let hashing_threads =
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let rate_counter: Arc<dyn RateCounter> =

@@ -34,7 +34,7 @@ pub use audit::PgAuditLog;
 pub use housekeeping::PgHousekeeping;
 pub use import::PgImporter;
 pub use outbox::PgOutbox;
-pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect};
+pub use pool::{CONNECT_TIMEOUT, Pool, SQL_LOG_TARGET, connect, connect_in_lanes, use_lane};
 pub use rate::PgRateCounter;
 pub use repository::PgUserRepository;
 pub use setup::{MIGRATIONS, create_database_if_missing, run_migrations};

@@ -16,7 +16,7 @@ use crate::config::Config;
 /// The database of `config`, created and migrated if need be, with a small pool, behind the
 /// import rules and the Argon2id hasher the service uses.
 pub(super) async fn import_service(config: &Config) -> anyhow::Result<ImportService> {
-    let pool: Pool = crate::startup::prepare_database(config, 2).await?;
+    let pool: Pool = crate::startup::prepare_database(config, 2, 1).await?;
     Ok(ImportService::new(
         Arc::new(PgImporter::new(pool)),
         Arc::new(um_security::Argon2Hasher::new()),

@@ -69,7 +69,7 @@ pub fn healthcheck(timeout_seconds: u64) -> ExitCode {
 
 /// `migrate`: creates the database if missing and applies pending migrations.
 pub(super) async fn migrate(config: &Config) -> anyhow::Result<()> {
-    crate::startup::prepare_database(config, 1).await?;
+    crate::startup::prepare_database(config, 1, 1).await?;
     tracing::info!("migrations are up to date");
     Ok(())
 }
