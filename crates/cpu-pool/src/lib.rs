@@ -106,12 +106,6 @@ impl CpuPool {
         }
     }
 
-    /// How many jobs run at once.
-    #[must_use]
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     /// Runs `work` on a worker once one is free and waits for its result. If the caller stops
     /// waiting, the job still runs to its end (its result is dropped).
     ///

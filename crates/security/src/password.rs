@@ -109,13 +109,6 @@ impl Argon2Hasher {
         Ok(Self::from_params(params))
     }
 
-    /// Lets at most `n` (at least 1) hashes or verifications run at once; the others wait.
-    #[must_use]
-    pub fn with_max_concurrency(mut self, n: usize) -> Self {
-        self.runner = Runner::Threads(CpuPool::new("argon2", n, Priority::Background));
-        self
-    }
-
     /// A hasher with the production parameters whose work runs in a worker process started by
     /// `command` (the same executable's hidden `hash-worker` subcommand, which runs
     /// [`crate::worker::serve`] with `threads` threads; one per core is right). The worker is
