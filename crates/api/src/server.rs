@@ -140,7 +140,7 @@ impl Application {
                 .wrap(from_fn(telemetry::log_requests))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
-        .workers(crate::startup::http_workers())
+        .workers(crate::startup::cores())
         .shutdown_timeout(config.http.shutdown_grace_seconds)
         // actix leaves Nagle's algorithm on by default. A streamed answer (a picture) goes out
         // as the headers, then the body; Nagle held the body until the client acknowledged the

@@ -48,8 +48,8 @@ pub async fn prepare_database(
         .context("DATABASE_URL: the database cannot be reached or prepared")
 }
 
-/// How many HTTP workers serve requests: one per core.
-pub(crate) fn http_workers() -> usize {
+/// The cores: one HTTP worker and one hashing thread each.
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
@@ -62,9 +62,8 @@ impl Services {
     /// When the database or the object store cannot be prepared, or the mail settings are bad.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // A lane of connections for each HTTP worker and one for everything else.
-        let pool = prepare_database(config, config.database.pool_size, http_workers() + 1).await?;
-        let hashing_threads =
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let pool = prepare_database(config, config.database.pool_size, cores() + 1).await?;
+        let hashing_threads = cores();
         let rate_counter: Arc<dyn RateCounter> =
             Arc::new(um_postgres::PgRateCounter::new(pool.clone()));
         let housekeeping: Arc<dyn Housekeeping> =

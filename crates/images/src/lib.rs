@@ -164,10 +164,11 @@ thread_local! {
 /// Runs `f` so that the rayon work inside it (the JPEG decoder's, per colour component) runs on
 /// the calling thread. Left to itself, `jpeg-decoder` starts a thread per component for every
 /// picture over 128×128 pixels: about a thousand short-lived threads in a benchmark of a few
-/// hundred uploads, each with an allocator heap of its own whose pages were left behind when
-/// it ended, so the service's memory grew by about 30 MiB over the run (docs/benchmarks.md).
+/// hundred uploads, each with an allocator heap of its own that it left behind when it ended
+/// (picture reads right after such a run: 95 MiB, 83 without the threads; docs/benchmarks.md).
 /// The pictures pool already decodes several pictures at once; one picture needs no more
-/// threads. (The pool's registry lives as long as the thread, which is the pool's own.)
+/// threads. (rayon keeps the registry of a pool joined this way for good: one per pictures
+/// thread, and those live as long as the service.)
 fn on_this_thread_alone<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     THIS_THREAD_ALONE.with(|pool| match pool {
         Some(pool) => pool.install(f),
